@@ -1,0 +1,43 @@
+# rtdecode — every target sets up what it needs in a local virtual environment.
+#   make demo    live demo: simulated rig → daemon → viewer, ~30 s, summary at the end
+#   make test    the test suite (real LSL, ZeroMQ and ONNX Runtime on loopback)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+SECONDS ?= 30
+
+.PHONY: demo test models lint typecheck bench bench-full clean install install-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+demo: $(VENV)/.runtime
+	@mkdir -p out
+	$(PY) -m rtdecode demo --seconds $(SECONDS) --json out/demo-summary.json
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check rtdecode tests scripts bench
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy rtdecode
+
+models: $(VENV)/.dev
+	$(PY) scripts/build_models.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

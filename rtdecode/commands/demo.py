@@ -1,0 +1,277 @@
+"""``rtdecode demo``: the whole closed loop on this machine, in about 30 s.
+
+A simulated cortex (seed 002: cosine-tuned Poisson neurons, random smooth 2-D
+hand trajectory) streams spikes and true kinematics over LSL; the daemon decodes
+velocity with the shipped Wiener model and publishes over ZeroMQ; this process
+subscribes, shows predictions against the truth and latency live, and ends with
+a summary (and ``--json``). Producer, daemon and viewer are separate processes,
+as in a real rig. Only loopback is used (the project's machine-scope LSL config
+unless ``LSLAPICFG`` is set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rtdecode.errors import ModelError, SourceError
+
+logger = logging.getLogger(__name__)
+
+DEMO_MODEL = "cortex_wiener.onnx"
+
+
+def shipped_model(name: str) -> Path:
+    """Find a shipped model: ``$RTDECODE_MODELS`` or the repository's ``models/``."""
+    roots = [Path(os.environ["RTDECODE_MODELS"])] if "RTDECODE_MODELS" in os.environ else []
+    roots.append(Path(__file__).resolve().parents[2] / "models")
+    for r in roots:
+        if (r / name).exists():
+            return r / name
+    raise ModelError(f"shipped model {name} not found in {[str(r) for r in roots]}",
+                     "run from the repository, or set RTDECODE_MODELS to the models folder")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` sub-command."""
+    p = sub.add_parser("demo", help="simulated rig → daemon → live viewer, with a summary")
+    p.add_argument("--seconds", type=float, default=30.0, help="how long to stream")
+    p.add_argument("--json", dest="json_out", default=None, help="write the summary here")
+    p.add_argument("--neurons", type=int, default=50, help="simulated neurons")
+    p.add_argument("--seed", type=int, default=1234, help="simulator seed (not the training seed)")
+    p.add_argument("--quiet", action="store_true", help="no live view, summary only")
+    p.set_defaults(func=run)
+
+
+def _r2(y: np.ndarray, yhat: np.ndarray) -> float:
+    ss_res = float(((y - yhat) ** 2).sum())
+    ss_tot = float(((y - y.mean(axis=0)) ** 2).sum())
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
+def run(args: argparse.Namespace) -> int:  # noqa: C901  (one linear script)
+    """Start the rig and the daemon, watch, summarise."""
+    from rtdecode.lsl import lsl_config_in_use, pylsl
+    from rtdecode.runtime.streaming import read_metadata
+    from rtdecode.sinks.client import Subscriber
+    from rtdecode.sinks.protocol import STATUS_TOPIC
+
+    model = shipped_model(DEMO_MODEL)
+    meta = read_metadata(model)
+    if meta.channels != args.neurons:
+        raise ModelError(f"{model.name} decodes {meta.channels} neurons, --neurons is {args.neurons}",
+                         f"use --neurons {meta.channels}")
+    tag = f"rtdecode-demo-{os.getpid()}"
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    workdir = Path(tempfile.mkdtemp(prefix="rtdecode-demo-"))
+    cfg_path = workdir / "demo.toml"
+    cfg_path.write_text(
+        f'[source]\nname = "{tag}"\nchannels = {meta.channels}\nrate_hz = {meta.rate_hz}\n'
+        f'resolve_timeout_s = 20\n\n[[decoders]]\nname = "cortex"\nmodel = "{model}"\n\n'
+        f'[sink]\nendpoint = "{endpoint}"\nheartbeat_s = 0.5\n\n'
+        f'[service]\nstats_interval_s = 10\nduration_s = {args.seconds + 30}\n', encoding="utf-8")
+    env = dict(os.environ, LSLAPICFG=lsl_config_in_use())
+    py = [sys.executable, "-m", "rtdecode", "--log-level", "WARNING"]
+    print(f"rtdecode demo: simulated cortex ({meta.channels} neurons @ {meta.rate_hz:g} Hz) → "
+          f"daemon [{model.name}] → {endpoint}")
+    print(f"  LSL config: {lsl_config_in_use() or 'liblsl defaults'}   logs: {workdir}")
+    daemon_log = open(workdir / "daemon.log", "w")  # noqa: SIM115
+    sim_log = open(workdir / "simulator.log", "w")  # noqa: SIM115
+    daemon = subprocess.Popen(py + ["serve", str(cfg_path)], env=env, stdout=daemon_log,
+                              stderr=subprocess.STDOUT)
+    sim = subprocess.Popen(py + ["simulate", "cortex", "--name", tag, "--neurons", str(args.neurons),
+                                 "--rate-hz", str(meta.rate_hz), "--seed", str(args.seed),
+                                 "--seconds", str(args.seconds), "--wait-consumer-s", "30"],
+                           env=env, stdout=sim_log, stderr=subprocess.STDOUT)
+    preds_t: list[float] = []
+    preds_y: list[np.ndarray] = []
+    ages: list[float] = []
+    flags_seen = 0
+    status: dict = {}
+    truth_t: list[np.ndarray] = []
+    truth_y: list[np.ndarray] = []
+    sub = Subscriber(endpoint, topics=["cortex", STATUS_TOPIC]).open()
+    truth_inlet = None
+    t_begin = time.monotonic()
+    next_view = t_begin + 0.5
+    interactive = sys.stdout.isatty() and not args.quiet
+    try:
+        while True:
+            if truth_inlet is None:
+                found = pylsl.resolve_byprop("name", tag + "-kinematics", 1, 0.05)
+                if found:
+                    truth_inlet = pylsl.StreamInlet(found[0], processing_flags=pylsl.proc_clocksync)
+                    truth_inlet.open_stream(5.0)
+            else:
+                tk, ts = truth_inlet.pull_chunk(timeout=0.0, max_samples=100000, as_numpy=True)
+                if len(ts):
+                    truth_t.append(np.asarray(ts))
+                    truth_y.append(np.array(tk))
+            msg = sub.recv(timeout_s=0.02)
+            if msg is not None:
+                if msg.topic == STATUS_TOPIC and msg.status is not None:
+                    status = msg.status
+                elif msg.values is not None:
+                    preds_t.append(msg.t_source)
+                    preds_y.append(msg.values.copy())
+                    ages.append(pylsl.local_clock() - msg.t_source)
+                    flags_seen |= int(msg.flags)
+            now = time.monotonic()
+            if now >= next_view and (interactive or not args.quiet):
+                next_view = now + (0.25 if interactive else 5.0)
+                _view(preds_t, preds_y, ages, truth_t, truth_y, status, now - t_begin, interactive)
+            if sim.poll() is not None and now - t_begin > 5:
+                # the rig ended: drain what is in flight, then stop the daemon
+                end = time.monotonic() + 1.0
+                while time.monotonic() < end:
+                    m = sub.recv(timeout_s=0.05)
+                    if m is not None and m.values is not None:
+                        preds_t.append(m.t_source)
+                        preds_y.append(m.values.copy())
+                        ages.append(pylsl.local_clock() - m.t_source)
+                    elif m is not None and m.status is not None:
+                        status = m.status
+                break
+            if daemon.poll() is not None:
+                break
+            if now - t_begin > args.seconds + 60:
+                logger.error("demo overran its time; stopping")
+                break
+    finally:
+        if daemon.poll() is None:
+            daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        # the daemon sends a last status on shutdown
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            m = sub.recv(timeout_s=0.05)
+            if m is not None and m.status is not None:
+                status = m.status
+        if sim.poll() is None:
+            sim.terminate()
+            sim.wait(10)
+        sub_stats = sub.stats()
+        sub.close()
+        if truth_inlet is not None:
+            truth_inlet.close_stream()
+        daemon_log.close()
+        sim_log.close()
+    if interactive:
+        print()
+    if daemon.returncode not in (0, None):
+        raise SourceError(f"the daemon exited with code {daemon.returncode}; see {workdir}/daemon.log",
+                          "read the log; run `rtdecode serve` by hand to see the error")
+    if not preds_t:
+        raise SourceError(f"no predictions received; see {workdir}/daemon.log and simulator.log",
+                          "check that LSL works on loopback (LSLAPICFG)")
+    summary = _summary(preds_t, preds_y, ages, truth_t, truth_y, status, sub_stats, flags_seen,
+                       meta.outputs)
+    _print_summary(summary)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        print(f"summary written to {args.json_out}")
+    return 0 if summary["dropped"] == 0 else 1
+
+
+def _align(preds_t, preds_y, truth_t, truth_y):  # noqa: ANN001, ANN202
+    if not truth_t:
+        return None, None
+    tt = np.concatenate(truth_t)
+    ty = np.concatenate(truth_y)
+    pt = np.asarray(preds_t)
+    py = np.vstack(preds_y)
+    idx = np.searchsorted(tt, pt)
+    ok = (idx < tt.size)
+    idx = np.clip(idx, 0, tt.size - 1)
+    ok &= np.abs(tt[idx] - pt) < 1e-6
+    return py[ok], ty[idx[ok]]
+
+
+def _view(preds_t, preds_y, ages, truth_t, truth_y, status, elapsed, interactive) -> None:  # noqa: ANN001
+    if not preds_y:
+        line = f"  {elapsed:5.1f} s  waiting for predictions ... (daemon: {status.get('state', '?')})"
+    else:
+        yhat = preds_y[-1]
+        a = np.asarray(ages[-200:]) * 1e3
+        tr = ""
+        p, t = _align(preds_t[-1:], preds_y[-1:], truth_t[-3:], truth_y[-3:])
+        if p is not None and len(p):
+            tr = f" | true vx {t[0, 2]:+6.1f} vy {t[0, 3]:+6.1f}"
+        line = (f"  {elapsed:5.1f} s  pred vx {yhat[0]:+6.1f} vy {yhat[1]:+6.1f} cm/s{tr} | "
+                f"age p50 {np.percentile(a, 50):5.2f} max {a.max():5.2f} ms | msgs {len(preds_y)}")
+    if interactive:
+        print("\r" + line.ljust(110), end="", flush=True)
+    else:
+        print(line, flush=True)
+
+
+def _summary(preds_t, preds_y, ages, truth_t, truth_y, status, sub_stats, flags_seen, outputs) -> dict:  # noqa: ANN001
+    a = np.asarray(ages) * 1e3
+    p, t = _align(preds_t, preds_y, truth_t, truth_y)
+    quality: dict = {"metric": "R2", "per_output": {}}
+    if p is not None and len(p) > 10:
+        # skip the warm-up second
+        skip = min(len(p) // 10, 50)
+        names = [o.name for o in outputs]
+        for j, n in enumerate(names):
+            col = 2 + j  # truth columns: px py vx vy; the model decodes vx vy
+            quality["per_output"][n] = round(_r2(t[skip:, col], p[skip:, j]), 4)
+        quality["R2"] = round(float(np.mean(list(quality["per_output"].values()))), 4)
+        quality["n_aligned"] = int(len(p))
+    else:
+        quality["R2"] = None
+    inp = status.get("input", {})
+    topic_stats = sub_stats.get("cortex", {}) if isinstance(sub_stats, dict) else {}
+    lost_msgs = int(topic_stats.get("lost", 0))
+    dropped = (lost_msgs + int(status.get("send_dropped", 0)) + int(inp.get("missing_samples", 0))
+               + int(inp.get("index_lost", 0)))
+    return {
+        "samples_in": int(inp.get("samples_in", 0)),
+        "messages_out": int(status.get("messages_out", len(preds_t))),
+        "messages_received": len(preds_t),
+        "dropped": dropped,
+        "dropped_detail": {"messages_lost_in_transit": lost_msgs,
+                           "send_dropped": int(status.get("send_dropped", 0)),
+                           "input_gaps": int(inp.get("gaps", 0)),
+                           "input_missing_samples": int(inp.get("missing_samples", 0))},
+        "latency_ms": {"p50": round(float(np.percentile(a, 50)), 3),
+                       "p99": round(float(np.percentile(a, 99)), 3),
+                       "p999": round(float(np.percentile(a, 99.9)), 3),
+                       "max": round(float(a.max()), 3),
+                       "what": "receive time at the subscriber − LSL time of the newest input sample"},
+        "daemon_latency_ms": status.get("latency_ms", {}),
+        "quality": quality,
+        "flags_seen": int(flags_seen),
+        "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+
+
+def _print_summary(s: dict) -> None:
+    lat = s["latency_ms"]
+    q = s["quality"]
+    print("── rtdecode demo summary " + "─" * 40)
+    print(f"  samples in      {s['samples_in']}")
+    print(f"  messages out    {s['messages_out']} (received {s['messages_received']})")
+    print(f"  dropped         {s['dropped']}  {s['dropped_detail']}")
+    print(f"  latency (ms)    p50 {lat['p50']:.3f}  p99 {lat['p99']:.3f}  p99.9 {lat['p999']:.3f}  "
+          f"max {lat['max']:.3f}   (input sample → subscriber)")
+    print(f"  quality         R² {q.get('R2')}  {q.get('per_output')}")

@@ -1,0 +1,31 @@
+"""Import pylsl with a machine-scope liblsl configuration unless the user chose one.
+
+liblsl reads ``LSLAPICFG`` once, when the library first needs its configuration.
+Every rtdecode module imports pylsl through this module, so the project's own
+loopback-only config (``rtdecode/data/lsl_api.cfg``) applies to the demo, the
+tests and the benchmarks. A user on a lab network sets ``LSLAPICFG`` to their own
+file (or an empty string to use liblsl's defaults) before starting rtdecode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Path of the machine-scope config shipped in the package.
+DEFAULT_LSL_CONFIG = Path(__file__).parent / "data" / "lsl_api.cfg"
+
+if "LSLAPICFG" not in os.environ:
+    os.environ["LSLAPICFG"] = str(DEFAULT_LSL_CONFIG)
+
+import pylsl  # noqa: E402  (must come after LSLAPICFG is set)
+
+__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "lsl_config_in_use"]
+
+
+def lsl_config_in_use() -> str:
+    """Return the liblsl config path in effect (``''`` means liblsl defaults)."""
+    return os.environ.get("LSLAPICFG", "")

@@ -1,0 +1,229 @@
+"""The decoding pipeline: input checks → each decoder's own chain → its streaming model.
+
+The same object runs live (the daemon feeds it LSL chunks) and offline
+(``rtdecode predict`` feeds it a whole file), which is what makes the two equal.
+Each decoder's preprocessing chain is built from its model file's metadata
+(train/serve parity); the config may only *assert* the chain, never change it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rtdecode.config import DecoderConfig, PreprocessingConfig
+from rtdecode.dsp import Chain, build_chain, chains_equal
+from rtdecode.errors import ConfigError, ModelError, RtdecodeError
+from rtdecode.runtime.streaming import StreamingModel
+from rtdecode.types import Flags
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DecoderOutput:
+    """What one decoder produced in one call.
+
+    Attributes
+    ----------
+    y : float32 (m, K)
+        Finite outputs, one row per model frame.
+    t : float64 (m,)
+        Time of the newest input sample each row depends on (LSL clock live), s.
+    flags : uint32 (m,)
+        ``Flags`` bits per row.
+    """
+
+    name: str
+    topic: str
+    y: np.ndarray
+    t: np.ndarray
+    flags: np.ndarray
+
+
+@dataclass
+class Decoder:
+    """One served decoder: its chain, its model and its safe-value memory."""
+
+    cfg: DecoderConfig
+    model: StreamingModel
+    chain: Chain
+    last_good: np.ndarray
+    failures: int = 0
+    nonfinite_out: int = 0
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def topic(self) -> str:
+        return self.cfg.out_topic
+
+
+class Pipeline:
+    """Input checks and every decoder, for one input stream.
+
+    Parameters
+    ----------
+    decoders : list of DecoderConfig
+    rate_hz : float
+        Nominal rate of the input stream, Hz.
+    n_channels : int
+        Channels of the input stream.
+    prep : PreprocessingConfig
+        Run-time input policy (non-finite handling, range check, expected chain).
+    """
+
+    def __init__(self, decoders: list[DecoderConfig], rate_hz: float, n_channels: int,
+                 prep: PreprocessingConfig | None = None) -> None:
+        self.decoder_cfgs = decoders
+        self.rate_hz = float(rate_hz)
+        self.n_channels = int(n_channels)
+        self.prep = prep or PreprocessingConfig()
+        self.decoders: list[Decoder] = []
+        self._last_finite = np.zeros(self.n_channels, dtype=np.float32)
+        self.bad_samples = 0
+
+    # -- construction ----------------------------------------------------
+    @staticmethod
+    def load_models(decoders: list[DecoderConfig]) -> list[StreamingModel]:
+        """Open every model (fails fast, before any stream is resolved)."""
+        return [StreamingModel(d.model, d.providers, require_provider=d.require_provider,
+                               threads=d.intra_op_threads).open() for d in decoders]
+
+    def open(self, models: list[StreamingModel] | None = None) -> Pipeline:
+        """Open the models (unless given), check them against the stream, build chains."""
+        models = models if models is not None else self.load_models(self.decoder_cfgs)
+        for dcfg, model in zip(self.decoder_cfgs, models, strict=True):
+            meta = model.meta
+            assert meta is not None
+            where = f"decoder {dcfg.name!r} ({dcfg.model})"
+            if meta.channels != self.n_channels:
+                raise ModelError(f"{where} was trained on {meta.channels} channels, the stream has "
+                                 f"{self.n_channels}", "serve it on the stream it was trained for")
+            if abs(meta.rate_hz - self.rate_hz) > 1e-3 * meta.rate_hz:
+                raise ModelError(f"{where} expects {meta.rate_hz:g} Hz input, the stream runs at "
+                                 f"{self.rate_hz:g} Hz", "use a model trained at the stream's rate")
+            if self.prep.chain is not None and not chains_equal(self.prep.chain, meta.preprocessing):
+                raise ConfigError(
+                    f"preprocessing.chain differs from the chain {where} was trained with "
+                    f"({meta.preprocessing})",
+                    "remove preprocessing.chain, or serve a model trained with that chain",
+                )
+            try:
+                chain = build_chain(meta.preprocessing, meta.rate_hz, meta.channels)
+            except RtdecodeError as exc:
+                raise ModelError(f"{where}: its preprocessing chain cannot be built: {exc.what}",
+                                 exc.fix) from None
+            if chain.n_out != meta.model_channels or abs(chain.rate_out_hz - meta.model_rate_hz) > 1e-6:
+                raise ModelError(f"{where}: chain gives {chain.n_out} ch @ {chain.rate_out_hz:g} Hz, "
+                                 f"model takes {meta.model_channels} ch @ {meta.model_rate_hz:g} Hz",
+                                 "re-export the model")
+            self.decoders.append(Decoder(cfg=dcfg, model=model, chain=chain,
+                                         last_good=np.zeros(len(meta.outputs), np.float32),
+                                         names=[o.name for o in meta.outputs]))
+        return self
+
+    def close(self) -> None:
+        """Release the models (idempotent)."""
+        for d in self.decoders:
+            d.model.close()
+
+    def reset(self) -> None:
+        """Zero every filter and model state (e.g. after a long outage)."""
+        for d in self.decoders:
+            d.chain.reset()
+            d.model.reset()
+        self._last_finite[:] = 0
+
+    # -- processing ------------------------------------------------------
+    def _repair(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Replace non-finite / out-of-range samples; returns (clean x, Flags bits)."""
+        flags = 0
+        bad = ~np.isfinite(x)
+        if bad.any():
+            flags |= Flags.BAD_INPUT
+            self.bad_samples += int(bad.any(axis=1).sum())
+            if self.prep.nonfinite == "zero":
+                x = np.where(bad, np.float32(0), x)
+            else:  # hold: forward-fill each channel from its last finite value
+                n = x.shape[0]
+                rows = np.where(bad, -1, np.arange(n)[:, None])
+                np.maximum.accumulate(rows, axis=0, out=rows)
+                filled = x[np.clip(rows, 0, None), np.arange(x.shape[1])]
+                x = np.where(rows < 0, self._last_finite[None, :], filled).astype(np.float32)
+        if x.shape[0]:
+            self._last_finite[:] = x[-1]
+        if self.prep.max_abs is not None:
+            lim = np.float32(self.prep.max_abs)
+            if (np.abs(x) > lim).any():
+                flags |= Flags.BAD_INPUT
+                x = np.clip(x, -lim, lim)
+        return x, int(flags)
+
+    def process(self, x: np.ndarray, t: np.ndarray) -> list[DecoderOutput]:
+        """Run one chunk through every decoder.
+
+        Parameters
+        ----------
+        x : float32 (n, C)
+            New input samples (stream units).
+        t : float64 (n,)
+            Their times, s.
+
+        Returns
+        -------
+        list of DecoderOutput
+            One per decoder (possibly with 0 rows). Never contains non-finite values.
+        """
+        if x.ndim != 2 or x.shape[1] != self.n_channels:
+            raise ModelError(f"chunk has shape {x.shape}, expected (n, {self.n_channels})",
+                             "the stream's channel count changed; restart against the right stream")
+        x, in_flags = self._repair(x)
+        outs = []
+        for d in self.decoders:
+            frames, tf = d.chain.process(x, t)
+            start = d.model.frames_seen
+            try:
+                y = d.model.step(frames)
+            except Exception as exc:  # a failing session must not stop the loop
+                d.failures += 1
+                if d.failures == 1:
+                    logger.error("decoder %s failed: %s: %s (holding its last value; "
+                                 "further failures counted, not logged)", d.name, type(exc).__name__, exc)
+                y = np.broadcast_to(d.last_good, (frames.shape[0], d.last_good.size)).copy()
+                flags = np.full(frames.shape[0], in_flags | Flags.DEGRADED | Flags.HOLD, np.uint32)
+                outs.append(DecoderOutput(d.name, d.topic, y, tf, flags))
+                continue
+            flags = np.full(y.shape[0], in_flags, dtype=np.uint32)
+            warm = d.model.meta.receptive_field - 1 - start  # type: ignore[union-attr]
+            if warm > 0:
+                flags[:warm] |= np.uint32(Flags.WARMUP)
+            finite = np.isfinite(y).all(axis=1)
+            if not finite.all():
+                d.nonfinite_out += int((~finite).sum())
+                if d.nonfinite_out == int((~finite).sum()):
+                    logger.error("decoder %s produced non-finite outputs; publishing held values",
+                                 d.name)
+                y = y.copy()
+                for i in np.flatnonzero(~finite):  # rare path
+                    y[i] = y[i - 1] if i > 0 and finite[i - 1] else d.last_good
+                flags[~finite] |= np.uint32(Flags.CLAMPED | Flags.HOLD | Flags.DEGRADED)
+            if y.shape[0]:
+                d.last_good = y[-1].astype(np.float32, copy=True)
+            outs.append(DecoderOutput(d.name, d.topic, y.astype(np.float32, copy=False), tf, flags))
+        return outs
+
+    def describe(self) -> list[dict]:
+        """Per-decoder facts for the status message and logs."""
+        return [{"name": d.name, "topic": d.topic, "model": Path(d.cfg.model).name,
+                 "provider": d.model.provider, "outputs": d.names,
+                 "rate_hz": d.chain.rate_out_hz, "delay_s": d.chain.delay_s,
+                 "receptive_field": d.model.meta.receptive_field if d.model.meta else None,
+                 "failures": d.failures}
+                for d in self.decoders]

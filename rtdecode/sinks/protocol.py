@@ -1,0 +1,649 @@
+"""Wire protocol of the rtdecode output stream (version 1).
+
+Every message is **one** ZeroMQ frame (so a subscriber may use ``ZMQ_CONFLATE``)::
+
+    topic (UTF-8, 1..63 bytes, no NUL) | 0x00 | header (40 bytes) | payload
+
+The header is little-endian and packed (``struct`` format ``"<4sHHIIQdd"``):
+
+======  =========  ====  =====================================================
+offset  field      type  meaning
+======  =========  ====  =====================================================
+0       magic      4s    ``b"RTDC"``
+4       version    u16   ``1``
+6       kind       u16   ``1`` = estimate, ``2`` = status
+8       flags      u32   bits of :class:`rtdecode.types.Flags`
+12      count      u32   estimate: number of float32 values; status: payload bytes
+16      seq        u64   per topic, from 0, +1 per message
+24      t_source   f64   LSL time (s) of the newest input sample the value depends on
+32      t_publish  f64   LSL ``local_clock()`` (s) when the message was published
+======  =========  ====  =====================================================
+
+Payload: an estimate carries ``count`` little-endian float32 values, all finite; a
+status message carries a UTF-8 JSON object of ``count`` bytes.
+
+The full description, with a C struct, lives in ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rtdecode.errors import ProtocolError
+from rtdecode.types import Flags
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MAGIC",
+    "VERSION",
+    "HEADER_FORMAT",
+    "HEADER_SIZE",
+    "KIND_ESTIMATE",
+    "KIND_STATUS",
+    "STATUS_TOPIC",
+    "MAX_TOPIC_BYTES",
+    "Message",
+    "EstimateEncoder",
+    "decode",
+    "encode_estimate",
+    "encode_status",
+    "encode_topic",
+    "flag_names",
+]
+
+#: First four bytes of every header.
+MAGIC = b"RTDC"
+#: Protocol version written and accepted by this module.
+VERSION = 1
+#: ``struct`` format of the header (little-endian, packed).
+HEADER_FORMAT = "<4sHHIIQdd"
+#: Size of the header, bytes (40).
+HEADER_SIZE = struct.calcsize(HEADER_FORMAT)
+#: ``kind`` of a message carrying float32 estimate values.
+KIND_ESTIMATE = 1
+#: ``kind`` of a message carrying a UTF-8 JSON status object.
+KIND_STATUS = 2
+#: Topic of status / heartbeat messages by convention.
+STATUS_TOPIC = "_status"
+#: Longest topic, in UTF-8 bytes (the NUL separator is not counted).
+MAX_TOPIC_BYTES = 63
+
+_HEADER = struct.Struct(HEADER_FORMAT)
+_KINDS = (KIND_ESTIMATE, KIND_STATUS)
+_U32_MAX = 2**32 - 1
+_U64_MAX = 2**64 - 1
+_F32 = np.dtype("<f4")
+_JSON_SEPARATORS = (",", ":")
+
+
+@dataclass(frozen=True, eq=False)
+class Message:
+    """One decoded wire message.
+
+    Attributes
+    ----------
+    topic : str
+        Topic the message was published on (``STATUS_TOPIC`` for status messages).
+    kind : int
+        ``KIND_ESTIMATE`` or ``KIND_STATUS``.
+    version : int
+        Protocol version of the frame.
+    flags : Flags
+        Quality flags (unknown bits are kept).
+    seq : int
+        Sequence number on this topic, from 0.
+    t_source : float
+        LSL time of the newest input sample the value depends on, s (NaN allowed for
+        status messages).
+    t_publish : float
+        LSL ``local_clock()`` at publish, s.
+    values : float32 (count,) or None
+        Estimate values (a private copy); ``None`` for status messages.
+    status : dict or None
+        Decoded status JSON object; ``None`` for estimates.
+
+    Notes
+    -----
+    Messages compare by identity (``values`` is an array); compare fields instead.
+    """
+
+    topic: str
+    kind: int
+    version: int
+    flags: Flags
+    seq: int
+    t_source: float
+    t_publish: float
+    values: np.ndarray | None = None
+    status: dict[str, Any] | None = None
+
+    @property
+    def is_estimate(self) -> bool:
+        """True for an estimate (float32 values)."""
+        return self.kind == KIND_ESTIMATE
+
+    @property
+    def is_status(self) -> bool:
+        """True for a status message (JSON object)."""
+        return self.kind == KIND_STATUS
+
+
+def flag_names(flags: int) -> list[str]:
+    """Names of the bits set in ``flags``.
+
+    Parameters
+    ----------
+    flags : int
+        Flag word (``Flags`` or plain int).
+
+    Returns
+    -------
+    list of str
+        ``["OK"]`` when no bit is set; unknown bits are reported as one hex entry
+        such as ``"0x100"``.
+    """
+    value = int(flags)
+    if value == 0:
+        return ["OK"]
+    names = [m.name for m in Flags if m.value and value & m.value and m.name]
+    known = 0
+    for m in Flags:
+        known |= m.value
+    unknown = value & ~known
+    if unknown:
+        names.append(hex(unknown))
+    return names
+
+
+def encode_topic(topic: str) -> bytes:
+    """Validate a topic and return its UTF-8 bytes (without the NUL separator).
+
+    Parameters
+    ----------
+    topic : str
+        Topic name, 1..``MAX_TOPIC_BYTES`` UTF-8 bytes, no NUL character.
+
+    Returns
+    -------
+    bytes
+        The topic encoded as UTF-8.
+
+    Raises
+    ------
+    ProtocolError
+        If the topic is not a str, is empty, too long, contains NUL or cannot be
+        encoded as UTF-8.
+    """
+    if not isinstance(topic, str):
+        raise ProtocolError(
+            f"topic must be a str, got {type(topic).__name__}",
+            "pass the topic name as text, e.g. 'cortex'",
+        )
+    try:
+        raw = topic.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(
+            f"topic {topic!r} cannot be encoded as UTF-8 ({exc.reason})",
+            "use a topic made of valid Unicode characters (ASCII recommended)",
+        ) from None
+    if not 1 <= len(raw) <= MAX_TOPIC_BYTES:
+        raise ProtocolError(
+            f"topic {topic!r} is {len(raw)} UTF-8 bytes; expected 1..{MAX_TOPIC_BYTES}",
+            "choose a short, non-empty topic name",
+        )
+    if b"\x00" in raw:
+        raise ProtocolError(
+            f"topic {topic!r} contains a NUL character; NUL separates topic and header",
+            "remove the NUL character from the topic name",
+        )
+    return raw
+
+
+def _check_seq(seq: int) -> int:
+    if isinstance(seq, bool) or not isinstance(seq, (int, np.integer)):
+        raise ProtocolError(
+            f"seq must be an int, got {type(seq).__name__}", "pass the message counter as int"
+        )
+    seq = int(seq)
+    if not 0 <= seq <= _U64_MAX:
+        raise ProtocolError(
+            f"seq {seq} is outside the u64 range 0..2**64-1",
+            "count messages from 0 per topic",
+        )
+    return seq
+
+
+def _check_flags(flags: int) -> int:
+    try:
+        value = int(flags)
+    except (TypeError, ValueError):
+        raise ProtocolError(
+            f"flags must be an int / Flags, got {type(flags).__name__}",
+            "combine rtdecode.types.Flags members with |",
+        ) from None
+    if not 0 <= value <= _U32_MAX:
+        raise ProtocolError(
+            f"flags {value} is outside the u32 range 0..2**32-1",
+            "combine rtdecode.types.Flags members with |",
+        )
+    return value
+
+
+def _check_time(name: str, t: float, *, allow_nan: bool) -> float:
+    try:
+        value = float(t)
+    except (TypeError, ValueError):
+        raise ProtocolError(
+            f"{name} must be a float (s), got {type(t).__name__}",
+            "pass an LSL time from pylsl.local_clock()",
+        ) from None
+    if not math.isfinite(value) and not (allow_nan and math.isnan(value)):
+        raise ProtocolError(
+            f"{name} is {value}; expected a finite LSL time in s",
+            "pass an LSL time from pylsl.local_clock()",
+        )
+    return value
+
+
+class EstimateEncoder:
+    """Hot-path encoder of estimate frames for one topic, reusing one buffer.
+
+    The frame buffer is allocated once in the constructor; :meth:`encode` writes the
+    header with ``struct.pack_into`` and copies the values through a numpy view, so a
+    call allocates nothing proportional to the message.
+
+    Parameters
+    ----------
+    topic : str
+        Output topic, 1..63 UTF-8 bytes, no NUL, not ``STATUS_TOPIC``.
+    n_values : int
+        Number of float32 values per estimate (>= 1).
+
+    Raises
+    ------
+    ProtocolError
+        If the topic or ``n_values`` is invalid.
+    """
+
+    def __init__(self, topic: str, n_values: int) -> None:
+        raw = encode_topic(topic)
+        if topic == STATUS_TOPIC:
+            raise ProtocolError(
+                f"topic {STATUS_TOPIC!r} is reserved for status messages",
+                "publish estimates under another topic, e.g. 'cortex'",
+            )
+        if isinstance(n_values, bool) or not isinstance(n_values, (int, np.integer)):
+            raise ProtocolError(
+                f"n_values must be an int, got {type(n_values).__name__}",
+                "pass the number of output values of the decoder",
+            )
+        if not 1 <= int(n_values) <= _U32_MAX:
+            raise ProtocolError(
+                f"n_values is {n_values}; expected 1..2**32-1",
+                "pass the number of output values of the decoder",
+            )
+        self.topic = topic
+        self.n_values = int(n_values)
+        self._header_offset = len(raw) + 1
+        self._values_offset = self._header_offset + HEADER_SIZE
+        self._buf = bytearray(self._values_offset + 4 * self.n_values)
+        self._buf[: len(raw)] = raw  # the NUL separator is already 0
+        self._view = memoryview(self._buf)
+        self._values = np.frombuffer(
+            self._buf, dtype=_F32, count=self.n_values, offset=self._values_offset
+        )
+        self._finite = np.empty(self.n_values, dtype=bool)
+
+    @property
+    def frame_size(self) -> int:
+        """Size of each encoded frame, bytes."""
+        return len(self._buf)
+
+    def encode(
+        self,
+        seq: int,
+        flags: int,
+        t_source: float,
+        t_publish: float,
+        values: np.ndarray,
+    ) -> memoryview:
+        """Encode one estimate into the reused buffer.
+
+        Parameters
+        ----------
+        seq : int
+            Sequence number on this topic (u64).
+        flags : int or Flags
+            Quality flags (u32).
+        t_source : float
+            LSL time of the newest input sample the values depend on, s (finite).
+        t_publish : float
+            LSL ``local_clock()`` at publish, s (finite).
+        values : float (n_values,)
+            Estimate values; cast to float32. Every value must be finite after the
+            cast.
+
+        Returns
+        -------
+        memoryview
+            The frame. It is the encoder's own buffer: valid until the next call, so
+            send it (ZeroMQ copies it with ``copy=True``) before encoding again.
+
+        Raises
+        ------
+        ProtocolError
+            If ``values`` has the wrong shape or a non-finite value, or a header field
+            is out of range. The daemon must replace non-finite values by the safe
+            value and set a flag before this; this check is the last guard.
+        """
+        seq = _check_seq(seq)
+        flags = _check_flags(flags)
+        t_source = _check_time("t_source", t_source, allow_nan=False)
+        t_publish = _check_time("t_publish", t_publish, allow_nan=False)
+        try:
+            shape = np.shape(values)
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(
+                f"estimate values for topic {self.topic!r} are not an array: {exc}",
+                "pass a 1-D float array",
+            ) from None
+        if shape != (self.n_values,):
+            raise ProtocolError(
+                f"estimate for topic {self.topic!r} has shape {shape}; expected ({self.n_values},)",
+                "pass one 1-D array of the decoder's outputs per message",
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                np.copyto(self._values, values, casting="same_kind")
+            except TypeError as exc:
+                raise ProtocolError(
+                    f"estimate values for topic {self.topic!r} cannot be cast to float32: {exc}",
+                    "pass a float array",
+                ) from None
+        np.isfinite(self._values, out=self._finite)
+        if not self._finite.all():
+            bad = int(np.count_nonzero(~self._finite))
+            raise ProtocolError(
+                f"estimate for topic {self.topic!r} has {bad} non-finite value(s) "
+                "(NaN/Inf, or too large for float32); NaN is never published",
+                "replace non-finite outputs by the safe value and set Flags.CLAMPED",
+            )
+        _HEADER.pack_into(
+            self._buf,
+            self._header_offset,
+            MAGIC,
+            VERSION,
+            KIND_ESTIMATE,
+            flags,
+            self.n_values,
+            seq,
+            t_source,
+            t_publish,
+        )
+        return self._view
+
+
+def encode_estimate(
+    topic: str,
+    seq: int,
+    flags: int,
+    t_source: float,
+    t_publish: float,
+    values: np.ndarray,
+) -> bytes:
+    """Encode one estimate frame (convenience; allocates, use ``EstimateEncoder`` per tick).
+
+    Parameters
+    ----------
+    topic : str
+        Output topic.
+    seq : int
+        Sequence number on this topic.
+    flags : int or Flags
+        Quality flags.
+    t_source : float
+        LSL time of the newest input sample the values depend on, s.
+    t_publish : float
+        LSL ``local_clock()`` at publish, s.
+    values : float (n,)
+        Estimate values, all finite after the cast to float32.
+
+    Returns
+    -------
+    bytes
+        The frame.
+    """
+    try:
+        n = np.shape(values)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(
+            f"estimate values are not an array: {exc}", "pass a 1-D float array"
+        ) from None
+    if len(n) != 1:
+        raise ProtocolError(
+            f"estimate values have shape {n}; expected a 1-D array (n,)",
+            "pass one 1-D array of the decoder's outputs",
+        )
+    encoder = EstimateEncoder(topic, n[0])
+    return bytes(encoder.encode(seq, flags, t_source, t_publish, values))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Flags):
+        return int(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _finite_or_none(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def encode_status(
+    topic: str,
+    seq: int,
+    t_publish: float,
+    status: dict[str, Any],
+    flags: int = 0,
+    *,
+    t_source: float = math.nan,
+) -> bytes:
+    """Encode one status (heartbeat) frame.
+
+    Parameters
+    ----------
+    topic : str
+        Topic, normally ``STATUS_TOPIC``.
+    seq : int
+        Sequence number on this topic.
+    t_publish : float
+        LSL ``local_clock()`` at publish, s.
+    status : dict
+        JSON-serialisable object (numpy scalars and arrays are converted). NaN and
+        infinite floats are sent as ``null`` so strict JSON parsers accept the payload.
+    flags : int or Flags, optional
+        Quality flags of the service as a whole.
+    t_source : float, optional
+        LSL time of the newest input sample, s; NaN (default) when unknown.
+
+    Returns
+    -------
+    bytes
+        The frame.
+
+    Raises
+    ------
+    ProtocolError
+        If ``status`` is not a dict or not JSON-serialisable, or a field is invalid.
+    """
+    raw_topic = encode_topic(topic)
+    seq = _check_seq(seq)
+    flags = _check_flags(flags)
+    t_publish = _check_time("t_publish", t_publish, allow_nan=False)
+    t_source = _check_time("t_source", t_source, allow_nan=True)
+    if not isinstance(status, dict):
+        raise ProtocolError(
+            f"status must be a dict (JSON object), got {type(status).__name__}",
+            "pass the status as a dict with str keys",
+        )
+    try:
+        try:
+            text = json.dumps(
+                status, allow_nan=False, separators=_JSON_SEPARATORS, default=_json_default
+            )
+        except ValueError:
+            text = json.dumps(
+                _finite_or_none(json.loads(json.dumps(status, default=_json_default))),
+                allow_nan=False,
+                separators=_JSON_SEPARATORS,
+            )
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(
+            f"status cannot be encoded as JSON: {exc}",
+            "use only dict/list/str/int/float/bool/None (and numpy scalars) in the status",
+        ) from None
+    payload = text.encode("utf-8")
+    if len(payload) > _U32_MAX:
+        raise ProtocolError(
+            f"status JSON is {len(payload)} bytes; expected at most 2**32-1",
+            "publish a smaller status",
+        )
+    header = _HEADER.pack(
+        MAGIC, VERSION, KIND_STATUS, flags, len(payload), seq, t_source, t_publish
+    )
+    return b"".join((raw_topic, b"\x00", header, payload))
+
+
+def decode(frame: bytes | bytearray | memoryview) -> Message:
+    """Decode one frame.
+
+    Parameters
+    ----------
+    frame : bytes, bytearray or memoryview
+        One complete ZeroMQ frame.
+
+    Returns
+    -------
+    Message
+        The decoded message; ``values`` is a private float32 copy.
+
+    Raises
+    ------
+    ProtocolError
+        For any malformed input: no NUL within the first 64 bytes, empty or non-UTF-8
+        topic, short header, bad magic, unsupported version, unknown kind, ``count``
+        inconsistent with the frame length, non-finite estimate values or times, bad
+        JSON or a status that is not a JSON object. No other exception type escapes.
+    """
+    if isinstance(frame, bytes):
+        data = frame
+    elif isinstance(frame, (bytearray, memoryview)):
+        try:
+            data = bytes(frame)
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(
+                f"frame buffer cannot be read as bytes: {exc}", "pass the received frame as bytes"
+            ) from None
+    else:
+        raise ProtocolError(
+            f"frame must be bytes, bytearray or memoryview, got {type(frame).__name__}",
+            "pass the received ZeroMQ frame as bytes",
+        )
+    fix_peer = "check that the publisher speaks the rtdecode protocol (docs/protocol.md)"
+    nul = data.find(b"\x00", 0, MAX_TOPIC_BYTES + 1)
+    if nul < 0:
+        raise ProtocolError(
+            f"no NUL topic separator within the first {MAX_TOPIC_BYTES + 1} bytes "
+            f"(frame of {len(data)} bytes)",
+            fix_peer,
+        )
+    if nul == 0:
+        raise ProtocolError("empty topic (frame starts with NUL)", fix_peer)
+    try:
+        topic = data[:nul].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"topic {data[:nul]!r} is not valid UTF-8", fix_peer) from None
+    start = nul + 1
+    if len(data) - start < HEADER_SIZE:
+        raise ProtocolError(
+            f"frame on topic {topic!r} has {len(data) - start} bytes after the topic; "
+            f"expected a {HEADER_SIZE}-byte header",
+            fix_peer,
+        )
+    magic, version, kind, flags, count, seq, t_source, t_publish = _HEADER.unpack_from(data, start)
+    if magic != MAGIC:
+        raise ProtocolError(f"bad magic {magic!r} on topic {topic!r}; expected {MAGIC!r}", fix_peer)
+    if version != VERSION:
+        raise ProtocolError(
+            f"unsupported protocol version {version} on topic {topic!r}; "
+            f"this rtdecode reads version {VERSION}",
+            "run publisher and subscriber from matching rtdecode versions",
+        )
+    if kind not in _KINDS:
+        raise ProtocolError(
+            f"unknown message kind {kind} on topic {topic!r}; expected "
+            f"{KIND_ESTIMATE} (estimate) or {KIND_STATUS} (status)",
+            "run publisher and subscriber from matching rtdecode versions",
+        )
+    if not math.isfinite(t_publish):
+        raise ProtocolError(
+            f"t_publish is {t_publish} on topic {topic!r}; expected finite", fix_peer
+        )
+    payload_start = start + HEADER_SIZE
+    payload_len = len(data) - payload_start
+    if kind == KIND_ESTIMATE:
+        if payload_len != 4 * count:
+            raise ProtocolError(
+                f"estimate on topic {topic!r} declares {count} float32 values "
+                f"({4 * count} bytes) but carries {payload_len} payload bytes",
+                fix_peer,
+            )
+        if not math.isfinite(t_source):
+            raise ProtocolError(
+                f"estimate t_source is {t_source} on topic {topic!r}; expected finite", fix_peer
+            )
+        values = np.frombuffer(data, dtype=_F32, count=count, offset=payload_start).astype(
+            np.float32
+        )
+        if not np.isfinite(values).all():
+            raise ProtocolError(
+                f"estimate on topic {topic!r} (seq {seq}) contains non-finite values; "
+                "the protocol never carries NaN/Inf",
+                "fix the publisher: replace non-finite outputs by the safe value",
+            )
+        return Message(topic, kind, version, Flags(flags), seq, t_source, t_publish, values, None)
+    if payload_len != count:
+        raise ProtocolError(
+            f"status on topic {topic!r} declares {count} payload bytes but carries {payload_len}",
+            fix_peer,
+        )
+    try:
+        status = json.loads(data[payload_start:].decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(
+            f"status payload on topic {topic!r} is not UTF-8 JSON: {exc}", fix_peer
+        ) from None
+    if not isinstance(status, dict):
+        raise ProtocolError(
+            f"status payload on topic {topic!r} is a JSON {type(status).__name__}; "
+            "expected a JSON object",
+            fix_peer,
+        )
+    return Message(topic, kind, version, Flags(flags), seq, t_source, t_publish, None, status)

@@ -1,0 +1,258 @@
+"""LSL inlet: resolve a stream, check it against the config, pull chunks into preallocated buffers.
+
+Timestamps are put on the local LSL clock (``proc_clocksync``). Gaps are found
+from timestamps against the nominal rate and, when the stream carries a sample
+index (``replay --index-channel``), counted exactly from the index itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from rtdecode.config import SourceConfig
+from rtdecode.errors import SourceError
+from rtdecode.lsl import pylsl
+from rtdecode.types import Chunk
+
+logger = logging.getLogger(__name__)
+
+_NUMERIC = {
+    pylsl.cf_float32: np.float32,
+    pylsl.cf_double64: np.float64,
+    pylsl.cf_int32: np.int32,
+    pylsl.cf_int16: np.int16,
+    pylsl.cf_int8: np.int8,
+    pylsl.cf_int64: np.int64,
+}
+_FORMAT_NAMES = {
+    pylsl.cf_float32: "float32", pylsl.cf_double64: "double64", pylsl.cf_string: "string",
+    pylsl.cf_int32: "int32", pylsl.cf_int16: "int16", pylsl.cf_int8: "int8", pylsl.cf_int64: "int64",
+}
+
+
+def _predicate(cfg: SourceConfig) -> str:
+    parts = []
+    for key, val in (("name", cfg.name), ("type", cfg.type), ("source_id", cfg.source_id)):
+        if val:
+            if "'" in val:
+                raise SourceError(f"source.{key} contains a quote: {val!r}", "remove the quote")
+            parts.append(f"{key}='{val}'")
+    return " and ".join(parts)
+
+
+def visible_streams(timeout_s: float = 0.5) -> list[str]:
+    """One line per LSL stream visible on this machine (for error messages and doctor)."""
+    out = []
+    for info in pylsl.resolve_streams(timeout_s):
+        out.append(f"{info.name()} (type {info.type()}, {info.channel_count()} ch, "
+                   f"{info.nominal_srate():g} Hz, {_FORMAT_NAMES.get(info.channel_format(), '?')}, "
+                   f"source_id {info.source_id()!r})")
+    return out
+
+
+class LslInlet:
+    """A checked LSL inlet with preallocated pull buffers and gap accounting.
+
+    Parameters
+    ----------
+    cfg : SourceConfig
+        Which stream, what to expect, buffer sizes.
+
+    Attributes
+    ----------
+    n_channels : int
+    rate_hz : float
+        Nominal rate of the stream, Hz.
+    samples_in, gaps, missing_samples, index_lost, index_dup, time_jumps : int
+        Counters since ``open()``.
+    """
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        self.cfg = cfg
+        self.inlet: pylsl.StreamInlet | None = None
+        self.info: pylsl.StreamInfo | None = None
+        self.n_channels = 0
+        self.rate_hz = 0.0
+        self._raw: np.ndarray | None = None
+        self._buf: np.ndarray | None = None
+        self._last_t: float | None = None
+        self._last_index: float | None = None
+        self.samples_in = 0
+        self.gaps = 0
+        self.missing_samples = 0
+        self.index_lost = 0
+        self.index_dup = 0
+        self.time_jumps = 0
+
+    # -- lifecycle -------------------------------------------------------
+    def open(self, stop: threading.Event | None = None,
+             on_wait: Callable[[], None] | None = None) -> LslInlet:
+        """Resolve the stream, check it, open the inlet.
+
+        Parameters
+        ----------
+        stop : threading.Event, optional
+            Checked between short resolve attempts, so a shutdown request during
+            start-up is honoured within ~0.25 s.
+        on_wait : callable, optional
+            Called between resolve attempts (the daemon keeps its heartbeat going).
+        """
+        cfg = self.cfg
+        pred = _predicate(cfg)
+        logger.info("resolving LSL stream %s (timeout %.1f s)", pred, cfg.resolve_timeout_s)
+        deadline = time.monotonic() + cfg.resolve_timeout_s
+        found: list = []
+        # A continuous resolver keeps its query waves going in the background (one short
+        # resolve_bypred per poll would restart them and never see another process' outlet).
+        resolver = pylsl.ContinuousResolver(pred=pred)
+        try:
+            while not found:
+                left = deadline - time.monotonic()
+                if left <= 0 or (stop is not None and stop.is_set()):
+                    break
+                time.sleep(min(0.05, left))
+                found = resolver.results()
+                if on_wait is not None:
+                    on_wait()
+        finally:
+            del resolver
+        if stop is not None and stop.is_set() and not found:
+            raise SourceError("start-up interrupted while resolving the input stream", None)
+        if not found:
+            seen = visible_streams()
+            raise SourceError(
+                f"no LSL stream matching {pred} within {cfg.resolve_timeout_s:g} s; "
+                f"visible: {seen or 'none'}",
+                "start the rig / `rtdecode replay` / `rtdecode simulate`, or fix source.name/type/"
+                "source_id; on a lab network set LSLAPICFG to a config that can see it",
+            )
+        if len(found) > 1:
+            logger.warning("%d streams match %s; using the first (%s)", len(found), pred,
+                           found[0].source_id())
+        info = found[0]
+        self._check(info)
+        self.inlet = pylsl.StreamInlet(info, max_buflen=cfg.buffer_s, max_chunklen=0, recover=True,
+                                       processing_flags=pylsl.proc_clocksync)
+        self.info = self.inlet.info(timeout=cfg.resolve_timeout_s)
+        self.inlet.open_stream(timeout=cfg.resolve_timeout_s)
+        self.n_channels = info.channel_count()
+        self.rate_hz = info.nominal_srate()
+        dtype = _NUMERIC[info.channel_format()]
+        self._raw = np.zeros((cfg.max_chunk_samples, self.n_channels), dtype=dtype)
+        self._buf = (self._raw if dtype == np.float32
+                     else np.zeros((cfg.max_chunk_samples, self.n_channels), dtype=np.float32))
+        logger.info("opened LSL stream %s: %d ch @ %g Hz, %s, source_id %r",
+                    info.name(), self.n_channels, self.rate_hz,
+                    _FORMAT_NAMES[info.channel_format()], info.source_id())
+        return self
+
+    def _check(self, info: pylsl.StreamInfo) -> None:
+        cfg = self.cfg
+        name = info.name()
+        fmt = info.channel_format()
+        if fmt not in _NUMERIC:
+            raise SourceError(f"stream {name!r} has channel format {_FORMAT_NAMES.get(fmt, fmt)}; "
+                              "rtdecode decodes numeric streams only",
+                              "point source.name at the signal stream, not a marker stream")
+        if cfg.channels is not None and info.channel_count() != cfg.channels:
+            raise SourceError(f"stream {name!r} has {info.channel_count()} channels, "
+                              f"the config expects {cfg.channels} (source.channels)",
+                              "use the stream the model was trained for, or fix source.channels")
+        rate = info.nominal_srate()
+        if rate <= 0:
+            raise SourceError(f"stream {name!r} has an irregular rate (nominal 0 Hz)",
+                              "decoding needs a regularly sampled stream")
+        if cfg.rate_hz is not None and abs(rate - cfg.rate_hz) > cfg.rate_tolerance * cfg.rate_hz:
+            raise SourceError(f"stream {name!r} runs at {rate:g} Hz, the config expects "
+                              f"{cfg.rate_hz:g} Hz (source.rate_hz)",
+                              "resample at the rig, or use a model trained at this rate")
+        if cfg.index_channel is not None and cfg.index_channel >= info.channel_count():
+            raise SourceError(f"source.index_channel {cfg.index_channel} is outside the stream's "
+                              f"{info.channel_count()} channels", "fix source.index_channel")
+
+    def close(self) -> None:
+        """Close the inlet (idempotent)."""
+        if self.inlet is not None:
+            try:
+                self.inlet.close_stream()
+            finally:
+                self.inlet = None
+
+    def __enter__(self) -> LslInlet:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- pulling ---------------------------------------------------------
+    def pull(self, timeout_s: float, max_samples: int | None = None) -> Chunk | None:
+        """Wait up to ``timeout_s`` for the first new sample, then take all that are available.
+
+        Parameters
+        ----------
+        timeout_s : float
+            Longest wait, s.
+        max_samples : int, optional
+            Take at most this many samples (default: the buffer size).
+
+        Returns
+        -------
+        Chunk or None
+            ``samples`` is a view of the preallocated buffer, valid until the next pull.
+        """
+        if self.inlet is None or self._raw is None or self._buf is None:
+            raise SourceError("inlet is not open", "call open() first")
+        cap = self._raw.shape[0] if max_samples is None else min(max_samples, self._raw.shape[0])
+        try:
+            _, ts = self.inlet.pull_chunk(timeout=timeout_s, max_samples=cap, dest_obj=self._raw,
+                                          min_samples=1, as_numpy=True)
+        except pylsl.util.LostError as exc:
+            raise SourceError(f"LSL stream {self.cfg.name!r} was lost: {exc}",
+                              "check the rig / replay process") from None
+        n = len(ts)
+        if n == 0:
+            return None
+        t = np.asarray(ts, dtype=np.float64)
+        if self._buf is not self._raw:
+            np.copyto(self._buf[:n], self._raw[:n], casting="unsafe")
+        x = self._buf[:n]
+        self._account(x, t)
+        chunk = Chunk(samples=x, t_lsl=t, first_index=self.samples_in)
+        self.samples_in += n
+        return chunk
+
+    def _account(self, x: np.ndarray, t: np.ndarray) -> None:
+        period = 1.0 / self.rate_hz
+        if self._last_t is not None:
+            first_dt = t[0] - self._last_t
+        else:
+            first_dt = period
+        dts = np.diff(t, prepend=t[0] - first_dt)
+        big = dts > self.cfg.gap_factor * period
+        if big.any():
+            self.gaps += int(big.sum())
+            self.missing_samples += int(np.round(dts[big] / period).sum() - big.sum())
+        back = dts < -0.5 * period
+        if back.any():
+            self.time_jumps += int(back.sum())
+        self._last_t = float(t[-1])
+        k = self.cfg.index_channel
+        if k is not None:
+            idx = x[:, k].astype(np.float64)
+            prev = self._last_index if self._last_index is not None else idx[0] - 1.0
+            d = np.diff(idx, prepend=prev)
+            if (d != 1.0).any():
+                self.index_lost += int(np.clip(d - 1.0, 0, None).sum())
+                self.index_dup += int((d <= 0).sum())
+            self._last_index = float(idx[-1])
+
+    def counters(self) -> dict[str, int]:
+        """Input counters since open."""
+        return {"samples_in": self.samples_in, "gaps": self.gaps,
+                "missing_samples": self.missing_samples, "index_lost": self.index_lost,
+                "index_dup": self.index_dup, "time_jumps": self.time_jumps}

@@ -1,0 +1,106 @@
+"""Config loading: validation before anything opens, errors that name the field and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rtdecode.config import load_config
+from rtdecode.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "cortex_wiener.onnx"
+
+
+def _write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+GOOD = f"""
+[source]
+name = "rig"
+[[decoders]]
+name = "cortex"
+model = "{MODEL}"
+"""
+
+
+def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, GOOD), environ={})
+    assert cfg.sink.endpoint == "tcp://127.0.0.1:5555"
+    assert cfg.sink.allow_remote is False
+    assert cfg.decoders[0].out_topic == "cortex"
+
+
+def test_unknown_key_is_rejected_with_field_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, GOOD + "\n[sink]\nendpoitn = 'x'\n"), environ={})
+    msg = str(e.value)
+    assert "sink.endpoitn" in msg and "remove this key" in msg
+
+
+def test_missing_section_and_bad_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, "[source]\nname='x'\nrate_hz=-5\n"), environ={})
+    msg = str(e.value)
+    assert "decoders" in msg and "source.rate_hz" in msg
+
+
+def test_source_needs_a_selector(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="source.name"):
+        load_config(_write(tmp_path, GOOD.replace('name = "rig"', 'channels = 3')), environ={})
+
+
+def test_missing_model_file_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(_write(tmp_path, GOOD.replace(str(MODEL), "nope.onnx")), environ={})
+
+
+def test_env_overrides_nested_fields(tmp_path: Path) -> None:
+    env = {"RTDECODE_SINK__ENDPOINT": "ipc:///tmp/x.sock", "RTDECODE_SERVICE__STALE_AFTER_S": "0.5",
+           "RTDECODE_DECODERS__0__PROVIDERS": '["cuda", "cpu"]'}
+    cfg = load_config(_write(tmp_path, GOOD), environ=env)
+    assert cfg.sink.endpoint == "ipc:///tmp/x.sock"
+    assert cfg.service.stale_after_s == 0.5
+    assert cfg.decoders[0].providers == ["cuda", "cpu"]
+
+
+def test_env_override_unknown_field_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sink.nope"):
+        load_config(_write(tmp_path, GOOD), environ={"RTDECODE_SINK__NOPE": "1"})
+
+
+def test_duplicate_topics_and_reserved_topic(tmp_path: Path) -> None:
+    two = GOOD + f'\n[[decoders]]\nname = "cortex"\nmodel = "{MODEL}"\n'
+    with pytest.raises(ConfigError, match="unique"):
+        load_config(_write(tmp_path, two), environ={})
+    with pytest.raises(ConfigError, match="reserved"):
+        load_config(_write(tmp_path, GOOD.replace('name = "cortex"', 'name = "_status"')), environ={})
+
+
+def test_toml_syntax_error_and_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load_config(_write(tmp_path, "[source\nname=1"), environ={})
+    y = f"source:\n  name: rig\ndecoders:\n  - name: a\n    model: {MODEL}\n"
+    cfg = load_config(_write(tmp_path, y, "c.yaml"), environ={})
+    assert cfg.decoders[0].name == "a"
+
+
+def test_example_configs_validate() -> None:
+    configs = sorted((ROOT / "deploy" / "configs").glob("*.toml"))
+    assert configs, "deploy/configs/ should hold example configs"
+    for p in configs:
+        load_config(p, environ={})
+
+
+def test_serve_exits_2_on_config_error(tmp_path: Path) -> None:
+    p = _write(tmp_path, GOOD + "\n[service]\nbogus = 1\n")
+    r = subprocess.run([sys.executable, "-m", "rtdecode", "serve", str(p)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2
+    assert "service.bogus" in r.stderr and "Fix:" in r.stderr

@@ -1,0 +1,117 @@
+"""ONNX Runtime streaming models: contract checks, streaming == offline, provider choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from rtdecode.decoders.linear import apply_wiener, fit_wiener, lagged_design
+from rtdecode.errors import ModelError
+from rtdecode.runtime.providers import available_providers, choose_providers
+from rtdecode.runtime.streaming import StreamingModel, read_metadata
+from tests.modelfactory import linear_model
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / "models").glob("*.onnx"))
+
+
+def _random_split(n: int, rng: np.random.Generator) -> list[int]:
+    cuts = [0]
+    while cuts[-1] < n:
+        cuts.append(min(n, cuts[-1] + int(rng.choice([0, 1, 2, 5, 17, 64, 300]))))
+    return cuts
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_models_stream_equals_offline(path: Path) -> None:
+    m = StreamingModel(path).open()
+    meta = m.meta
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((700, meta.model_channels)).astype(np.float32)
+    offline = m.step(x)
+    m.reset()
+    cuts = _random_split(len(x), rng)
+    streamed = np.concatenate([m.step(x[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    np.testing.assert_allclose(streamed, offline, rtol=1e-5, atol=1e-5)
+    assert offline.shape == (700, len(meta.outputs))
+
+
+def test_linear_graph_equals_numpy_reference(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 6))
+    y = x @ rng.standard_normal((6, 2)) + 0.1 * rng.standard_normal((400, 2))
+    W, b = fit_wiener(x, y, lags=4)
+    assert lagged_design(x, 4).shape == (400, 24)
+    path = linear_model(tmp_path / "m.onnx", rate_hz=100, channels=6, lags=4)
+    m = StreamingModel(path).open()
+    ref = apply_wiener(x.astype(np.float32), *_weights_of(path))
+    np.testing.assert_allclose(m.step(x.astype(np.float32)), ref, rtol=1e-4, atol=1e-5)
+    # and the fitted filter explains the data it was fitted on
+    res = y - apply_wiener(x, W, b)
+    assert res.var() < 0.05 * y.var()
+
+
+def _weights_of(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    model = onnx.load(str(path))
+    init = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    return init["W"], init["b"]
+
+
+def test_corrupt_model_file_is_a_model_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not an onnx file" * 10)
+    with pytest.raises(ModelError, match="corrupt"):
+        StreamingModel(bad).open()
+    with pytest.raises(ModelError, match="does not exist"):
+        StreamingModel(tmp_path / "missing.onnx").open()
+
+
+def test_model_without_metadata_refused(tmp_path: Path) -> None:
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, "T"])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, "T"])
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    p = tmp_path / "plain.onnx"
+    onnx.save(m, str(p))
+    with pytest.raises(ModelError, match="not exported by rtdecode"):
+        StreamingModel(p).open()
+
+
+def test_state_declared_but_missing_in_graph(tmp_path: Path) -> None:
+    good = linear_model(tmp_path / "m.onnx", rate_hz=100, channels=3, lags=1)
+    model = onnx.load(str(good))
+    meta = read_metadata(good)
+    meta = meta.model_copy(update={"states": [{"name": "state_0", "shape": [1, 3, 2]}]})
+    from rtdecode.runtime.metadata import METADATA_KEY, StateSpec
+    meta.states = [StateSpec(name="state_0", shape=[1, 3, 2])]
+    helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
+    p = tmp_path / "liar.onnx"
+    onnx.save(model, str(p))
+    with pytest.raises(ModelError, match="state 'state_0'"):
+        StreamingModel(p).open()
+
+
+def test_provider_choice_falls_back_and_reports() -> None:
+    assert "cpu" in available_providers()
+    chosen = choose_providers(["tensorrt", "cuda", "cpu"])
+    assert chosen[-1] == "CPUExecutionProvider"
+    if "cuda" not in available_providers():
+        with pytest.raises(ModelError, match="required"):
+            choose_providers(["cuda", "cpu"], require_first=True)
+    with pytest.raises(ModelError, match="unknown"):
+        choose_providers(["tpu"])
+
+
+def test_warm_up_leaves_zero_state(tmp_path: Path) -> None:
+    p = linear_model(tmp_path / "m.onnx", rate_hz=100, channels=3, lags=5)
+    m = StreamingModel(p).open()
+    x = np.ones((10, 3), np.float32)
+    ref = m.step(x)
+    m.reset()
+    m.warm_up(runs=7)
+    np.testing.assert_array_equal(m.step(x), ref)
