@@ -28,7 +28,7 @@ from rtdecode.decoders.linear import apply_wiener, fit_wiener
 from rtdecode.dsp import build_chain
 from rtdecode.export.onnx_graphs import causal_conv_graph, write_model
 from rtdecode.runtime.metadata import ModelMetadata, OutputSpec
-from rtdecode.sources.simulator import simulate_cortex_recording
+from rtdecode.sources.simulator import DEFAULT_SUBJECT, simulate_cortex_recording
 
 logger = logging.getLogger("build_models")
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +54,9 @@ def build_cortex_wiener(out_dir: Path, *, n_neurons: int = 50, rate_hz: float = 
                         lags: int = 10, seed: int = 7) -> dict:
     """Fit and write ``cortex_wiener.onnx``; returns its metrics."""
     factor = int(round(bin_ms * rate_hz / 1000))
-    train = simulate_cortex_recording(train_s, seed=seed, n_neurons=n_neurons, rate_hz=rate_hz)
-    test = simulate_cortex_recording(test_s, seed=seed + 1000, n_neurons=n_neurons, rate_hz=rate_hz)
+    sim = {"n_neurons": n_neurons, "rate_hz": rate_hz, "subject_seed": DEFAULT_SUBJECT}
+    train = simulate_cortex_recording(train_s, seed=seed, **sim)
+    test = simulate_cortex_recording(test_s, seed=seed + 1000, **sim)
     binning = [{"kind": "bin", "factor": factor, "reduce": "sum"}]
     counts, _ = build_chain(binning, rate_hz, n_neurons).process(train.x, train.t)
     mean = counts.mean(axis=0)
@@ -85,6 +86,7 @@ def build_cortex_wiener(out_dir: Path, *, n_neurons: int = 50, rate_hz: float = 
         provenance={
             "data": "rtdecode simulated cortex (seed 002): cosine-tuned Poisson neurons, "
                     "random smooth 2-D trajectory",
+            "subject_seed": DEFAULT_SUBJECT,
             "train": {"seed": seed, "duration_s": train_s},
             "test": {"seed": seed + 1000, "duration_s": test_s},
             "fit": f"ridge least squares, {lags} lags of {bin_ms} ms bins, ridge 1e-2",
@@ -109,8 +111,8 @@ def build_cortex_wiener(out_dir: Path, *, n_neurons: int = 50, rate_hz: float = 
 | Output rate | {chain.rate_out_hz:g} Hz; one output per completed bin, stamped with the bin's last sample |
 | Receptive field / delay | {lags} frames / 0 frames |
 | State | `state_0` {meta.model_copy().receptive_field - 1} past frames × {n_neurons} channels |
-| Training data | simulator seed {seed}, {train_s:g} s (seed 002's cortex: cosine tuning, random preferred directions, Poisson spikes) |
-| Held-out data | simulator seed {seed + 1000}, {test_s:g} s |
+| Training data | simulated subject {DEFAULT_SUBJECT} (`rtdecode simulate cortex --subject {DEFAULT_SUBJECT}`, the default), trajectory seed {seed}, {train_s:g} s (seed 002's cortex: cosine tuning, random preferred directions, Poisson spikes) |
+| Held-out data | same subject, trajectory seed {seed + 1000}, {test_s:g} s |
 | Held-out R² | vx {r2_test[0]:.3f}, vy {r2_test[1]:.3f} (train: {r2_train[0]:.3f}, {r2_train[1]:.3f}) |
 
 Limits: trained on simulated neurons only — it exists to run the demo and the

@@ -15,6 +15,8 @@ import argparse
 import json
 import logging
 import os
+import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from rtdecode.errors import ModelError, SourceError
+from rtdecode.lsl import lsl_config_in_use, pylsl
+from rtdecode.runtime.streaming import read_metadata
+from rtdecode.sinks.client import Subscriber
+from rtdecode.sinks.protocol import STATUS_TOPIC
+from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +72,8 @@ def _r2(y: np.ndarray, yhat: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def run(args: argparse.Namespace) -> int:  # noqa: C901  (one linear script)
+def run(args: argparse.Namespace) -> int:
     """Start the rig and the daemon, watch, summarise."""
-    from rtdecode.lsl import lsl_config_in_use, pylsl
-    from rtdecode.runtime.streaming import read_metadata
-    from rtdecode.sinks.client import Subscriber
-    from rtdecode.sinks.protocol import STATUS_TOPIC
-
     model = shipped_model(DEMO_MODEL)
     meta = read_metadata(model)
     if meta.channels != args.neurons:
@@ -93,98 +95,81 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one linear script)
     print(f"  LSL config: {lsl_config_in_use() or 'liblsl defaults'}   logs: {workdir}")
     daemon_log = open(workdir / "daemon.log", "w")  # noqa: SIM115
     sim_log = open(workdir / "simulator.log", "w")  # noqa: SIM115
-    daemon = subprocess.Popen(py + ["serve", str(cfg_path)], env=env, stdout=daemon_log,
-                              stderr=subprocess.STDOUT)
+    # The rig streams a little longer than the demo watches, so the demo ends on its own
+    # terms: it stops the daemon (SIGTERM, final status) while input is still flowing.
     sim = subprocess.Popen(py + ["simulate", "cortex", "--name", tag, "--neurons", str(args.neurons),
                                  "--rate-hz", str(meta.rate_hz), "--seed", str(args.seed),
-                                 "--seconds", str(args.seconds), "--wait-consumer-s", "30"],
+                                 "--seconds", str(args.seconds + 30), "--wait-consumer-s", "60"],
                            env=env, stdout=sim_log, stderr=subprocess.STDOUT)
-    preds_t: list[float] = []
-    preds_y: list[np.ndarray] = []
-    ages: list[float] = []
-    flags_seen = 0
-    status: dict = {}
-    truth_t: list[np.ndarray] = []
-    truth_y: list[np.ndarray] = []
+    daemon: subprocess.Popen | None = None
+    rx = _Received()
     sub = Subscriber(endpoint, topics=["cortex", STATUS_TOPIC]).open()
     truth_inlet = None
-    t_begin = time.monotonic()
-    next_view = t_begin + 0.5
     interactive = sys.stdout.isatty() and not args.quiet
     try:
+        # Open the truth stream first: the simulator waits for the daemon before streaming.
+        found = pylsl.resolve_bypred(f"name='{tag}-kinematics'", 1, 30.0)
+        if not found:
+            raise SourceError(f"the simulator's kinematics stream did not appear; see {workdir}",
+                              "check that LSL works on loopback (LSLAPICFG)")
+        truth_inlet = pylsl.StreamInlet(found[0], max_buflen=int(args.seconds) + 60,
+                                        processing_flags=pylsl.proc_clocksync)
+        truth_inlet.time_correction(10.0)  # prime the clock offset: the first pull won't block
+        truth_inlet.open_stream(10.0)
+        daemon = subprocess.Popen(py + ["serve", str(cfg_path)], env=env, stdout=daemon_log,
+                                  stderr=subprocess.STDOUT)
+        t_begin = time.monotonic()
+        t_first: float | None = None
+        next_view = t_begin + 0.5
         while True:
-            if truth_inlet is None:
-                found = pylsl.resolve_byprop("name", tag + "-kinematics", 1, 0.05)
-                if found:
-                    truth_inlet = pylsl.StreamInlet(found[0], processing_flags=pylsl.proc_clocksync)
-                    truth_inlet.open_stream(5.0)
-            else:
-                tk, ts = truth_inlet.pull_chunk(timeout=0.0, max_samples=100000, as_numpy=True)
-                if len(ts):
-                    truth_t.append(np.asarray(ts))
-                    truth_y.append(np.array(tk))
-            msg = sub.recv(timeout_s=0.02)
-            if msg is not None:
-                if msg.topic == STATUS_TOPIC and msg.status is not None:
-                    status = msg.status
-                elif msg.values is not None:
-                    preds_t.append(msg.t_source)
-                    preds_y.append(msg.values.copy())
-                    ages.append(pylsl.local_clock() - msg.t_source)
-                    flags_seen |= int(msg.flags)
+            rx.drain(sub, 0.02)
+            tk, ts = truth_inlet.pull_chunk(timeout=0.0, max_samples=100000, as_numpy=True)
+            if len(ts):
+                rx.truth_t.append(np.asarray(ts))
+                rx.truth_y.append(np.array(tk))
             now = time.monotonic()
-            if now >= next_view and (interactive or not args.quiet):
+            if t_first is None and rx.preds_t:
+                t_first = now
+            if now >= next_view and not args.quiet:
                 next_view = now + (0.25 if interactive else 5.0)
-                _view(preds_t, preds_y, ages, truth_t, truth_y, status, now - t_begin, interactive)
-            if sim.poll() is not None and now - t_begin > 5:
-                # the rig ended: drain what is in flight, then stop the daemon
-                end = time.monotonic() + 1.0
-                while time.monotonic() < end:
-                    m = sub.recv(timeout_s=0.05)
-                    if m is not None and m.values is not None:
-                        preds_t.append(m.t_source)
-                        preds_y.append(m.values.copy())
-                        ages.append(pylsl.local_clock() - m.t_source)
-                    elif m is not None and m.status is not None:
-                        status = m.status
+                _view(rx, now - t_begin, interactive)
+            if t_first is not None and now - t_first >= args.seconds:
                 break
-            if daemon.poll() is not None:
+            if daemon.poll() is not None or sim.poll() is not None:
                 break
-            if now - t_begin > args.seconds + 60:
-                logger.error("demo overran its time; stopping")
+            if t_first is None and now - t_begin > 90:
                 break
-    finally:
         if daemon.poll() is None:
-            daemon.terminate()
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+        rx.drain(sub, 0.5)  # in-flight estimates and the daemon's final status
+    finally:
+        if daemon is not None and daemon.poll() is None:
             daemon.kill()
-        # the daemon sends a last status on shutdown
-        end = time.monotonic() + 0.5
-        while time.monotonic() < end:
-            m = sub.recv(timeout_s=0.05)
-            if m is not None and m.status is not None:
-                status = m.status
-        if sim.poll() is None:
-            sim.terminate()
-            sim.wait(10)
-        sub_stats = sub.stats()
-        sub.close()
         if truth_inlet is not None:
             truth_inlet.close_stream()
+        if sim.poll() is None:
+            sim.terminate()
+        try:
+            sim.wait(10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+        sub_stats = sub.stats()
+        sub.close()
         daemon_log.close()
         sim_log.close()
     if interactive:
         print()
-    if daemon.returncode not in (0, None):
+    if daemon is None or daemon.returncode not in (0, None):
         raise SourceError(f"the daemon exited with code {daemon.returncode}; see {workdir}/daemon.log",
                           "read the log; run `rtdecode serve` by hand to see the error")
-    if not preds_t:
+    if not rx.preds_t:
         raise SourceError(f"no predictions received; see {workdir}/daemon.log and simulator.log",
                           "check that LSL works on loopback (LSLAPICFG)")
-    summary = _summary(preds_t, preds_y, ages, truth_t, truth_y, status, sub_stats, flags_seen,
-                       meta.outputs)
+    summary = _summary(rx, sub_stats, meta.outputs)
     _print_summary(summary)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -192,76 +177,110 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one linear script)
     return 0 if summary["dropped"] == 0 else 1
 
 
-def _align(preds_t, preds_y, truth_t, truth_y):  # noqa: ANN001, ANN202
-    if not truth_t:
+class _Received:
+    """What the viewer has received: fresh estimates, stale ones, status, truth."""
+
+    def __init__(self) -> None:
+        self.preds_t: list[float] = []
+        self.preds_y: list[np.ndarray] = []
+        self.ages: list[float] = []
+        self.stale = 0
+        self.flags_seen = 0
+        self.status: dict = {}
+        self.truth_t: list[np.ndarray] = []
+        self.truth_y: list[np.ndarray] = []
+
+    def drain(self, sub: Subscriber, timeout_s: float) -> None:
+        """Take every message that is waiting (waits up to ``timeout_s`` for the first)."""
+        m = sub.recv(timeout_s=timeout_s)
+        while m is not None:
+            now = pylsl.local_clock()
+            if m.status is not None:
+                self.status = m.status
+            elif m.values is not None:
+                self.flags_seen |= int(m.flags)
+                if m.flags & Flags.STALE:
+                    self.stale += 1  # a safe value, not an estimate: not in latency / R²
+                else:
+                    self.preds_t.append(m.t_source)
+                    self.preds_y.append(m.values.copy())
+                    self.ages.append(now - m.t_source)
+            m = sub.recv(timeout_s=0.0)
+
+
+def _align(preds_t: list[float], preds_y: list[np.ndarray], truth_t: list[np.ndarray],
+           truth_y: list[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Pair each prediction with the true kinematics sample that has the same LSL time."""
+    if not truth_t or not preds_t:
         return None, None
     tt = np.concatenate(truth_t)
     ty = np.concatenate(truth_y)
     pt = np.asarray(preds_t)
     py = np.vstack(preds_y)
-    idx = np.searchsorted(tt, pt)
-    ok = (idx < tt.size)
-    idx = np.clip(idx, 0, tt.size - 1)
-    ok &= np.abs(tt[idx] - pt) < 1e-6
+    idx = np.clip(np.searchsorted(tt, pt), 0, tt.size - 1)
+    ok = np.abs(tt[idx] - pt) < 2.5e-4  # same sample; both inlets clock-corrected separately
     return py[ok], ty[idx[ok]]
 
 
-def _view(preds_t, preds_y, ages, truth_t, truth_y, status, elapsed, interactive) -> None:  # noqa: ANN001
-    if not preds_y:
-        line = f"  {elapsed:5.1f} s  waiting for predictions ... (daemon: {status.get('state', '?')})"
+def _view(rx: _Received, elapsed: float, interactive: bool) -> None:
+    if not rx.preds_y:
+        line = (f"  {elapsed:5.1f} s  waiting for predictions ... "
+                f"(daemon: {rx.status.get('state', 'starting')})")
     else:
-        yhat = preds_y[-1]
-        a = np.asarray(ages[-200:]) * 1e3
+        yhat = rx.preds_y[-1]
+        a = np.asarray(rx.ages[-200:]) * 1e3
         tr = ""
-        p, t = _align(preds_t[-1:], preds_y[-1:], truth_t[-3:], truth_y[-3:])
-        if p is not None and len(p):
-            tr = f" | true vx {t[0, 2]:+6.1f} vy {t[0, 3]:+6.1f}"
-        line = (f"  {elapsed:5.1f} s  pred vx {yhat[0]:+6.1f} vy {yhat[1]:+6.1f} cm/s{tr} | "
-                f"age p50 {np.percentile(a, 50):5.2f} max {a.max():5.2f} ms | msgs {len(preds_y)}")
+        p, t = _align(rx.preds_t[-1:], rx.preds_y[-1:], rx.truth_t[-5:], rx.truth_y[-5:])
+        if p is not None and t is not None and len(p):
+            tr = f" | true {t[0, 2]:+6.1f} {t[0, 3]:+6.1f}"
+        line = (f"  {elapsed:5.1f} s  vx,vy pred {yhat[0]:+6.1f} {yhat[1]:+6.1f} cm/s{tr} | "
+                f"age p50 {np.percentile(a, 50):5.2f} max {a.max():5.2f} ms | msgs {len(rx.preds_y)}")
     if interactive:
-        print("\r" + line.ljust(110), end="", flush=True)
+        print("\r" + line.ljust(112), end="", flush=True)
     else:
         print(line, flush=True)
 
 
-def _summary(preds_t, preds_y, ages, truth_t, truth_y, status, sub_stats, flags_seen, outputs) -> dict:  # noqa: ANN001
-    a = np.asarray(ages) * 1e3
-    p, t = _align(preds_t, preds_y, truth_t, truth_y)
-    quality: dict = {"metric": "R2", "per_output": {}}
-    if p is not None and len(p) > 10:
-        # skip the warm-up second
-        skip = min(len(p) // 10, 50)
-        names = [o.name for o in outputs]
-        for j, n in enumerate(names):
+def _summary(rx: _Received, sub_stats: dict, outputs: list) -> dict:
+    a = np.asarray(rx.ages) * 1e3
+    p, t = _align(rx.preds_t, rx.preds_y, rx.truth_t, rx.truth_y)
+    quality: dict = {"metric": "R2 of decoded vs true velocity (first second skipped)",
+                     "per_output": {}}
+    if p is not None and t is not None and len(p) > 100:
+        skip = 50  # the first second: filters and the model's receptive field fill
+        for j, o in enumerate(outputs):
             col = 2 + j  # truth columns: px py vx vy; the model decodes vx vy
-            quality["per_output"][n] = round(_r2(t[skip:, col], p[skip:, j]), 4)
+            quality["per_output"][o.name] = round(_r2(t[skip:, col], p[skip:, j]), 4)
         quality["R2"] = round(float(np.mean(list(quality["per_output"].values()))), 4)
         quality["n_aligned"] = int(len(p))
     else:
         quality["R2"] = None
-    inp = status.get("input", {})
-    topic_stats = sub_stats.get("cortex", {}) if isinstance(sub_stats, dict) else {}
+    st = rx.status
+    inp = st.get("input", {})
+    topic_stats = sub_stats.get("cortex", {})
     lost_msgs = int(topic_stats.get("lost", 0))
-    dropped = (lost_msgs + int(status.get("send_dropped", 0)) + int(inp.get("missing_samples", 0))
+    dropped = (lost_msgs + int(st.get("send_dropped", 0)) + int(inp.get("missing_samples", 0))
                + int(inp.get("index_lost", 0)))
     return {
         "samples_in": int(inp.get("samples_in", 0)),
-        "messages_out": int(status.get("messages_out", len(preds_t))),
-        "messages_received": len(preds_t),
+        "messages_out": int(st.get("messages_out", len(rx.preds_t))),
+        "messages_received": len(rx.preds_t),
+        "stale_messages_received": rx.stale,
         "dropped": dropped,
         "dropped_detail": {"messages_lost_in_transit": lost_msgs,
-                           "send_dropped": int(status.get("send_dropped", 0)),
+                           "send_dropped": int(st.get("send_dropped", 0)),
                            "input_gaps": int(inp.get("gaps", 0)),
                            "input_missing_samples": int(inp.get("missing_samples", 0))},
         "latency_ms": {"p50": round(float(np.percentile(a, 50)), 3),
                        "p99": round(float(np.percentile(a, 99)), 3),
                        "p999": round(float(np.percentile(a, 99.9)), 3),
                        "max": round(float(a.max()), 3),
-                       "what": "receive time at the subscriber − LSL time of the newest input sample"},
-        "daemon_latency_ms": status.get("latency_ms", {}),
+                       "what": "receive time at the subscriber - LSL time of the newest input sample"},
+        "daemon_latency_ms": st.get("latency_ms", {}),
         "quality": quality,
-        "flags_seen": int(flags_seen),
-        "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]},
+        "flags_seen": [f.name for f in Flags if f and rx.flags_seen & f],
+        "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+                    "platform": platform.platform()},
     }
 
 

@@ -9,7 +9,7 @@ import threading
 
 from rtdecode.errors import ConfigError
 from rtdecode.sources.pacing import stop_on_signals
-from rtdecode.sources.simulator import CortexSimulator, SimulatorOutlets
+from rtdecode.sources.simulator import DEFAULT_SUBJECT, CortexSimulator, SimulatorOutlets
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     c.add_argument("--neurons", type=int, default=50, help="number of neurons (default 50)")
     c.add_argument("--rate-hz", type=float, default=1000.0,
                    help="samples per second (default 1000)")
-    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.add_argument("--seed", type=int, default=0,
+                   help="seed of the trajectory and spikes (default 0)")
+    c.add_argument("--subject", type=int, default=DEFAULT_SUBJECT,
+                   help=f"seed of the neurons' tuning (default {DEFAULT_SUBJECT}: the subject the "
+                        "shipped cortex_wiener model was fitted on)")
     c.add_argument("--name", default="rtdecode-sim-cortex",
                    help="spikes stream name (default rtdecode-sim-cortex)")
     c.add_argument("--seconds", type=float, help="stop after this many seconds")
@@ -42,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``rtdecode simulate cortex``; returns the exit code."""
     if args.chunk_ms <= 0:
         raise ConfigError(f"--chunk-ms must be > 0, got {args.chunk_ms}", "use e.g. 1")
-    sim = CortexSimulator(n_neurons=args.neurons, rate_hz=args.rate_hz, seed=args.seed)
+    sim = CortexSimulator(n_neurons=args.neurons, rate_hz=args.rate_hz, seed=args.seed,
+                          subject_seed=args.subject)
     outlets = SimulatorOutlets(sim, args.name, chunk_s=args.chunk_ms / 1e3)
     stop = threading.Event()
     with stop_on_signals(stop), outlets:

@@ -139,6 +139,14 @@ class LslInlet:
         self.inlet = pylsl.StreamInlet(info, max_buflen=cfg.buffer_s, max_chunklen=0, recover=True,
                                        processing_flags=pylsl.proc_clocksync)
         self.info = self.inlet.info(timeout=cfg.resolve_timeout_s)
+        # Prime the clock-offset estimate before data flows: with proc_clocksync the first
+        # pull otherwise waits for it (measured ~0.6 s), and the first chunk arrives stale.
+        try:
+            offset = self.inlet.time_correction(timeout=cfg.resolve_timeout_s)
+            logger.info("clock offset to %s: %.3f ms", info.name(), offset * 1e3)
+        except pylsl.util.TimeoutError:
+            logger.warning("no clock-offset estimate from %s yet; timestamps uncorrected at first",
+                           info.name())
         self.inlet.open_stream(timeout=cfg.resolve_timeout_s)
         self.n_channels = info.channel_count()
         self.rate_hz = info.nominal_srate()

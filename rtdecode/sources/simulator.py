@@ -45,6 +45,10 @@ KINEMATICS_NAMES = ("px", "py", "vx", "vy")
 KINEMATICS_UNITS = ("cm", "cm", "cm/s", "cm/s")
 
 
+#: The simulated subject the shipped ``cortex_wiener`` model was fitted on.
+DEFAULT_SUBJECT = 7
+
+
 class CortexSimulator:
     """Streaming simulator of cosine-tuned motor-cortex neurons and the hand trajectory.
 
@@ -68,6 +72,10 @@ class CortexSimulator:
     baseline_range_hz, modulation_range_hz : (float, float)
         Uniform ranges of the baselines ``b_i`` and modulation depths ``m_i``, Hz (defaults
         give ~10 Hz at rest and 40-60 Hz at ``v_ref`` along the preferred direction).
+    subject_seed : int, optional
+        Seed of the tuning alone (the simulated "subject"): with it, ``seed`` only changes
+        the trajectory and the spikes, so a decoder fitted on one seed can be tested on
+        another of the same subject. Default: tuning from ``seed``.
 
     Attributes
     ----------
@@ -85,7 +93,8 @@ class CortexSimulator:
                  cutoff_hz: float = 0.8, v_std_cm_s: float = 8.0, leak_tau_s: float = 3.0,
                  v_ref_cm_s: float = 20.0,
                  baseline_range_hz: tuple[float, float] = (5.0, 15.0),
-                 modulation_range_hz: tuple[float, float] = (30.0, 50.0)) -> None:
+                 modulation_range_hz: tuple[float, float] = (30.0, 50.0),
+                 subject_seed: int | None = None) -> None:
         if int(n_neurons) < 1:
             raise ConfigError(f"n_neurons must be >= 1, got {n_neurons!r}", "use e.g. 50")
         if not (math.isfinite(rate_hz) and rate_hz > 0):
@@ -107,6 +116,9 @@ class CortexSimulator:
         self.dt_s = 1.0 / self.rate_hz
 
         tuning_ss, self._kin_ss, self._spk_ss = np.random.SeedSequence(self.seed).spawn(3)
+        self.subject_seed = self.seed if subject_seed is None else int(subject_seed)
+        if subject_seed is not None:  # same neurons as seed=subject_seed, other trajectory/spikes
+            tuning_ss = np.random.SeedSequence(self.subject_seed).spawn(3)[0]
         rng = np.random.default_rng(tuning_ss)
         self.preferred_angles_rad = rng.uniform(-np.pi, np.pi, self.n_neurons)
         self.preferred_directions = np.column_stack([np.cos(self.preferred_angles_rad),
@@ -210,6 +222,7 @@ def simulate_cortex_recording(duration_s: float, *, seed: int = 0, n_neurons: in
         channel_names=[f"n{i + 1:03d}" for i in range(sim.n_neurons)],
         target_names=list(KINEMATICS_NAMES),
         meta={"dataset": "simulated_cortex", "stream_type": "Spikes", "seed": seed,
+              "subject_seed": sim.subject_seed,
               "units": {"x": "spike count per sample", **dict(zip(KINEMATICS_NAMES,
                                                                   KINEMATICS_UNITS,
                                                                   strict=True))},
@@ -274,15 +287,19 @@ class SimulatorOutlets:
 
     def open(self) -> SimulatorOutlets:
         """Create both outlets (idempotent). Returns ``self``."""
-        if self._spikes is None:
+        if self._spikes is None or self._kin is None:
             n = self.sim.n_neurons
             try:
-                self._spikes = pylsl.StreamOutlet(self._info(
-                    self.name, "Spikes", [f"n{i + 1:03d}" for i in range(n)],
-                    ["count"] * n, self.source_id))
+                # Spikes last: with a loopback-only config, the first (fast) resolve wave
+                # reaches only the most recently created outlet on the machine, so a
+                # consumer that resolves with short timeouts (< ~0.8 s) finds the data
+                # stream; later waves find both.
                 self._kin = pylsl.StreamOutlet(self._info(
                     self.kinematics_name, "Kinematics", list(KINEMATICS_NAMES),
                     list(KINEMATICS_UNITS), f"{self.source_id}-kinematics"))
+                self._spikes = pylsl.StreamOutlet(self._info(
+                    self.name, "Spikes", [f"n{i + 1:03d}" for i in range(n)],
+                    ["count"] * n, self.source_id))
             except Exception as err:
                 self.close()
                 raise SourceError(f"cannot create LSL outlets {self.name!r}: {err}",

@@ -101,3 +101,12 @@ def test_bad_parameters() -> None:
         CortexSimulator(n_neurons=0)
     with pytest.raises(ConfigError):
         CortexSimulator(rate_hz=1.0, cutoff_hz=0.8)
+
+
+def test_subject_seed_fixes_the_neurons_not_the_trajectory() -> None:
+    a = CortexSimulator(n_neurons=10, seed=1, subject_seed=7)
+    b = CortexSimulator(n_neurons=10, seed=2, subject_seed=7)
+    c = CortexSimulator(n_neurons=10, seed=7)
+    np.testing.assert_array_equal(a.preferred_angles_rad, b.preferred_angles_rad)
+    np.testing.assert_array_equal(a.preferred_angles_rad, c.preferred_angles_rad)
+    assert not np.array_equal(a.generate(500)[1], b.generate(500)[1])

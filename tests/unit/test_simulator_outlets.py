@@ -13,7 +13,7 @@ import numpy as np
 
 from rtdecode.commands import simulate
 from rtdecode.lsl import pylsl
-from rtdecode.sources.simulator import CortexSimulator, SimulatorOutlets
+from rtdecode.sources.simulator import DEFAULT_SUBJECT, CortexSimulator, SimulatorOutlets
 
 TIMEOUT_S = 10.0
 
@@ -83,7 +83,8 @@ def test_simulate_command_bounded_run(unique_name: str) -> None:
     thread.join(TIMEOUT_S)
     assert result["rc"] == 0
     assert data.shape == (400, 8)
-    ref, _ = CortexSimulator(n_neurons=8, seed=1).generate(400)
+    # the command simulates the default subject (the shipped model's) with --seed's trajectory
+    ref, _ = CortexSimulator(n_neurons=8, seed=1, subject_seed=DEFAULT_SUBJECT).generate(400)
     np.testing.assert_array_equal(data, ref)
 
 
