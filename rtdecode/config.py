@@ -45,7 +45,7 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     """Where the samples come from (an LSL stream)."""
 
-    kind: Literal["lsl"] = "lsl"
+    kind: Literal["lsl"] = Field("lsl", description="source kind (only LSL streams today)")
     name: str | None = Field(None, description="LSL stream name to resolve")
     type: str | None = Field(None, description="LSL stream type to resolve (e.g. EEG, EMG)")
     source_id: str | None = Field(None, description="LSL source_id to resolve")
@@ -90,8 +90,9 @@ class PreprocessingConfig(_Strict):
 class DecoderConfig(_Strict):
     """One streaming ONNX decoder."""
 
-    name: str = Field(..., min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_.\-/]+$")
-    model: Path
+    name: str = Field(..., min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_.\-/]+$",
+                      description="decoder name (letters, digits, _ . - /)")
+    model: Path = Field(..., description="streaming ONNX model file (see docs/models.md)")
     topic: str | None = Field(None, max_length=63, description="output topic (default: name)")
     providers: list[Literal["tensorrt", "cuda", "cpu"]] = Field(
         default_factory=lambda: ["cpu"], min_length=1,
@@ -285,3 +286,63 @@ def load_config(
             raise ConfigError(f"decoders[{dec.name}].model: file {dec.model} does not exist",
                               "point `model` at an .onnx file (see models/)")
     return cfg
+
+
+def reference_markdown() -> str:
+    """The configuration reference (docs/configuration.md), generated from the models above."""
+    sections = [
+        ("source", SourceConfig, "The LSL input stream. Checked against the stream at start-up."),
+        ("preprocessing", PreprocessingConfig,
+         "Run-time input policy. The filter chain itself travels inside each model file."),
+        ("decoders", DecoderConfig, "One `[[decoders]]` table per streaming ONNX model."),
+        ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
+        ("service", ServiceConfig, "The daemon loop."),
+    ]
+    out = [
+        "# Configuration reference",
+        "",
+        "*Generated from `rtdecode/config.py` (`python -c 'import rtdecode.config as c; "
+        "print(c.reference_markdown())' > docs/configuration.md`); a test keeps it current.*",
+        "",
+        "A config is one TOML (or YAML) file. It is validated before anything is opened: unknown",
+        "keys are rejected, and every error names the field and the fix. Units are in field names",
+        "(`_s` seconds, `_hz` hertz). Relative model paths are resolved against the config file's",
+        "folder. Examples: `deploy/configs/`.",
+        "",
+        "**Environment overrides**: `RTDECODE_<SECTION>__<FIELD>=value` (values parsed as JSON",
+        "when they parse); list items by position, e.g. `RTDECODE_DECODERS__0__PROVIDERS='[\"cuda\","
+        "\"cpu\"]'`.",
+        "",
+        "**LSL network scope**: rtdecode sets `LSLAPICFG` to its own loopback-only file",
+        "(`rtdecode/data/lsl_api.cfg`) unless you set it. On a lab network where the rig runs on",
+        "another host, set `LSLAPICFG` to a liblsl config that can reach it (or to an empty value",
+        "for liblsl's defaults).",
+        "",
+    ]
+    for name, model, blurb in sections:
+        header = f"[[{name}]]" if name == "decoders" else f"[{name}]"
+        out += [f"## `{header}`", "", blurb, "", "| field | type | default | meaning |",
+                "|---|---|---|---|"]
+        for fname, f in model.model_fields.items():
+            ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "")
+            ann = ann.replace("<class '", "").replace("'>", "").replace("|", "or")
+            default = "required" if f.is_required() else (
+                "[...]" if f.default_factory is not None else repr(f.default))
+            if f.default_factory is not None:
+                default = repr(f.default_factory())  # type: ignore[call-arg]
+            desc = (f.description or "").replace("|", "/")
+            out.append(f"| `{fname}` | {ann} | `{default}` | {desc} |")
+        out.append("")
+    out += [
+        "## Status message (`_status` topic)",
+        "",
+        "JSON object sent every `sink.heartbeat_s`, at start-up, and on shutdown:",
+        "`state` (starting / running / stale / stopping), `version`, `pid`, `uptime_s`, `source`,",
+        "`input` (`samples_in`, `gaps`, `missing_samples`, `index_lost`, `index_dup`, `time_jumps`),",
+        "`bad_input_samples`, `messages_out`, `stale_messages`, `send_dropped`, `latency_ms`",
+        "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
+        "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
+        "failures) and `rss_mb`. It never contains secrets.",
+        "",
+    ]
+    return "\n".join(out)

@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--neurons", type=int, default=50, help="simulated neurons")
     p.add_argument("--seed", type=int, default=1234, help="simulator seed (not the training seed)")
     p.add_argument("--quiet", action="store_true", help="no live view, summary only")
+    p.add_argument("--save", default=None, help="also save predictions and truth to this .npz")
     p.set_defaults(func=run)
 
 
@@ -170,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
         raise SourceError(f"no predictions received; see {workdir}/daemon.log and simulator.log",
                           "check that LSL works on loopback (LSLAPICFG)")
     summary = _summary(rx, sub_stats, meta.outputs)
+    if args.save:
+        np.savez(args.save, pred_t=np.asarray(rx.preds_t), pred_y=np.vstack(rx.preds_y),
+                 truth_t=np.concatenate(rx.truth_t) if rx.truth_t else np.zeros(0),
+                 truth_y=np.concatenate(rx.truth_y) if rx.truth_y else np.zeros((0, 4)))
     _print_summary(summary)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -217,8 +222,10 @@ def _align(preds_t: list[float], preds_y: list[np.ndarray], truth_t: list[np.nda
     ty = np.concatenate(truth_y)
     pt = np.asarray(preds_t)
     py = np.vstack(preds_y)
-    idx = np.clip(np.searchsorted(tt, pt), 0, tt.size - 1)
-    ok = np.abs(tt[idx] - pt) < 2.5e-4  # same sample; both inlets clock-corrected separately
+    hi = np.clip(np.searchsorted(tt, pt), 0, tt.size - 1)
+    lo = np.clip(hi - 1, 0, tt.size - 1)
+    idx = np.where(np.abs(tt[lo] - pt) < np.abs(tt[hi] - pt), lo, hi)  # nearest sample
+    ok = np.abs(tt[idx] - pt) < 2.5e-4  # same sample; the two inlets' clock corrections differ by µs
     return py[ok], ty[idx[ok]]
 
 

@@ -167,6 +167,9 @@ def test_signal_while_streaming_exits_cleanly(tmp_path: Path, unique_name: str, 
                 m = sub.recv(timeout_s=0.2)
                 got += m is not None and m.values is not None
             assert got >= 20, "no estimates before the signal"
+            check = subprocess.run(PY + ["check", ipc_endpoint, "--timeout", "5"],
+                                   capture_output=True, text=True, timeout=60)
+            assert check.returncode == 0 and check.stdout.startswith("running"), check.stdout
             os.kill(daemon.pid, sig)
             assert daemon.wait(10) == 0, daemon.stderr.read()
             assert "stopped:" in daemon.stderr.read()
@@ -221,3 +224,9 @@ def test_corrupt_model_is_a_clear_startup_error(tmp_path: Path, unique_name: str
     r = subprocess.run(PY + ["serve", str(cfg)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 4, r.stderr
     assert "corrupt.onnx" in r.stderr and "Fix:" in r.stderr
+
+
+def test_check_fails_without_a_daemon(ipc_endpoint: str) -> None:
+    r = subprocess.run(PY + ["check", ipc_endpoint, "--timeout", "1"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "no status" in r.stdout

@@ -104,3 +104,11 @@ def test_serve_exits_2_on_config_error(tmp_path: Path) -> None:
                        text=True, timeout=60)
     assert r.returncode == 2
     assert "service.bogus" in r.stderr and "Fix:" in r.stderr
+
+
+def test_configuration_reference_is_current() -> None:
+    from rtdecode.config import reference_markdown
+
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    assert doc.strip() == reference_markdown().strip(), (
+        "docs/configuration.md is stale: regenerate it (see its first lines)")
