@@ -17,7 +17,7 @@ $(VENV)/.runtime: $(VENV)/bin/python pyproject.toml constraints.txt
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,train]'
 	@touch $@
 
 install: $(VENV)/.runtime
