@@ -87,6 +87,14 @@ class PreprocessingConfig(_Strict):
     )
 
 
+class SmoothingConfig(_Strict):
+    """Causal smoothing of a classifier's class probabilities (its delay is reported)."""
+
+    method: Literal["average", "majority"] = Field(
+        "average", description="probability average or majority vote over the window")
+    window_s: float = Field(..., gt=0, le=10, description="window length, s")
+
+
 class DecoderConfig(_Strict):
     """One streaming ONNX decoder."""
 
@@ -102,6 +110,8 @@ class DecoderConfig(_Strict):
         False, description="fail at start-up unless the first preferred provider is available"
     )
     intra_op_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0 = auto)")
+    smoothing: SmoothingConfig | None = Field(
+        None, description="classifiers only: causal smoothing of the class probabilities")
 
     @property
     def out_topic(self) -> str:
@@ -295,6 +305,9 @@ def reference_markdown() -> str:
         ("preprocessing", PreprocessingConfig,
          "Run-time input policy. The filter chain itself travels inside each model file."),
         ("decoders", DecoderConfig, "One `[[decoders]]` table per streaming ONNX model."),
+        ("decoders.smoothing", SmoothingConfig,
+         "Optional table inside a classifier's `[[decoders]]`: causal smoothing of its class "
+         "probabilities; its delay ((window − 1)/2 frames) is reported in the status."),
         ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
         ("service", ServiceConfig, "The daemon loop."),
     ]
@@ -321,6 +334,8 @@ def reference_markdown() -> str:
     ]
     for name, model, blurb in sections:
         header = f"[[{name}]]" if name == "decoders" else f"[{name}]"
+        if name == "decoders.smoothing":
+            header = "[decoders.smoothing]"
         out += [f"## `{header}`", "", blurb, "", "| field | type | default | meaning |",
                 "|---|---|---|---|"]
         for fname, f in model.model_fields.items():

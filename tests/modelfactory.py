@@ -13,7 +13,7 @@ from rtdecode.runtime.metadata import ModelMetadata, OutputSpec
 
 def linear_model(path: Path, *, rate_hz: float, channels: int, chain: list[dict] | None = None,
                  lags: int = 3, n_out: int = 2, identity_channel: int | None = None,
-                 seed: int = 0) -> Path:
+                 seed: int = 0, classifier: bool = False) -> Path:
     """Write a streaming causal linear model with random weights.
 
     With ``identity_channel=k``, output 0 is exactly input channel k at lag 0
@@ -29,9 +29,10 @@ def linear_model(path: Path, *, rate_hz: float, channels: int, chain: list[dict]
         W[0, identity_channel, lags - 1] = 1.0
         b[0] = 0.0
     meta = ModelMetadata(
-        name=path.stem, rate_hz=rate_hz, channels=channels, preprocessing=c.specs,
+        name=path.stem, task="classification" if classifier else "regression",
+        rate_hz=rate_hz, channels=channels, preprocessing=c.specs,
         model_rate_hz=c.rate_out_hz, model_channels=c.n_out,
         outputs=[OutputSpec(name=f"y{i}", unit="a.u.") for i in range(n_out)], receptive_field=lags,
         provenance={"data": "random weights for tests"},
     )
-    return write_model(causal_conv_graph(W, b, meta), path)
+    return write_model(causal_conv_graph(W, b, meta, softmax=classifier), path)

@@ -29,7 +29,8 @@ def _onnx():  # noqa: ANN202
     return onnx, helper, numpy_helper
 
 
-def causal_conv_graph(W: np.ndarray, b: np.ndarray, meta: ModelMetadata) -> bytes:
+def causal_conv_graph(W: np.ndarray, b: np.ndarray, meta: ModelMetadata, *,
+                      softmax: bool = False) -> bytes:
     """Serialise a causal 1-D convolution (a multi-lag linear filter) as a streaming graph.
 
     Parameters
@@ -39,6 +40,8 @@ def causal_conv_graph(W: np.ndarray, b: np.ndarray, meta: ModelMetadata) -> byte
     b : float32 (K,)
     meta : ModelMetadata
         ``states`` and ``receptive_field`` are filled in here.
+    softmax : bool
+        End with a softmax over the K outputs (a linear classifier emitting class probabilities).
 
     Returns
     -------
@@ -54,6 +57,7 @@ def causal_conv_graph(W: np.ndarray, b: np.ndarray, meta: ModelMetadata) -> byte
              numpy_helper.from_array(np.ascontiguousarray(b, np.float32), "b")]
     nodes = []
     states: list[StateSpec] = []
+    y_lin = "logits" if softmax else "y"
     if lags > 1:
         shape = [1, c, lags - 1]
         states.append(StateSpec(name="state_0", shape=shape))
@@ -64,11 +68,13 @@ def causal_conv_graph(W: np.ndarray, b: np.ndarray, meta: ModelMetadata) -> byte
                   numpy_helper.from_array(np.array([2], np.int64), "time_axis")]
         nodes += [
             helper.make_node("Concat", ["state_0", "x"], ["xs"], axis=2),
-            helper.make_node("Conv", ["xs", "W", "b"], ["y"], kernel_shape=[lags]),
+            helper.make_node("Conv", ["xs", "W", "b"], [y_lin], kernel_shape=[lags]),
             helper.make_node("Slice", ["xs", "keep_start", "keep_end", "time_axis"], ["state_0_out"]),
         ]
     else:
-        nodes.append(helper.make_node("Conv", ["x", "W", "b"], ["y"], kernel_shape=[1]))
+        nodes.append(helper.make_node("Conv", ["x", "W", "b"], [y_lin], kernel_shape=[1]))
+    if softmax:
+        nodes.append(helper.make_node("Softmax", [y_lin], ["y"], axis=1))
     meta = meta.model_copy(update={"states": states, "receptive_field": lags})
     graph = helper.make_graph(nodes, meta.name, inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rtdecode.config import DecoderConfig, PreprocessingConfig
+from rtdecode.decoders.smoothing import ProbabilitySmoother, window_frames
 from rtdecode.dsp import Chain, build_chain, chains_equal
 from rtdecode.errors import ConfigError, ModelError, RtdecodeError
 from rtdecode.runtime.streaming import StreamingModel
@@ -52,6 +53,7 @@ class Decoder:
     model: StreamingModel
     chain: Chain
     last_good: np.ndarray
+    smoother: ProbabilitySmoother | None = None
     failures: int = 0
     nonfinite_out: int = 0
     names: list[str] = field(default_factory=list)
@@ -124,9 +126,17 @@ class Pipeline:
                 raise ModelError(f"{where}: chain gives {chain.n_out} ch @ {chain.rate_out_hz:g} Hz, "
                                  f"model takes {meta.model_channels} ch @ {meta.model_rate_hz:g} Hz",
                                  "re-export the model")
+            smoother = None
+            if dcfg.smoothing is not None:
+                if meta.task != "classification":
+                    raise ConfigError(f"decoders[{dcfg.name}].smoothing is set but {where} is a "
+                                      f"{meta.task} model", "remove smoothing for this decoder")
+                smoother = ProbabilitySmoother(len(meta.outputs),
+                                               window_frames(dcfg.smoothing.window_s, meta.model_rate_hz),
+                                               dcfg.smoothing.method)
             self.decoders.append(Decoder(cfg=dcfg, model=model, chain=chain,
                                          last_good=np.zeros(len(meta.outputs), np.float32),
-                                         names=[o.name for o in meta.outputs]))
+                                         smoother=smoother, names=[o.name for o in meta.outputs]))
         return self
 
     def close(self) -> None:
@@ -139,6 +149,8 @@ class Pipeline:
         for d in self.decoders:
             d.chain.reset()
             d.model.reset()
+            if d.smoother is not None:
+                d.smoother.reset()
         self._last_finite[:] = 0
 
     # -- processing ------------------------------------------------------
@@ -214,6 +226,8 @@ class Pipeline:
                 for i in np.flatnonzero(~finite):  # rare path
                     y[i] = y[i - 1] if i > 0 and finite[i - 1] else d.last_good
                 flags[~finite] |= np.uint32(Flags.CLAMPED | Flags.HOLD | Flags.DEGRADED)
+            if d.smoother is not None:
+                y = d.smoother.step(y)
             if y.shape[0]:
                 d.last_good = y[-1].astype(np.float32, copy=True)
             outs.append(DecoderOutput(d.name, d.topic, y.astype(np.float32, copy=False), tf, flags))
@@ -223,7 +237,9 @@ class Pipeline:
         """Per-decoder facts for the status message and logs."""
         return [{"name": d.name, "topic": d.topic, "model": Path(d.cfg.model).name,
                  "provider": d.model.provider, "outputs": d.names,
-                 "rate_hz": d.chain.rate_out_hz, "delay_s": d.chain.delay_s,
+                 "rate_hz": d.chain.rate_out_hz,
+                 "delay_s": d.chain.delay_s + (d.smoother.delay_frames / d.chain.rate_out_hz
+                                               if d.smoother is not None else 0.0),
                  "receptive_field": d.model.meta.receptive_field if d.model.meta else None,
                  "failures": d.failures}
                 for d in self.decoders]

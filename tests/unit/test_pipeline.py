@@ -85,3 +85,28 @@ def test_config_chain_must_match_the_models(model: Path) -> None:
 def test_wrong_chunk_width_is_an_error(model: Path) -> None:
     with pytest.raises(ModelError, match="expected"):
         _pipe(model).process(np.zeros((3, 7), np.float32), np.zeros(3))
+
+
+def test_classifier_smoothing_is_causal_and_declared(tmp_path: Path) -> None:
+    from rtdecode.config import SmoothingConfig
+    from rtdecode.decoders.smoothing import ProbabilitySmoother
+
+    clf = linear_model(tmp_path / "clf.onnx", rate_hz=200.0, channels=4, lags=2, n_out=3,
+                       classifier=True)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 4)).astype(np.float32)
+    t = np.arange(300) / 200.0
+    (raw,) = Pipeline([DecoderConfig(name="c", model=clf)], 200.0, 4).open().process(x, t)
+    np.testing.assert_allclose(raw.y.sum(1), 1.0, atol=1e-5)
+    cfg = DecoderConfig(name="c", model=clf, smoothing=SmoothingConfig(method="majority", window_s=0.1))
+    pipe = Pipeline([cfg], 200.0, 4).open()
+    (sm,) = pipe.process(x, t)
+    np.testing.assert_allclose(sm.y, ProbabilitySmoother(3, 20, "majority").step(raw.y), atol=1e-6)
+    assert pipe.describe()[0]["delay_s"] == pytest.approx(9.5 / 200.0)
+    with pytest.raises(ConfigError, match="smoothing"):
+        Pipeline([DecoderConfig(name="r", model=_reg(tmp_path),
+                                smoothing=SmoothingConfig(window_s=0.1))], 200.0, 4).open()
+
+
+def _reg(tmp_path: Path) -> Path:
+    return linear_model(tmp_path / "reg.onnx", rate_hz=200.0, channels=4, lags=2)
