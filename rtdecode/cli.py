@@ -22,7 +22,8 @@ import sys  # noqa: E402
 from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
-COMMANDS = ["serve", "predict", "info", "verify", "export", "replay", "simulate", "listen", "check", "demo"]
+COMMANDS = ["serve", "predict", "info", "verify", "export", "experiment", "replay", "simulate",
+            "listen", "check", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -119,6 +119,20 @@ class DecoderConfig(_Strict):
         return self.topic or self.name
 
 
+class FusionConfig(_Strict):
+    """Kalman decision fusion of several decoders (seed 002), published on its own topic."""
+
+    model: Path = Field(..., description="fusion model JSON (rtdecode.fusion.model.FusionModel.save)")
+    decoders: list[str] | None = Field(
+        None, description="config decoder names in the fusion model's block order "
+        "(default: the names stored in the fusion model)")
+    topic: str = Field("fused", min_length=1, max_length=63, description="output topic")
+    rate_hz: float = Field(50.0, gt=0, le=10000, description="publish rate of the fused estimate")
+    stale_after_s: float = Field(0.25, gt=0, description="a decoder silent this long is excluded")
+    adapt_noise: bool = Field(True, description="adapt each decoder's noise from its innovations")
+    history: int = Field(64, ge=2, le=4096, description="frames kept for out-of-order fusion")
+
+
 class SinkConfig(_Strict):
     """ZeroMQ PUB output."""
 
@@ -153,6 +167,7 @@ class Config(_Strict):
     source: SourceConfig
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     decoders: list[DecoderConfig] = Field(..., min_length=1)
+    fusion: FusionConfig | None = None
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
@@ -167,6 +182,19 @@ class Config(_Strict):
         if "_status" in topics:
             raise ValueError("topic '_status' is reserved for the status message; rename the decoder")
         return v
+
+    @model_validator(mode="after")
+    def _fusion_fits(self) -> Config:
+        if self.fusion is None:
+            return self
+        names = [d.name for d in self.decoders]
+        if self.fusion.topic in [d.out_topic for d in self.decoders] + ["_status"]:
+            raise ValueError(f"fusion.topic {self.fusion.topic!r} is already used; choose another")
+        for n in self.fusion.decoders or []:
+            if n not in names:
+                raise ValueError(f"fusion.decoders names {n!r}, which is not a configured decoder "
+                                 f"({names}); list names from [[decoders]]")
+        return self
 
 
 def _fix_hint(loc: tuple[Any, ...], msg: str, kind: str) -> str:
@@ -285,7 +313,10 @@ def load_config(
     except ValidationError as err:
         raise _format_errors(err, origin) from None
     base = Path(path).resolve().parent if path is not None else Path.cwd()
-    for dec in cfg.decoders:
+    paths = [dec for dec in cfg.decoders]
+    if cfg.fusion is not None:
+        paths.append(cfg.fusion)  # type: ignore[arg-type]
+    for dec in paths:
         if not dec.model.is_absolute():
             cand = base / dec.model
             if cand.exists() or not (Path.cwd() / dec.model).exists():
@@ -293,8 +324,9 @@ def load_config(
             else:
                 dec.model = (Path.cwd() / dec.model).resolve()
         if not dec.model.exists():
-            raise ConfigError(f"decoders[{dec.name}].model: file {dec.model} does not exist",
-                              "point `model` at an .onnx file (see models/)")
+            where = f"decoders[{dec.name}]" if isinstance(dec, DecoderConfig) else "fusion"
+            raise ConfigError(f"{where}.model: file {dec.model} does not exist",
+                              "point `model` at a file in models/ (make models)")
     return cfg
 
 
@@ -308,6 +340,8 @@ def reference_markdown() -> str:
         ("decoders.smoothing", SmoothingConfig,
          "Optional table inside a classifier's `[[decoders]]`: causal smoothing of its class "
          "probabilities; its delay ((window − 1)/2 frames) is reported in the status."),
+        ("fusion", FusionConfig,
+         "Optional: fuse several decoders' outputs with a Kalman filter (docs/fusion.md)."),
         ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
         ("service", ServiceConfig, "The daemon loop."),
     ]

@@ -13,7 +13,7 @@ from rtdecode.runtime.metadata import ModelMetadata, OutputSpec
 
 def linear_model(path: Path, *, rate_hz: float, channels: int, chain: list[dict] | None = None,
                  lags: int = 3, n_out: int = 2, identity_channel: int | None = None,
-                 seed: int = 0, classifier: bool = False) -> Path:
+                 seed: int = 0, classifier: bool = False, weight_scale: float = 1.0) -> Path:
     """Write a streaming causal linear model with random weights.
 
     With ``identity_channel=k``, output 0 is exactly input channel k at lag 0
@@ -24,6 +24,7 @@ def linear_model(path: Path, *, rate_hz: float, channels: int, chain: list[dict]
     rng = np.random.default_rng(seed)
     W = (rng.standard_normal((n_out, c.n_out, lags)) / np.sqrt(c.n_out * lags)).astype(np.float32)
     b = rng.standard_normal(n_out).astype(np.float32)
+    W *= np.float32(weight_scale)  # a huge scale makes a model that overflows to inf (fault tests)
     if identity_channel is not None:
         W[0] = 0.0
         W[0, identity_channel, lags - 1] = 1.0

@@ -25,6 +25,7 @@ from rtdecode import __version__
 from rtdecode.config import Config
 from rtdecode.errors import RtdecodeError
 from rtdecode.lsl import pylsl
+from rtdecode.service.fusion_stage import FusionStage
 from rtdecode.service.pipeline import Pipeline
 from rtdecode.service.telemetry import LatencyHistogram
 from rtdecode.sinks.protocol import STATUS_TOPIC, EstimateEncoder, encode_status
@@ -80,6 +81,7 @@ class Daemon:
         self._stale_since = 0.0
         self._rss_start = 0.0
         self.summary: dict = {}
+        self.fusion: FusionStage | None = None
 
     # -- signals ---------------------------------------------------------
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -111,6 +113,7 @@ class Daemon:
             "send_dropped": self.publisher.dropped,
             "latency_ms": {k: (None if not np.isfinite(v) else round(v, 4)) for k, v in lat.items()},
             "decoders": self.pipeline.describe() if self.pipeline else [],
+            "fusion": self.fusion.status() if self.fusion is not None else None,
             "rss_mb": round(_rss_mb(), 1),
         }
 
@@ -139,6 +142,21 @@ class Daemon:
         self.messages_out += len(rows)
         self.latency.record(ages)
         self.latency_window.record(ages)
+
+    def _publish_fused(self, input_stale: bool) -> None:
+        assert self.fusion is not None and self.cfg.fusion is not None
+        topic = self.cfg.fusion.topic
+        value, t_source, flags = self.fusion.estimate(input_stale, self.cfg.service.safe_value)
+        now = pylsl.local_clock()
+        seq = self._seq[topic]
+        self.publisher.send(self._encoders[topic].encode(seq, flags, t_source, now, value))
+        self._seq[topic] = seq + 1
+        if not input_stale and np.isfinite(t_source):
+            self.latency.record(now - t_source)
+            self.latency_window.record(now - t_source)
+            self.messages_out += 1
+        else:
+            self.stale_messages += 1
 
     def _publish_stale(self) -> None:
         assert self.pipeline is not None
@@ -175,6 +193,10 @@ class Daemon:
         for d in self.pipeline.decoders:
             self._encoders[d.topic] = EstimateEncoder(d.topic, d.last_good.size)
             self._seq[d.topic] = 0
+        if cfg.fusion is not None:
+            self.fusion = FusionStage(cfg.fusion, self.pipeline)
+            self._encoders[cfg.fusion.topic] = EstimateEncoder(cfg.fusion.topic, self.fusion.n_values)
+            self._seq[cfg.fusion.topic] = 0
         self.state = "running"
         self._send_status()
 
@@ -204,6 +226,8 @@ class Daemon:
                 for o in outs:
                     if o.y.shape[0]:
                         self._publish(o.topic, o.y, o.t, o.flags)
+                if self.fusion is not None:
+                    self.fusion.feed(outs, float(chunk.t_lsl[-1]))
                 if remaining is not None:
                     remaining -= chunk.n
                     if remaining <= 0:
@@ -218,6 +242,8 @@ class Daemon:
                     logger.warning("no input for %.2f s: publishing STALE safe values (%s)",
                                    now - last_input, svc.safe_value)
                 self._publish_stale()
+            if self.fusion is not None and self.fusion.due(now):
+                self._publish_fused(stale)
             self._heartbeat_if_due()
             if now >= next_stats:
                 cpu1, wall1 = time.process_time(), time.perf_counter()
