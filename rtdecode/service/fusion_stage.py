@@ -18,7 +18,9 @@ from rtdecode.types import Flags
 logger = logging.getLogger(__name__)
 
 #: Decoder rows with these flags are reported to the fuser as unhealthy (not fused).
-UNHEALTHY = int(Flags.HOLD | Flags.CLAMPED | Flags.DEGRADED | Flags.WARMUP | Flags.STALE)
+UNHEALTHY = int(Flags.HOLD | Flags.CLAMPED | Flags.DEGRADED | Flags.STALE)
+#: Warm-up rows (receptive field not yet filled) are not fed at all.
+WARMUP = int(Flags.WARMUP)
 
 
 class FusionStage:
@@ -67,7 +69,10 @@ class FusionStage:
             if i is None:
                 continue
             for r in range(o.y.shape[0]):
-                self.fuser.update(i, o.y[r], float(o.t[r]), healthy=not int(o.flags[r]) & UNHEALTHY)
+                f = int(o.flags[r])
+                if f & WARMUP:
+                    continue
+                self.fuser.update(i, o.y[r], float(o.t[r]), healthy=not f & UNHEALTHY)
 
     def due(self, now: float) -> bool:
         """True when the next fused message is due (fixed rate on the local clock)."""
