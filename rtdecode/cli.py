@@ -22,7 +22,7 @@ import sys  # noqa: E402
 from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
-COMMANDS = ["serve", "predict", "info", "verify", "export", "experiment", "replay", "simulate",
+COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "experiment", "replay", "simulate",
             "listen", "check", "demo"]
 
 
