@@ -253,10 +253,10 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
     }
     export_name = cfg.export.model or cfg.models[0].name
     model = result.models[export_name]
-    extra_fields = {
+    outputs = [{"name": n, "unit": u} for n, u in zip(data.output_names, data.output_units, strict=True)]
+    extra_fields: dict[str, Any] = {
         "rate_hz": data.rate_hz, "channels": data.channels, "preprocessing": data.preprocessing,
-        "outputs": [{"name": n, "unit": u}
-                    for n, u in zip(data.output_names, data.output_units, strict=True)],
+        "outputs": outputs,
         "task": data.task, "grid_shape": list(data.grid_shape) if data.grid_shape else None,
         "input_unit": data.input_unit, "channel_names": data.channel_names,
     }
@@ -270,7 +270,7 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
             "date": _dt.date.today().isoformat(),
         }
         export_streaming(model, path, rate_hz=data.rate_hz, channels=data.channels,
-                         preprocessing=data.preprocessing, outputs=extra_fields["outputs"], task=data.task,
+                         preprocessing=data.preprocessing, outputs=outputs, task=data.task,
                          provenance=prov, metrics=held, channel_names=data.channel_names,
                          grid_shape=data.grid_shape, input_unit=data.input_unit,
                          name=cfg.export.name or cfg.name)

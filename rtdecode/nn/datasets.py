@@ -386,8 +386,9 @@ def make_training_data(recordings: Sequence[Recording], trials: Sequence[np.ndar
     chain = None
     for rec, trial in zip(recordings, trials, strict=True):
         chain = build_chain(list(preprocessing), rec.fs, rec.n_channels)
-        x, t_out = chain.process(rec.x, rec.t)
-        idx = np.clip(np.searchsorted(rec.t, t_out), 0, rec.n_samples - 1)
+        t_in = np.asarray(rec.t)
+        x, t_out = chain.process(rec.x, t_in)
+        idx = np.clip(np.searchsorted(t_in, t_out), 0, rec.n_samples - 1)
         y = rec.y[idx][:, cols]  # type: ignore[index]
         y = y[:, 0].astype(np.int64) if task == "classification" else y.astype(np.float32)
         segments.append(Segment(x=x, y=y, trial=np.asarray(trial)[idx].astype(np.int64),

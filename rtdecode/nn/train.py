@@ -28,8 +28,9 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,7 +168,7 @@ class ProtocolConfig(_Strict):
     val_trials: int = Field(1, ge=1, description="loto: trials held out for early stopping")
     smoothing_s: list[float] = Field(default_factory=list, description="loto: causal smoothing windows, s")
     smoothing_methods: list[Literal["average", "majority"]] = Field(
-        default_factory=lambda: ["average", "majority"])
+        default_factory=lambda: ["average", "majority"])  # type: ignore[arg-type]
     baselines: list[Literal["lda"]] = Field(default_factory=list, description="loto: LDA on MAV, WL, ZC, SSC")
     lda_window_s: float = Field(0.2, gt=0)
     lda_threshold: float = Field(0.01, ge=0, description="ZC / SSC dead zone, units of the filtered input")
@@ -464,7 +465,7 @@ class Sequences:
     x_eval: Tensor | None = None
 
 
-def make_sequences(data: TrainingData, sets: dict[str, Sequence[int]], *, skip_frames: int,
+def make_sequences(data: TrainingData, sets: Mapping[str, Sequence[int]], *, skip_frames: int,
                    y_mean: np.ndarray, y_std: np.ndarray, shuffle_rng: np.random.Generator | None = None
                    ) -> Sequences:
     """Stack the segments into padded tensors with one frame mask per set.
@@ -585,7 +586,7 @@ def _lagged_rows(data: TrainingData, lags: int) -> list[np.ndarray]:
     return [lagged_design(s.x, lags) for s in data.segments]
 
 
-def fit_linear(data: TrainingData, sets: dict[str, Sequence[int]], *, lags: int, ridges: Sequence[float],
+def fit_linear(data: TrainingData, sets: Mapping[str, Sequence[int]], *, lags: int, ridges: Sequence[float],
                skip_frames: int) -> dict[str, Any]:
     """Seed 000's linear control: a ridge Wiener filter over ``lags`` frames, ridge chosen per set.
 
@@ -858,7 +859,9 @@ def _ab_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: d
         "bmax": {"attempt": sel["bmax_attempt"], "step": fb["best"]["b"]["step"],
                  "r2": fb["best"]["b"].get("r2")},
         "attempts": [{"steps_run": f["steps_run"], "seconds": round(f["seconds"], 2),
-                      "diverged": f["diverged"], "amax": at["amax"], "bmax": at["bmax"]}
+                      "diverged": f["diverged"], "amax": at["amax"], "bmax": at["bmax"],
+                      "train_r2_max": float(np.nanmax(f["history"]["r2"]["train"])),
+                      "train_r2_last": float(f["history"]["r2"]["train"][-1])}
                      for f, at in zip(fits, attempts, strict=True)],
         "mean_attempt_amax_b": float(np.mean([a["amax"]["b"] for a in attempts])),
     }
@@ -922,12 +925,16 @@ def _lda_features(cfg: TrainConfig, data: TrainingData) -> list[np.ndarray]:
     window = max(2, int(round(cfg.protocol.lda_window_s * data.rate_hz)))
     out = []
     for rec, seg in zip(data.recordings, data.segments, strict=True):
-        xf, _ = build_chain(specs, rec.fs, rec.n_channels).process(rec.x, rec.t)
+        xf, _ = build_chain(specs, rec.fs, rec.n_channels).process(rec.x, np.asarray(rec.t))
         if xf.shape[0] != seg.n_frames:
             raise ConfigError("the LDA chain and the data chain give different frame counts",
                               "use a chain without resampling for the LDA baseline")
         out.append(td_features(xf, window, cfg.protocol.lda_threshold).astype(np.float32))
     return out
+
+
+def _smoothed_of(fold: dict[str, Any], key: str) -> float:
+    return float(fold["smoothed"][key])
 
 
 def run_loto(cfg: TrainConfig, data: TrainingData, log: Callable[[str], None] = logger.info) -> RunResult:
@@ -1009,7 +1016,7 @@ def run_loto(cfg: TrainConfig, data: TrainingData, log: Callable[[str], None] = 
         out_models[name] = {
             "kind": pm["kind"], "parameters": pm.get("parameters"),
             "accuracy": summary(pm["folds"], lambda f: f["accuracy"]),
-            "smoothed": {k: summary(pm["folds"], lambda f, k=k: f["smoothed"][k]) for k in windows},
+            "smoothed": {k: summary(pm["folds"], partial(_smoothed_of, key=k)) for k in windows},
             "folds": pm["folds"], "confusion": pm["confusion"].tolist(),
         }
     metrics: dict[str, Any] = {
