@@ -36,7 +36,10 @@ def test_shipped_models_stream_equals_offline(path: Path) -> None:
     m.reset()
     cuts = _random_split(len(x), rng)
     streamed = np.concatenate([m.step(x[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
-    np.testing.assert_allclose(streamed, offline, rtol=1e-5, atol=1e-5)
+    # float32 parity relative to the output scale (the criterion `rtdecode verify` uses):
+    # deep models with outputs in physical units (e.g. mm/s ~ 1e2) accumulate ~1e-6 × scale.
+    scale = max(1.0, float(np.abs(offline).max()))
+    np.testing.assert_allclose(streamed, offline, rtol=1e-5, atol=1e-5 * scale)
     assert offline.shape == (700, len(meta.outputs))
 
 
