@@ -27,8 +27,8 @@ from rtdecode.decoders.base import StreamingDecoder
 from rtdecode.decoders.fir import CausalLinearDecoder
 from rtdecode.decoders.kalman import KalmanDecoder
 from rtdecode.errors import ModelError
-from rtdecode.export.onnx_graphs import OPSET, _onnx, causal_conv_graph
-from rtdecode.runtime.metadata import METADATA_KEY, ModelMetadata, OutputSpec, StateSpec
+from rtdecode.export.onnx_graphs import _onnx, causal_conv_graph, finish_graph
+from rtdecode.runtime.metadata import ModelMetadata, OutputSpec, StateSpec
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +76,7 @@ def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
 
 
 def _finish(helper, onnx, nodes, name, inputs, outputs, inits, meta: ModelMetadata) -> bytes:  # noqa: ANN001
-    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="rtdecode")
-    model.ir_version = 8
-    helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return finish_graph(nodes, name, inputs, outputs, inits, meta)
 
 
 def linear_decoder_graph(decoder: CausalLinearDecoder, meta: ModelMetadata) -> bytes:

@@ -76,7 +76,14 @@ def causal_conv_graph(W: np.ndarray, b: np.ndarray, meta: ModelMetadata, *,
     if softmax:
         nodes.append(helper.make_node("Softmax", [y_lin], ["y"], axis=1))
     meta = meta.model_copy(update={"states": states, "receptive_field": lags})
-    graph = helper.make_graph(nodes, meta.name, inputs, outputs, initializer=inits)
+    return finish_graph(nodes, meta.name, inputs, outputs, inits, meta)
+
+
+def finish_graph(nodes: list, name: str, inputs: list, outputs: list, inits: list,
+                 meta: ModelMetadata) -> bytes:
+    """Assemble, tag with the rtdecode metadata, check and serialise a streaming graph."""
+    onnx, helper, _ = _onnx()
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="rtdecode")
     model.ir_version = 8
