@@ -49,7 +49,8 @@ def _proc_rss_mb(pid: int) -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (platform.processor() elsewhere)."""
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
@@ -171,7 +172,7 @@ def main() -> None:
                        "what": "receive at subscriber - LSL time of newest input sample"},
         "daemon_cpu_share": (cpu1 - cpu0) / (wall1 - wall0) if wall1 > wall0 else None,
         "daemon_rss_mb": {"start": round(rss0, 1), "end": round(rss1, 1), "samples": rss_samples},
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

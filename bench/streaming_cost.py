@@ -42,17 +42,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.realtime import cpu_model  # noqa: E402
 from rtdecode.runtime.streaming import StreamingModel  # noqa: E402
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _percentiles(times_s: np.ndarray) -> dict[str, float]:
@@ -145,7 +136,7 @@ def main() -> None:
                 "receptive field (same graph, zero state, RF-1+n frames) each tick",
         "model": desc,
         "runs": runs,
-        "environment": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "environment": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                         "onnxruntime": onnxruntime.__version__, "intra_op_threads": 1,
                         "note": "shared 2-core CPU machine (another workload ran at the same time); "
                                 "wall-clock timings, tails include scheduler noise"},

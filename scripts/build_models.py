@@ -29,11 +29,11 @@ import argparse
 import datetime as _dt
 import json
 import logging
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from rtdecode.commands.train import git_commit  # noqa: E402  (one helper for every provenance record)
 from rtdecode.decoders.linear import apply_wiener, fit_wiener
 from rtdecode.dsp import build_chain
 from rtdecode.export.onnx_graphs import causal_conv_graph, write_model
@@ -42,14 +42,6 @@ from rtdecode.sources.simulator import DEFAULT_SUBJECT, simulate_cortex_recordin
 
 logger = logging.getLogger("build_models")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def r2_per_output(y: np.ndarray, yhat: np.ndarray) -> list[float]:
@@ -100,7 +92,7 @@ def build_cortex_wiener(out_dir: Path, *, n_neurons: int = 50, rate_hz: float = 
             "train": {"seed": seed, "duration_s": train_s},
             "test": {"seed": seed + 1000, "duration_s": test_s},
             "fit": f"ridge least squares, {lags} lags of {bin_ms} ms bins, ridge 1e-2",
-            "built_by": "scripts/build_models.py", "git_commit": _git_commit(),
+            "built_by": "scripts/build_models.py", "git_commit": git_commit(),
             "date": _dt.date.today().isoformat(),
         },
         metrics={"r2_test": dict(zip(["vx", "vy"], [round(v, 4) for v in r2_test], strict=True)),

@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """Short commit hash of the repository (``unknown`` outside a git checkout)."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
@@ -248,7 +249,7 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
         "results": result.metrics,
         "environment": {"machine": platform.machine(), "processor": platform.processor() or "unknown",
                         "python": platform.python_version(), "torch": torch.__version__,
-                        "threads": int(cfg.threads), "git_commit": _git_commit(),
+                        "threads": int(cfg.threads), "git_commit": git_commit(),
                         "date": _dt.date.today().isoformat()},
     }
     export_name = cfg.export.model or cfg.models[0].name
@@ -266,7 +267,7 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
         held = heldout_metrics(result.metrics, export_name, data.output_names)
         prov = {
             **data.provenance, "trained_by": f"rtdecode train ({cfg.name})", "model": export_name,
-            "protocol": cfg.protocol.kind, "seed": cfg.seed, "git_commit": _git_commit(),
+            "protocol": cfg.protocol.kind, "seed": cfg.seed, "git_commit": git_commit(),
             "date": _dt.date.today().isoformat(),
         }
         export_streaming(model, path, rate_hz=data.rate_hz, channels=data.channels,
