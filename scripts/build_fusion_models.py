@@ -30,6 +30,7 @@ from rtdecode.dsp import build_chain
 from rtdecode.export.classic_onnx import decoder_graph, decoder_metadata
 from rtdecode.export.onnx_graphs import write_model
 from rtdecode.fusion.kalman import KalmanFusion
+from rtdecode.metrics import r2_per_column
 from rtdecode.sources.simulator import DEFAULT_SUBJECT, simulate_cortex_recording
 
 logger = logging.getLogger("build_fusion_models")
@@ -39,10 +40,6 @@ N_NEURONS = 50
 BIN = 20
 NOISE_MODEL = "ar1"
 SEEDS = {"decoders": 11, "fusion": 12, "test": 13}
-
-
-def _r2(y: np.ndarray, yhat: np.ndarray) -> list[float]:
-    return [float(v) for v in 1 - ((y - yhat) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)]
 
 
 def _frames(rec, chain_specs):  # noqa: ANN001, ANN202
@@ -86,10 +83,10 @@ def build(out_dir: Path, *, decoder_s: float = 300.0, fusion_s: float = 300.0,
     fuser.model.save(out_dir / "cortex_fusion.json")
     z_test, v_test = outputs(recs["test"])
     skip = 25  # half a second: filters and receptive fields fill
-    metrics = {n: dict(zip(["vx", "vy"], [round(v, 4) for v in _r2(v_test[skip:], z[skip:])], strict=True))
+    metrics = {n: dict(zip(["vx", "vy"], [round(float(v), 4) for v in r2_per_column(v_test[skip:], z[skip:])], strict=True))
                for n, z in zip(order, z_test, strict=True)}
     fused = fuser.filter(np.concatenate(z_test, axis=1))
-    metrics["kalman_fusion"] = dict(zip(["vx", "vy"], [round(v, 4) for v in _r2(v_test[skip:], fused[skip:])],
+    metrics["kalman_fusion"] = dict(zip(["vx", "vy"], [round(float(v), 4) for v in r2_per_column(v_test[skip:], fused[skip:])],
                                         strict=True))
     mean = {k: round(float(np.mean(list(v.values()))), 4) for k, v in metrics.items()}
     rows = "\n".join(f"| {k} | {v['vx']:.3f} | {v['vy']:.3f} | {mean[k]:.3f} |" for k, v in metrics.items())

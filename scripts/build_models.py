@@ -37,18 +37,12 @@ from rtdecode.commands.train import git_commit  # noqa: E402  (one helper for ev
 from rtdecode.decoders.linear import apply_wiener, fit_wiener
 from rtdecode.dsp import build_chain
 from rtdecode.export.onnx_graphs import causal_conv_graph, write_model
+from rtdecode.metrics import r2_per_column
 from rtdecode.runtime.metadata import ModelMetadata, OutputSpec
 from rtdecode.sources.simulator import DEFAULT_SUBJECT, simulate_cortex_recording
 
 logger = logging.getLogger("build_models")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def r2_per_output(y: np.ndarray, yhat: np.ndarray) -> list[float]:
-    """Coefficient of determination per column."""
-    ss_res = ((y - yhat) ** 2).sum(axis=0)
-    ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-    return [float(v) for v in 1.0 - ss_res / ss_tot]
 
 
 def build_cortex_wiener(out_dir: Path, *, n_neurons: int = 50, rate_hz: float = 1000.0,
@@ -76,8 +70,8 @@ def build_cortex_wiener(out_dir: Path, *, n_neurons: int = 50, rate_hz: float = 
     xte, yte = frames_and_targets(test)
     W, b = fit_wiener(xtr, ytr, lags, ridge=1e-2)
     skip = lags
-    r2_train = r2_per_output(ytr[skip:], apply_wiener(xtr, W, b)[skip:])
-    r2_test = r2_per_output(yte[skip:], apply_wiener(xte, W, b)[skip:])
+    r2_train = r2_per_column(ytr[skip:], apply_wiener(xtr, W, b)[skip:]).tolist()
+    r2_test = r2_per_column(yte[skip:], apply_wiener(xte, W, b)[skip:]).tolist()
     chain = build_chain(chain_specs, rate_hz, n_neurons)
     meta = ModelMetadata(
         name="cortex_wiener", task="regression", rate_hz=rate_hz, channels=n_neurons,

@@ -28,6 +28,7 @@ import numpy as np
 
 from rtdecode.errors import ModelError, SourceError
 from rtdecode.lsl import lsl_config_in_use, pylsl
+from rtdecode.metrics import r2_per_column
 from rtdecode.runtime.streaming import read_metadata
 from rtdecode.sinks.client import Subscriber
 from rtdecode.sinks.protocol import STATUS_TOPIC
@@ -65,12 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no live view, summary only")
     p.add_argument("--save", default=None, help="also save predictions and truth to this .npz")
     p.set_defaults(func=run)
-
-
-def _r2(y: np.ndarray, yhat: np.ndarray) -> float:
-    ss_res = float(((y - yhat) ** 2).sum())
-    ss_tot = float(((y - y.mean(axis=0)) ** 2).sum())
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -257,7 +252,7 @@ def _summary(rx: _Received, sub_stats: dict, outputs: list) -> dict:
         skip = 50  # the first second: filters and the model's receptive field fill
         for j, o in enumerate(outputs):
             col = 2 + j  # truth columns: px py vx vy; the model decodes vx vy
-            quality["per_output"][o.name] = round(_r2(t[skip:, col], p[skip:, j]), 4)
+            quality["per_output"][o.name] = round(float(r2_per_column(t[skip:, col], p[skip:, j])), 4)
         quality["R2"] = round(float(np.mean(list(quality["per_output"].values()))), 4)
         quality["n_aligned"] = int(len(p))
     else:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rtdecode.decoders import KalmanDecoder, PopulationVectorDecoder, StreamingDecoder, WienerDecoder
+from rtdecode.metrics import r2_per_column, rms
 
 logger = logging.getLogger(__name__)
 
@@ -22,28 +23,6 @@ __all__ = ["DEFAULT_OUT", "DecoderBank", "environment", "mean_se", "r2_per_colum
 
 #: Default output folder of the experiments (``bench/results/fusion`` in the repository).
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "bench" / "results" / "fusion"
-
-
-def rms(err: np.ndarray) -> float:
-    """Root mean square over all entries of ``err``."""
-    return float(np.sqrt(np.mean(np.square(err))))
-
-
-def r2_per_column(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
-    """Coefficient of determination of each column, ``1 − SS_res / SS_tot``.
-
-    Parameters
-    ----------
-    y, yhat : float (n, K)
-
-    Returns
-    -------
-    float64 (K,)
-    """
-    y = np.asarray(y, dtype=np.float64)
-    ss_res = ((y - yhat) ** 2).sum(axis=0)
-    ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-    return 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)
 
 
 def mean_se(values: Sequence[float] | np.ndarray) -> dict[str, float]:

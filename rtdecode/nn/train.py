@@ -44,6 +44,7 @@ from rtdecode.decoders.linear import lagged_design
 from rtdecode.decoders.smoothing import ProbabilitySmoother, window_frames
 from rtdecode.dsp import build_chain
 from rtdecode.errors import ConfigError, ModelError
+from rtdecode.metrics import r2_per_column
 from rtdecode.nn.baselines import LDA, td_features
 from rtdecode.nn.datasets import (
     TrainingData,
@@ -402,22 +403,8 @@ def seed_all(seed: int) -> None:
 
 
 def r2_score(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
-    """R² of each column, ``1 − SS_res / SS_tot`` (NaN where the target is constant).
-
-    Parameters
-    ----------
-    y, yhat : float (N, K)
-
-    Returns
-    -------
-    float64 (K,)
-    """
-    y = np.asarray(y, dtype=np.float64)
-    yhat = np.asarray(yhat, dtype=np.float64)
-    ss_res = ((y - yhat) ** 2).sum(axis=0)
-    ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
+    """R² of each column (see :func:`rtdecode.metrics.r2_per_column`); float64 (K,)."""
+    return r2_per_column(y, yhat)
 
 
 def masked_r2(pred: Tensor, y: Tensor, mask: Tensor) -> Tensor:
