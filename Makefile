@@ -1,11 +1,14 @@
 # rtdecode — every target sets up what it needs in a local virtual environment.
 #   make demo    live demo: simulated rig → daemon → viewer, ~30 s, summary at the end
 #   make test    the test suite (real LSL, ZeroMQ and ONNX Runtime on loopback)
+#   make bench   latency benchmark, quick profile (< 2 min): JSON + plots under bench/results/
+#   make bench-full  the sweeps too (~15 min); PROVIDERS=cuda,cpu for a GPU
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 SECONDS ?= 30
+PROVIDERS ?= cpu
 
 .PHONY: demo test models lint typecheck bench bench-full clean install install-dev
 
@@ -20,6 +23,10 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) -e '.[dev,train]'
 	@touch $@
 
+$(VENV)/.bench: $(VENV)/.runtime
+	$(PIP) -e '.[bench]'
+	@touch $@
+
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
@@ -29,6 +36,12 @@ demo: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(PY) -m pytest
+
+bench: $(VENV)/.bench
+	$(PY) -m bench quick --providers $(PROVIDERS)
+
+bench-full: $(VENV)/.bench
+	$(PY) -m bench full --providers $(PROVIDERS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check rtdecode tests scripts bench

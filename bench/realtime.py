@@ -9,6 +9,9 @@ input sample). The daemon's CPU share and resident memory are read from /proc.
     python bench/realtime.py --channels 64 --rate 2048 --seconds 60
     python bench/realtime.py --channels 256 --rate 1000 --seconds 60
 
+The fuller harness (push-time latency, bare-transport baseline, per-stage timing, sweeps,
+plots) is ``python -m bench`` (bench/harness.py); this script stays as the long soak-style check.
+
 Writes ``bench/results/realtime-<C>ch-<rate>hz.json``. Timings live here, never in tests.
 """
 
@@ -29,35 +32,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.models import linear_model  # noqa: E402
+from bench.sysinfo import cpu_model, proc_cpu_s, proc_rss_mb  # noqa: E402,F401
 from rtdecode.lsl import lsl_config_in_use, pylsl  # noqa: E402
 from rtdecode.sinks.client import Subscriber  # noqa: E402
 from rtdecode.sinks.protocol import STATUS_TOPIC  # noqa: E402
 from rtdecode.types import Flags  # noqa: E402
-from tests.modelfactory import linear_model  # noqa: E402
 
 OTB = ROOT.parent / "shared" / "data" / "openhdemg_otb_hdsemg_force" / "otb_testfile.mat"
 
 
-def _proc_cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _proc_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (platform.processor() elsewhere)."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+_proc_cpu_s = proc_cpu_s
+_proc_rss_mb = proc_rss_mb
 
 
 def _recording(tmp: Path, channels: int, rate: float) -> tuple[Path, str]:

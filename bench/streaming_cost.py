@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.realtime import cpu_model  # noqa: E402
+from bench.sysinfo import cpu_model  # noqa: E402
 from rtdecode.runtime.streaming import StreamingModel  # noqa: E402
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -61,6 +62,10 @@ class SourceConfig(_Strict):
     index_channel: int | None = Field(
         None, ge=0, description="channel that carries the sample index (replay --index-channel); "
         "the daemon then counts lost / duplicated samples exactly"
+    )
+    reconnect: bool = Field(
+        True, description="while the input is silent, switch to a new outlet matching name / type / "
+        "source_id (a restarted rig); liblsl itself recovers an outlet with the same source_id"
     )
 
     @model_validator(mode="after")
@@ -103,15 +108,59 @@ class DecoderConfig(_Strict):
     model: Path = Field(..., description="streaming ONNX model file (see docs/models.md)")
     topic: str | None = Field(None, max_length=63, description="output topic (default: name)")
     providers: list[Literal["tensorrt", "cuda", "cpu"]] = Field(
-        default_factory=lambda: ["cpu"], min_length=1,
+        default_factory=lambda: ["cpu"], min_length=1,  # type: ignore[arg-type]
         description="execution-provider preference, first available wins",
     )
     require_provider: bool = Field(
-        False, description="fail at start-up unless the first preferred provider is available"
+        True, description="fail at start-up unless the first preferred provider is available and "
+        "starts; false: fall back along the list, with a WARNING"
     )
     intra_op_threads: int = Field(1, ge=0, description="ONNX Runtime intra-op threads (0 = auto)")
+    device_id: int = Field(0, ge=0, description="CUDA device ordinal (cuda / tensorrt)")
+    trt_cache_dir: Path | None = Field(
+        None, description="TensorRT engine + timing cache folder (default $RTDECODE_TRT_CACHE or "
+        "~/.cache/rtdecode/trt); the first start builds the engine (minutes), later starts load it")
+    fp16: bool = Field(False, description="TensorRT: allow fp16 kernels (faster; ~1e-3 parity)")
+    io_binding: bool | Literal["auto"] = Field(
+        "auto", description="keep the model state on the device with IOBinding; auto: on for "
+        "cuda / tensorrt, off on cpu (measured slower there)")
+    cuda_graph_frames: int | None = Field(
+        None, ge=1, le=4096, description="capture CUDA graphs for steps of exactly this many model "
+        "frames (cuda first in providers, IOBinding); other chunk lengths run uncaptured")
+    max_step_frames: int = Field(
+        2048, ge=1, le=65536, description="longest chunk per ONNX run (the TensorRT profile's "
+        "maximum); longer chunks are split, which streaming makes exact")
     smoothing: SmoothingConfig | None = Field(
         None, description="classifiers only: causal smoothing of the class probabilities")
+    deadline_ms: float | None = Field(
+        None, gt=0, description="a model call slower than this is a failure (its rows get the "
+        "on_failure value, flagged DEGRADED); default: no deadline")
+    on_failure: Literal["hold", "zero"] = Field(
+        "hold", description="value published while the model raises or misses its deadline: "
+        "its last good output (flags DEGRADED|HOLD) or zeros (DEGRADED)")
+    safe_vector: list[float] | None = Field(
+        None, min_length=1, description="this decoder's values while stale when service.safe_value "
+        "= 'vector' (overrides service.safe_vector; one per model output)")
+
+    @field_validator("safe_vector")
+    @classmethod
+    def _finite_vector(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not all(math.isfinite(x) for x in v):
+            raise ValueError("safe_vector must hold finite numbers (no nan / inf)")
+        return v
+
+    @model_validator(mode="after")
+    def _gpu_options_fit(self) -> DecoderConfig:
+        if self.fp16 and "tensorrt" not in self.providers:
+            raise ValueError(f"decoder {self.name!r}: fp16 applies to the TensorRT provider only; "
+                             "add \"tensorrt\" to providers or remove fp16")
+        if self.cuda_graph_frames is not None:
+            if self.providers[0] != "cuda" or self.io_binding is False:
+                raise ValueError(f"decoder {self.name!r}: cuda_graph_frames needs \"cuda\" first in "
+                                 "providers and io_binding true or \"auto\"")
+            if self.cuda_graph_frames > self.max_step_frames:
+                raise ValueError(f"decoder {self.name!r}: cuda_graph_frames exceeds max_step_frames")
+        return self
 
     @property
     def out_topic(self) -> str:
@@ -145,6 +194,39 @@ class SinkConfig(_Strict):
     )
     sndhwm: int = Field(10000, ge=1, description="send high-water mark (messages) per subscriber")
     heartbeat_s: float = Field(1.0, gt=0, le=60, description="status message period")
+    nodrop: bool = Field(
+        False, description="ZMQ_XPUB_NODROP: count queue_full drops instead of dropping silently "
+        "per subscriber; a stuck subscriber then stops delivery to all (docs/security.md)"
+    )
+    curve_secret_key: Path | None = Field(
+        None, description="server secret certificate (rtdecode keygen); enables CURVE encryption "
+        "and needs curve_clients or curve_allow_any"
+    )
+    curve_clients: Path | None = Field(
+        None, description="directory of authorized client public certificates (*.key)"
+    )
+    curve_allow_any: bool = Field(
+        False, description="with CURVE: accept any client that knows the server public key "
+        "(encryption without client authentication)"
+    )
+
+    @model_validator(mode="after")
+    def _sink_is_safe(self) -> SinkConfig:
+        from rtdecode.errors import SinkError
+        from rtdecode.sinks import curve
+        from rtdecode.sinks.zmq_pub import check_curve_options, check_endpoint
+
+        try:
+            check_endpoint(self.endpoint, allow_remote=self.allow_remote)
+            check_curve_options(self.curve_secret_key, self.curve_clients, self.curve_allow_any)
+            if self.curve_secret_key is not None:
+                curve.load_secret_certificate(self.curve_secret_key, "sink.curve_secret_key")
+            if self.curve_clients is not None:
+                curve.load_client_keys(self.curve_clients, "sink.curve_clients")
+        except SinkError as exc:
+            what = exc.what if exc.what.startswith("sink.") else f"sink.endpoint: {exc.what}"
+            raise ValueError(f"{what} (fix: {exc.fix})") from None
+        return self
 
 
 class ServiceConfig(_Strict):
@@ -152,13 +234,36 @@ class ServiceConfig(_Strict):
 
     poll_timeout_s: float = Field(0.05, gt=0, le=1.0, description="longest wait for input per tick")
     stale_after_s: float = Field(0.25, gt=0, description="no input for this long → STALE output")
-    safe_value: Literal["hold", "zero"] = Field(
-        "hold", description="value published while stale / on model failure"
+    safe_value: Literal["hold", "zero", "vector"] = Field(
+        "hold", description="value published while stale: the last output (flags STALE|HOLD), zeros "
+        "or safe_vector (flags STALE)"
+    )
+    safe_vector: list[float] | None = Field(
+        None, min_length=1, description="values published while stale when safe_value = 'vector' "
+        "(one per decoder output, and per fused output; checked at start-up)"
+    )
+    stale_max_rate_hz: float = Field(
+        100.0, gt=0, le=10000, description="while stale, each topic gets a STALE message per model "
+        "frame (its output rate), at most this often"
+    )
+    on_reconnect: Literal["reset", "carry"] = Field(
+        "reset", description="when input returns after a stale episode: zero every filter, model and "
+        "fusion state, or carry it over the outage"
     )
     stats_interval_s: float = Field(10.0, gt=0, description="period of the one-line stats log")
     warmup_runs: int = Field(20, ge=0, description="model runs on zeros before reporting ready")
     duration_s: float | None = Field(None, gt=0, description="stop after this long (bounded runs)")
     max_samples: int | None = Field(None, ge=1, description="stop after this many input samples")
+    stage_timing: bool = Field(
+        True, description="time each stage of the tick (pull, chain, model, publish, fusion) into "
+        "preallocated histograms; percentiles in the status message (cost: ~µs per tick)")
+
+    @field_validator("safe_vector")
+    @classmethod
+    def _finite_vector(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not all(math.isfinite(x) for x in v):
+            raise ValueError("safe_vector must hold finite numbers (no nan / inf)")
+        return v
 
 
 class Config(_Strict):
@@ -219,7 +324,11 @@ def _format_errors(err: ValidationError, origin: str) -> ConfigError:
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist", "give the path of a .toml or .yaml file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}",
+                          "give a readable UTF-8 .toml or .yaml file") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
@@ -249,12 +358,12 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
     for key, raw in sorted(environ.items()):
         if not key.startswith(ENV_PREFIX):
             continue
-        if key in ("RTDECODE_SHARED_DATA",):
-            continue
+        if key in ("RTDECODE_SHARED_DATA", "RTDECODE_MODELS", "RTDECODE_TRT_CACHE", "RTDECODE_CONFIG"):
+            continue  # rtdecode's own environment settings, not config overrides
         path = [p.lower() for p in key[len(ENV_PREFIX):].split(ENV_DELIMITER)]
         try:
             value: Any = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or JSON Python cannot hold): a string
             value = raw
         node: Any = data
         for i, part in enumerate(path[:-1]):
@@ -304,7 +413,17 @@ def load_config(
     if (path is None) == (data is None):
         raise ConfigError("load_config needs exactly one of path or data", "pass a config file")
     origin = str(path) if path is not None else "<dict>"
-    raw = _read_file(Path(path)) if path is not None else json.loads(json.dumps(data))
+    if path is not None:
+        raw = _read_file(Path(path))
+    else:
+        try:
+            raw = json.loads(json.dumps(data))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"config data is not a JSON-like mapping: {exc}",
+                              "use only dict/list/str/int/float/bool/None values") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin} must hold a mapping (sections) at top level, "
+                          f"not {type(raw).__name__}", "see deploy/configs/ for examples")
     applied = _apply_env(raw, dict(os.environ if environ is None else environ))
     if applied:
         logger.info("config overrides from environment: %s", ", ".join(applied))
@@ -317,14 +436,19 @@ def load_config(
     if cfg.fusion is not None:
         paths.append(cfg.fusion)  # type: ignore[arg-type]
     for dec in paths:
-        if not dec.model.is_absolute():
-            cand = base / dec.model
-            if cand.exists() or not (Path.cwd() / dec.model).exists():
-                dec.model = cand
-            else:
-                dec.model = (Path.cwd() / dec.model).resolve()
-        if not dec.model.exists():
-            where = f"decoders[{dec.name}]" if isinstance(dec, DecoderConfig) else "fusion"
+        where = f"decoders[{dec.name}]" if isinstance(dec, DecoderConfig) else "fusion"
+        try:
+            if not dec.model.is_absolute():
+                cand = base / dec.model
+                if cand.exists() or not (Path.cwd() / dec.model).exists():
+                    dec.model = cand
+                else:
+                    dec.model = (Path.cwd() / dec.model).resolve()
+            found = dec.model.exists()
+        except (OSError, ValueError) as exc:  # name too long, NUL byte, ...
+            raise ConfigError(f"{where}.model: cannot use path {str(dec.model)[:200]!r}: {exc}",
+                              "point `model` at a file in models/ (make models)") from None
+        if not found:
             raise ConfigError(f"{where}.model: file {dec.model} does not exist",
                               "point `model` at a file in models/ (make models)")
     return cfg
@@ -372,7 +496,7 @@ def reference_markdown() -> str:
             header = "[decoders.smoothing]"
         out += [f"## `{header}`", "", blurb, "", "| field | type | default | meaning |",
                 "|---|---|---|---|"]
-        for fname, f in model.model_fields.items():
+        for fname, f in model.model_fields.items():  # type: ignore[attr-defined]
             ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "")
             ann = ann.replace("<class '", "").replace("'>", "").replace("|", "or")
             default = "required" if f.is_required() else (
@@ -388,7 +512,9 @@ def reference_markdown() -> str:
         "JSON object sent every `sink.heartbeat_s`, at start-up, and on shutdown:",
         "`state` (starting / running / stale / stopping), `version`, `pid`, `uptime_s`, `source`,",
         "`input` (`samples_in`, `gaps`, `missing_samples`, `index_lost`, `index_dup`, `time_jumps`),",
-        "`bad_input_samples`, `messages_out`, `stale_messages`, `send_dropped`, `latency_ms`",
+        "`bad_input_samples`, `messages_out`, `stale_messages`, `send_dropped`, `sink` (`sent`,",
+        "`drops` per reason `queue_full` / `no_subscriber`, `nodrop`, `sndhwm`, `subscriptions`,",
+        "`curve` off / clients / any, and with CURVE `auth_accepted` / `auth_denied`), `latency_ms`",
         "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
         "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
         "failures) and `rss_mb`. It never contains secrets.",

@@ -16,7 +16,7 @@ import time
 from typing import Any, TextIO
 
 from rtdecode.errors import RtdecodeError
-from rtdecode.sinks.client import Subscriber
+from rtdecode.sinks.client import Subscriber, add_curve_arguments, curve_kwargs
 from rtdecode.sinks.protocol import STATUS_TOPIC, Message
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="keep only the latest message (ZMQ_CONFLATE; shared by all topics, so best "
         "with one --topic)",
     )
+    add_curve_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -232,6 +233,8 @@ def _listen(sub: Subscriber, args: argparse.Namespace, out: TextIO) -> None:
                 out.write(_CLEAR + format_view(sub.stats(), args.endpoint, elapsed, sub.malformed))
             else:
                 out.write(format_line(sub.stats(), elapsed, sub.malformed) + "\n")
+            if sub.handshake_error is not None:
+                out.write(f"cannot subscribe: {sub.handshake_error}\n")
             out.flush()
             next_refresh = now + period
         if now >= deadline:
@@ -269,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        sub = Subscriber(args.endpoint, topics=topics, conflate=conflate)
+        sub = Subscriber(args.endpoint, topics=topics, conflate=conflate, **curve_kwargs(args))
         sub.open()
     except RtdecodeError as exc:
         print(f"error: {exc}", file=sys.stderr)

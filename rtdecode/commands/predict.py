@@ -42,6 +42,7 @@ def predict_recording(model: str | Path, rec: Recording, nonfinite: str = "hold"
     """
     dcfg = DecoderConfig(name="offline", model=Path(model))
     pipe = Pipeline([dcfg], rec.fs, rec.n_channels, PreprocessingConfig(nonfinite=nonfinite)).open()
+    assert rec.t is not None  # Recording fills it in __post_init__
     try:
         (out,) = pipe.process(rec.x, rec.t)
         return {"y": out.y, "t": out.t, "flags": out.flags, "names": pipe.decoders[0].names}

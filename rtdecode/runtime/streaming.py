@@ -3,20 +3,34 @@
 Graph inputs ``x`` (float32 ``[1, C, T]``, T dynamic) and ``state_0 … state_k``;
 outputs ``y`` (``[1, K, T]``) and ``state_0_out …``. The wrapper owns the state
 between calls, so ``step`` on consecutive chunks equals one offline pass.
+
+Two execution paths give the same numbers (tested): the plain path (``session.run`` with
+the state as numpy feeds; the default on the CPU, where it is as fast) and the IOBinding
+path (:mod:`rtdecode.runtime.binding`: the state stays on the provider's device and is
+ping-ponged between two buffers; the default on CUDA / TensorRT, optionally with CUDA graphs).
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from rtdecode.errors import ModelError
+from rtdecode.runtime.binding import BoundStepper
 from rtdecode.runtime.metadata import ModelMetadata
-from rtdecode.runtime.providers import choose_providers
+from rtdecode.runtime.providers import (
+    PROVIDER_DEVICE,
+    ProviderSettings,
+    check_session_providers,
+    choose_providers,
+    provider_list,
+)
+from rtdecode.runtime.warmup import WarmupReport, warm_up_until_stable
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +42,7 @@ def read_metadata(path: str | Path) -> ModelMetadata:
     return ModelMetadata.from_props(sess.get_modelmeta().custom_metadata_map, str(path))
 
 
-def _load_session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+def _load_session(path: Path, providers: list, threads: int) -> ort.InferenceSession:
     if not path.exists():
         raise ModelError(f"model file {path} does not exist", "check the `model` path in the config")
     opts = ort.SessionOptions()
@@ -39,8 +53,12 @@ def _load_session(path: Path, providers: list[str], threads: int) -> ort.Inferen
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail...)
-        raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}",
-                         "the file is corrupt or not an ONNX model; rebuild it (make models)") from None
+        gpu = any((p[0] if isinstance(p, tuple) else p) != "CPUExecutionProvider" for p in providers)
+        fix = ("the file is corrupt or not an ONNX model; rebuild it (make models)" if not gpu else
+               "if it loads with providers = [\"cpu\"], the GPU provider options are the cause "
+               "(CUDA graphs need every node on the GPU; check the TensorRT cache directory is "
+               "writable); run `rtdecode doctor`")
+        raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}", fix) from None
 
 
 class StreamingModel:
@@ -53,42 +71,110 @@ class StreamingModel:
     providers : list of str
         Execution-provider preference (short names: tensorrt, cuda, cpu).
     require_provider : bool
-        Fail unless the first preference is available.
+        Fail unless the first preference is available and actually starts; when false a
+        fallback is allowed and logged as a WARNING.
     threads : int
         Intra-op threads (0 = ONNX Runtime default).
+    device_id : int
+        CUDA device ordinal (GPU providers).
+    trt_cache_dir : path, optional
+        TensorRT engine cache directory (default: ``~/.cache/rtdecode/trt``).
+    fp16 : bool
+        Allow TensorRT fp16 kernels.
+    io_binding : bool or "auto"
+        Keep the state on the device with IOBinding; ``auto``: on for GPU providers, off on CPU.
+    cuda_graph_frames : int, optional
+        Capture CUDA graphs for steps of exactly this many frames (cuda provider, IOBinding).
+    max_frames : int
+        Longest ``T`` per ONNX run; longer chunks are split (streaming makes that exact).
     """
 
-    def __init__(self, path: str | Path, providers: list[str] | None = None, *,
-                 require_provider: bool = False, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, *,
+                 require_provider: bool = False, threads: int = 1, device_id: int = 0,
+                 trt_cache_dir: str | Path | None = None, fp16: bool = False,
+                 io_binding: bool | str = "auto", cuda_graph_frames: int | None = None,
+                 max_frames: int = 2048) -> None:
+        if io_binding not in (True, False, "auto"):
+            raise ModelError(f"io_binding={io_binding!r}", "use true, false or \"auto\"")
+        if max_frames < 1:
+            raise ModelError(f"max_frames={max_frames}", "use a positive frame count")
         self.path = Path(path)
-        self.preference = providers or ["cpu"]
+        self.preference = list(providers) if providers else ["cpu"]
         self.require_provider = require_provider
         self.threads = threads
+        self.device_id = device_id
+        self.trt_cache_dir = Path(trt_cache_dir) if trt_cache_dir is not None else None
+        self.fp16 = fp16
+        self.io_binding_mode = io_binding
+        self.cuda_graph_frames = cuda_graph_frames
+        self.max_frames = max_frames
         self.meta: ModelMetadata | None = None
         self.provider: str | None = None
+        self.provider_short: str | None = None
+        self.session_providers: list[str] = []
+        self.warmup: WarmupReport | None = None
         self._sess: ort.InferenceSession | None = None
-        self._state: dict[str, np.ndarray] = {}
+        self._host_state: dict[str, np.ndarray] = {}
+        self._bound: BoundStepper | None = None
         self._out_names: list[str] = []
         self.frames_seen = 0
 
     # -- lifecycle -------------------------------------------------------
     def open(self) -> StreamingModel:
-        """Load the session, check the contract, allocate zero state."""
-        providers = choose_providers(self.preference, require_first=self.require_provider)
-        sess = _load_session(self.path, providers, self.threads)
+        """Load the session, check the contract and the provider in use, allocate zero state."""
+        origin = f"model {self.path.name}"
+        names = choose_providers(self.preference, require_first=self.require_provider, origin=origin)
+        settings = ProviderSettings(device_id=self.device_id, trt_cache_dir=self.trt_cache_dir,
+                                    fp16=self.fp16,
+                                    cuda_graph=self.cuda_graph_frames is not None
+                                    and names[0] == "CUDAExecutionProvider",
+                                    max_frames=self.max_frames)
+        if "TensorrtExecutionProvider" in names:
+            settings = replace(settings, x_channels=read_metadata(self.path).model_channels)
+            try:
+                settings.cache_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ModelError(f"{origin}: TensorRT cache folder {settings.cache_dir} cannot be "
+                                 f"created: {exc.strerror}",
+                                 "set trt_cache_dir (or RTDECODE_TRT_CACHE) to a writable folder") from None
+        sess = _load_session(self.path, provider_list(names, settings), self.threads)
         meta = ModelMetadata.from_props(sess.get_modelmeta().custom_metadata_map, str(self.path))
         self._check_contract(sess, meta)
+        self.session_providers = list(sess.get_providers())
+        short = check_session_providers(names, self.session_providers,
+                                        require_first=self.require_provider, origin=origin)
         self._sess, self.meta = sess, meta
-        self.provider = sess.get_providers()[0]
+        self.provider = self.session_providers[0]
+        self.provider_short = short
+        device = PROVIDER_DEVICE.get(short, "cpu")
+        use_binding = (device != "cpu") if self.io_binding_mode == "auto" else bool(self.io_binding_mode)
+        graph = self.cuda_graph_frames if (short == "cuda" and use_binding) else None
+        if self.cuda_graph_frames is not None and graph is None:
+            logger.warning("%s: cuda_graph_frames=%d ignored (needs the cuda provider and IOBinding; "
+                           "running on %s, io_binding=%s)", origin, self.cuda_graph_frames, short,
+                           use_binding)
         self._out_names = ["y"] + [s.name + "_out" for s in meta.states]
+        self._bound = None
+        if use_binding:
+            self._bound = BoundStepper(sess, meta.states, device=device, device_id=self.device_id,
+                                       x_channels=meta.model_channels, y_channels=len(meta.outputs),
+                                       graph_frames=graph, cuda_graph=graph is not None)
         self.reset()
-        logger.info("model %s (%s) on %s: %d ch @ %.6g Hz → %d outputs, receptive field %d frames",
-                    meta.name, self.path.name, self.provider, meta.model_channels,
+        path_kind = "IOBinding, state on " + device if self._bound is not None else "plain run"
+        if graph is not None and self._bound is not None:
+            path_kind += f", CUDA graphs for {graph}-frame steps"
+        extra = ""
+        if short == "tensorrt":
+            extra = f", TensorRT cache {settings.cache_dir}" + (", fp16" if self.fp16 else "")
+        logger.info("model %s (%s) on %s [session providers %s; %s%s]: %d ch @ %.6g Hz → %d outputs, "
+                    "receptive field %d frames", meta.name, self.path.name, self.provider,
+                    ", ".join(self.session_providers), path_kind, extra, meta.model_channels,
                     meta.model_rate_hz, len(meta.outputs), meta.receptive_field)
         return self
 
     def close(self) -> None:
         """Release the session (idempotent)."""
+        self._bound = None
         self._sess = None
 
     def __enter__(self) -> StreamingModel:
@@ -96,6 +182,24 @@ class StreamingModel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def uses_io_binding(self) -> bool:
+        """Whether steps run through IOBinding (state kept on the device)."""
+        return self._bound is not None
+
+    @property
+    def _state(self) -> dict[str, np.ndarray]:
+        """The current states as host arrays (a copy on the IOBinding path; not for the hot path)."""
+        if self._bound is not None:
+            return self._bound.state_values()
+        return self._host_state
+
+    def state_devices(self) -> list[str]:
+        """Device names of the state buffers: the OrtValues on the IOBinding path, else ``cpu`` (numpy)."""
+        if self._bound is not None:
+            return self._bound.state_devices()
+        return ["cpu (numpy)"] * len(self._host_state)
 
     def _check_contract(self, sess: ort.InferenceSession, meta: ModelMetadata) -> None:
         ins = {i.name: i for i in sess.get_inputs()}
@@ -126,7 +230,11 @@ class StreamingModel:
     def reset(self) -> None:
         """Zero all states (equals the front zero-padding of the offline model)."""
         assert self.meta is not None, "open() first"
-        self._state = {s.name: np.zeros(s.shape, dtype=np.float32) for s in self.meta.states}
+        if self._bound is not None:
+            self._bound.reset()
+            self._host_state = {}
+        else:
+            self._host_state = {s.name: np.zeros(s.shape, dtype=np.float32) for s in self.meta.states}
         self.frames_seen = 0
 
     def step(self, frames: np.ndarray) -> np.ndarray:
@@ -147,22 +255,43 @@ class StreamingModel:
         n = frames.shape[0]
         if n == 0:
             return np.zeros((0, len(self.meta.outputs)), dtype=np.float32)
-        feeds = dict(self._state)
-        feeds["x"] = np.ascontiguousarray(frames.T[None, :, :], dtype=np.float32)
-        res = self._sess.run(self._out_names, feeds)
-        for st, new in zip(self.meta.states, res[1:], strict=True):
-            self._state[st.name] = new
+        if n > self.max_frames:  # e.g. the TensorRT profile's maximum; streaming makes the split exact
+            parts = [self.step(frames[a:a + self.max_frames]) for a in range(0, n, self.max_frames)]
+            return np.concatenate(parts)
+        x = np.ascontiguousarray(frames.T[None, :, :], dtype=np.float32)
+        if self._bound is not None:
+            y = self._bound.run(x)
+        else:
+            feeds = dict(self._host_state)
+            feeds["x"] = x
+            res = self._sess.run(self._out_names, feeds)
+            for st, new in zip(self.meta.states, res[1:], strict=True):
+                self._host_state[st.name] = new
+            y = res[0]
         self.frames_seen += n
-        return res[0][0].T
+        return y[0].T
 
-    def warm_up(self, runs: int = 20, frames: int = 1) -> float:
-        """Run on zeros ``runs`` times, then reset. Returns the median run time, s."""
+    def warm_up(self, runs: int = 20, frames: int | None = None, *, max_runs: int = 2000,
+                max_s: float = 5.0, window: int = 10, tolerance: float = 0.1) -> float:
+        """Run on zeros until the step time is stable, then reset. Returns the median step time, s.
+
+        Parameters
+        ----------
+        runs : int
+            At least this many steps (0: skip the warm-up).
+        frames : int, optional
+            Frames per step (default: ``cuda_graph_frames`` when set, else 1).
+        max_runs, max_s, window, tolerance
+            See :func:`rtdecode.runtime.warmup.warm_up_until_stable`.
+
+        Notes
+        -----
+        The full report (runs, median, first-step time, stable) is kept in ``self.warmup``.
+        """
         assert self.meta is not None, "open() first"
-        z = np.zeros((frames, self.meta.model_channels), dtype=np.float32)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            self.step(z)
-            times.append(time.perf_counter() - t0)
+        n = frames if frames is not None else (self.cuda_graph_frames or 1)
+        z = np.zeros((n, self.meta.model_channels), dtype=np.float32)
+        self.warmup = warm_up_until_stable(lambda: self.step(z), min_runs=runs, window=window,
+                                           tolerance=tolerance, max_runs=max_runs, max_s=max_s)
         self.reset()
-        return float(np.median(times)) if times else 0.0
+        return self.warmup.median_s

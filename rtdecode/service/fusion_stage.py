@@ -81,11 +81,27 @@ class FusionStage:
         self._next = now + self.period_s if now - self._next > self.period_s else self._next + self.period_s
         return np.isfinite(self._t_input)
 
-    def estimate(self, input_stale: bool, safe_value: str) -> tuple[np.ndarray, float, int]:
-        """(values float32 (d,), t_source, flags) of the fused output to publish now."""
+    @property
+    def next_due(self) -> float:
+        """Local-clock time the next fused message is due, s (the daemon waits no longer)."""
+        return self._next
+
+    def reset(self) -> None:
+        """Forget the filter state (after an outage, ``service.on_reconnect = "reset"``)."""
+        self.fuser.reset()
+
+    def estimate(self, input_stale: bool, safe_value: str,
+                 safe_vector: np.ndarray | None = None) -> tuple[np.ndarray, float, int]:
+        """(values float32 (d,), t_source, flags) of the fused output to publish now.
+
+        While the input is stale the value is the safe value: the last fused estimate
+        (``hold``, flags STALE|HOLD), zeros or ``safe_vector`` (flags STALE).
+        """
         if input_stale:
-            value = self._last if safe_value == "hold" else np.zeros_like(self._last)
-            return value, self._t_input, int(Flags.STALE | Flags.HOLD)
+            if safe_value == "hold":
+                return self._last, self._t_input, int(Flags.STALE | Flags.HOLD)
+            value = safe_vector if safe_vector is not None else np.zeros_like(self._last)
+            return value, self._t_input, int(Flags.STALE)
         est = self.fuser.estimate(self._t_input)
         self._last = est.x.astype(np.float32)
         return self._last, self._t_input, int(est.flags)

@@ -9,6 +9,7 @@ Each decoder's preprocessing chain is built from its model file's metadata
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from rtdecode.decoders.smoothing import ProbabilitySmoother, window_frames
 from rtdecode.dsp import Chain, build_chain, chains_equal
 from rtdecode.errors import ConfigError, ModelError, RtdecodeError
 from rtdecode.runtime.streaming import StreamingModel
+from rtdecode.service.telemetry import STAGE_INPUT, StageTimer
 from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,37 @@ class Decoder:
     failures: int = 0
     nonfinite_out: int = 0
     names: list[str] = field(default_factory=list)
+    deadline_misses: int = 0
+    failure_episodes: int = 0
+    failing: bool = False
+    pending_flags: int = 0
+    _episode_calls: int = 0
+
+    def fail(self, reason: str) -> None:
+        """Count one failed model call; log the first of an episode only."""
+        self._episode_calls += 1
+        if not self.failing:
+            self.failing = True
+            self.failure_episodes += 1
+            logger.error("decoder %s failing: %s; publishing %s values flagged DEGRADED (episode %d; "
+                         "further failures counted, not logged)", self.name, reason,
+                         self.cfg.on_failure, self.failure_episodes)
+
+    def recovered(self) -> None:
+        """A model call succeeded (in time): end the failure episode, if any."""
+        if self.failing:
+            logger.warning("decoder %s recovered after %d failed calls", self.name,
+                           self._episode_calls)
+            self.failing = False
+            self._episode_calls = 0
+
+    def fallback(self, n: int, in_flags: int) -> tuple[np.ndarray, np.ndarray]:
+        """(y float32 (n, K), flags uint32 (n,)) published for a failed model call."""
+        if self.cfg.on_failure == "zero":
+            return (np.zeros((n, self.last_good.size), np.float32),
+                    np.full(n, in_flags | Flags.DEGRADED, np.uint32))
+        return (np.broadcast_to(self.last_good, (n, self.last_good.size)).copy(),
+                np.full(n, in_flags | Flags.DEGRADED | Flags.HOLD, np.uint32))
 
     @property
     def name(self) -> str:
@@ -90,13 +123,19 @@ class Pipeline:
         self.decoders: list[Decoder] = []
         self._last_finite = np.zeros(self.n_channels, dtype=np.float32)
         self.bad_samples = 0
+        self.out_of_range_samples = 0
+        self.timer: StageTimer | None = None
+        self._stage_idx: list[tuple[int, int, int]] = []  # (chain, model, post) per decoder
 
     # -- construction ----------------------------------------------------
     @staticmethod
     def load_models(decoders: list[DecoderConfig]) -> list[StreamingModel]:
         """Open every model (fails fast, before any stream is resolved)."""
         return [StreamingModel(d.model, d.providers, require_provider=d.require_provider,
-                               threads=d.intra_op_threads).open() for d in decoders]
+                               threads=d.intra_op_threads, device_id=d.device_id,
+                               trt_cache_dir=d.trt_cache_dir, fp16=d.fp16, io_binding=d.io_binding,
+                               cuda_graph_frames=d.cuda_graph_frames,
+                               max_frames=d.max_step_frames).open() for d in decoders]
 
     def open(self, models: list[StreamingModel] | None = None) -> Pipeline:
         """Open the models (unless given), check them against the stream, build chains."""
@@ -139,6 +178,17 @@ class Pipeline:
                                          smoother=smoother, names=[o.name for o in meta.outputs]))
         return self
 
+    def attach_timer(self, timer: StageTimer | None) -> None:
+        """Time the input checks and each decoder's chain / model / post stages into ``timer``.
+
+        ``timer`` must name the stages of :func:`rtdecode.service.telemetry.daemon_stage_names`
+        for these decoders; None switches timing off.
+        """
+        self.timer = timer
+        self._stage_idx = ([] if timer is None else
+                           [(timer.index(f"chain:{d.name}"), timer.index(f"model:{d.name}"),
+                             timer.index(f"post:{d.name}")) for d in self.decoders])
+
     def close(self) -> None:
         """Release the models (idempotent)."""
         for d in self.decoders:
@@ -173,12 +223,14 @@ class Pipeline:
             self._last_finite[:] = x[-1]
         if self.prep.max_abs is not None:
             lim = np.float32(self.prep.max_abs)
-            if (np.abs(x) > lim).any():
+            over = np.abs(x) > lim
+            if over.any():
                 flags |= Flags.BAD_INPUT
+                self.out_of_range_samples += int(over.any(axis=1).sum())
                 x = np.clip(x, -lim, lim)
         return x, int(flags)
 
-    def process(self, x: np.ndarray, t: np.ndarray) -> list[DecoderOutput]:
+    def process(self, x: np.ndarray, t: np.ndarray, src_flags: int = 0) -> list[DecoderOutput]:
         """Run one chunk through every decoder.
 
         Parameters
@@ -187,6 +239,9 @@ class Pipeline:
             New input samples (stream units).
         t : float64 (n,)
             Their times, s.
+        src_flags : int
+            ``Flags`` bits the source found in this chunk (``GAP``). Input flags of a chunk
+            that gives a decoder no output row are carried to its next row.
 
         Returns
         -------
@@ -196,23 +251,49 @@ class Pipeline:
         if x.ndim != 2 or x.shape[1] != self.n_channels:
             raise ModelError(f"chunk has shape {x.shape}, expected (n, {self.n_channels})",
                              "the stream's channel count changed; restart against the right stream")
+        tm = self.timer
+        if tm is not None:
+            ta = time.perf_counter_ns()
         x, in_flags = self._repair(x)
+        in_flags |= src_flags
+        if tm is not None:
+            tb = time.perf_counter_ns()
+            tm.add_ns(STAGE_INPUT, tb - ta)
         outs = []
-        for d in self.decoders:
+        for k, d in enumerate(self.decoders):
             frames, tf = d.chain.process(x, t)
+            if tm is not None:
+                ta = time.perf_counter_ns()
+                tm.add_ns(self._stage_idx[k][0], ta - tb)
             start = d.model.frames_seen
+            dflags = in_flags | d.pending_flags  # input flags not yet on an output row
+            d.pending_flags = 0 if frames.shape[0] else dflags
+            fault: str | None = None
+            t_call = time.perf_counter()
             try:
                 y = d.model.step(frames)
+                if tm is not None:
+                    tb = time.perf_counter_ns()
+                    if frames.shape[0]:  # 0-frame ticks (between decimated frames) are not model steps
+                        tm.add_ns(self._stage_idx[k][1], tb - ta)
             except Exception as exc:  # a failing session must not stop the loop
                 d.failures += 1
-                if d.failures == 1:
-                    logger.error("decoder %s failed: %s: %s (holding its last value; "
-                                 "further failures counted, not logged)", d.name, type(exc).__name__, exc)
-                y = np.broadcast_to(d.last_good, (frames.shape[0], d.last_good.size)).copy()
-                flags = np.full(frames.shape[0], in_flags | Flags.DEGRADED | Flags.HOLD, np.uint32)
+                fault = f"{type(exc).__name__}: {exc}"
+            else:
+                took_ms = (time.perf_counter() - t_call) * 1e3
+                if d.cfg.deadline_ms is not None and frames.shape[0] and took_ms > d.cfg.deadline_ms:
+                    d.deadline_misses += 1
+                    fault = f"model call took {took_ms:.1f} ms, deadline {d.cfg.deadline_ms:g} ms"
+            if fault is not None:
+                d.fail(fault)
+                y, flags = d.fallback(frames.shape[0], dflags)
                 outs.append(DecoderOutput(d.name, d.topic, y, tf, flags))
+                if tm is not None:
+                    tb = time.perf_counter_ns()
                 continue
-            flags = np.full(y.shape[0], in_flags, dtype=np.uint32)
+            if d.failing and frames.shape[0]:
+                d.recovered()
+            flags = np.full(y.shape[0], dflags, dtype=np.uint32)
             warm = d.model.meta.receptive_field - 1 - start  # type: ignore[union-attr]
             if warm > 0:
                 flags[:warm] |= np.uint32(Flags.WARMUP)
@@ -231,6 +312,11 @@ class Pipeline:
             if y.shape[0]:
                 d.last_good = y[-1].astype(np.float32, copy=True)
             outs.append(DecoderOutput(d.name, d.topic, y.astype(np.float32, copy=False), tf, flags))
+            if tm is not None:
+                ta = tb
+                tb = time.perf_counter_ns()
+                if frames.shape[0]:
+                    tm.add_ns(self._stage_idx[k][2], tb - ta)
         return outs
 
     def describe(self) -> list[dict]:
@@ -241,5 +327,6 @@ class Pipeline:
                  "delay_s": d.chain.delay_s + (d.smoother.delay_frames / d.chain.rate_out_hz
                                                if d.smoother is not None else 0.0),
                  "receptive_field": d.model.meta.receptive_field if d.model.meta else None,
-                 "failures": d.failures}
+                 "failures": d.failures, "deadline_misses": d.deadline_misses,
+                 "failure_episodes": d.failure_episodes, "failing": d.failing}
                 for d in self.decoders]

@@ -1,8 +1,21 @@
-"""Preallocated latency histograms and run counters (no per-tick allocation or logging)."""
+"""Preallocated latency histograms and per-stage timers (no per-tick allocation or logging).
+
+:class:`LatencyHistogram` keeps log-spaced bins in one preallocated array;
+:meth:`LatencyHistogram.record_value` is the scalar hot-path entry (arithmetic bin index,
+one in-place increment). :class:`StageTimer` holds one histogram per stage of the
+daemon's tick (pull, input checks, each decoder's chain / model / post-processing,
+publish, fusion); the loop passes it ``time.perf_counter_ns()`` differences.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
+
+__all__ = ["LatencyHistogram", "StageTimer", "STAGE_PULL", "STAGE_INPUT", "STAGE_PUBLISH",
+           "STAGE_FUSION", "STAGE_FUSION_PUBLISH", "STAGE_TICK", "daemon_stage_names"]
 
 
 class LatencyHistogram:
@@ -24,6 +37,10 @@ class LatencyHistogram:
         self.total = 0
         self.max = 0.0
         self.sum = 0.0
+        self._n = n
+        self._lmin = float(np.log10(min_s))
+        self._scale = n / float(decades)  # bins per unit of log10
+        self._min = float(min_s)
 
     def record(self, values: np.ndarray | float) -> None:
         """Add one value or an array of values (s)."""
@@ -37,6 +54,26 @@ class LatencyHistogram:
         vmax = float(v.max())
         if vmax > self.max:
             self.max = vmax
+
+    def record_value(self, value_s: float) -> None:
+        """Add one value (s) without creating arrays: the hot-path form of :meth:`record`.
+
+        The bin index is computed from the logarithm (same bins as :meth:`record` up to
+        floating-point rounding at an edge); NaN is ignored.
+        """
+        if value_s != value_s:  # NaN
+            return
+        if value_s < self._min:
+            i = 0
+        else:
+            i = int((math.log10(value_s) - self._lmin) * self._scale) + 1
+            if i > self._n + 1:
+                i = self._n + 1
+        self.counts[i] += 1
+        self.total += 1
+        self.sum += value_s
+        if value_s > self.max:
+            self.max = value_s
 
     def reset(self) -> None:
         """Forget every value."""
@@ -68,3 +105,78 @@ class LatencyHistogram:
             "max": self.max * 1e3 if self.total else float("nan"),
             "count": float(self.total),
         }
+
+
+#: Fixed stage indices of :func:`daemon_stage_names` (decoder stages follow them).
+STAGE_PULL, STAGE_INPUT, STAGE_PUBLISH, STAGE_FUSION, STAGE_FUSION_PUBLISH, STAGE_TICK = range(6)
+
+
+def daemon_stage_names(decoders: Sequence[str]) -> list[str]:
+    """Stage names of the daemon's tick, in index order.
+
+    ``pull`` (time in the LSL pull, *including* the wait for the first sample), ``input``
+    (input checks / repair), ``publish`` (encode + send of every decoder's messages),
+    ``fusion`` (Kalman update with the decoders' outputs), ``fusion_publish`` (fused estimate +
+    send), ``tick`` (from the pull's return to the end of the tick: the processing time of a
+    chunk), then per decoder ``chain:<name>``, ``model:<name>``, ``post:<name>`` (flags, finite
+    check, smoothing).
+    """
+    names = ["pull", "input", "publish", "fusion", "fusion_publish", "tick"]
+    for d in decoders:
+        names += [f"chain:{d}", f"model:{d}", f"post:{d}"]
+    return names
+
+
+class StageTimer:
+    """One preallocated duration histogram per named stage.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Stage names; a stage's index is its position (see :func:`daemon_stage_names`).
+    min_s, max_s : float
+        Range of the histograms, s.
+    bins_per_decade : int
+        Histogram resolution.
+
+    Notes
+    -----
+    :meth:`add_ns` is the only call on the hot path: one float multiply, one log, one
+    in-place increment. Stages never recorded are left out of :meth:`summary_ms`.
+    """
+
+    def __init__(self, names: Sequence[str], *, min_s: float = 1e-7, max_s: float = 10.0,
+                 bins_per_decade: int = 100) -> None:
+        self.names = list(names)
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"stage names must be unique, got {self.names}")
+        self._index = {n: i for i, n in enumerate(self.names)}
+        self.hists = [LatencyHistogram(min_s, max_s, bins_per_decade) for _ in self.names]
+
+    def index(self, name: str) -> int:
+        """Index of stage ``name`` (KeyError names the known stages)."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"unknown stage {name!r}; known: {self.names}") from None
+
+    def add_ns(self, stage: int, dt_ns: int) -> None:
+        """Record one duration of stage ``stage`` (index), in ns (``perf_counter_ns`` difference)."""
+        self.hists[stage].record_value(dt_ns * 1e-9)
+
+    def reset(self) -> None:
+        """Forget every duration."""
+        for h in self.hists:
+            h.reset()
+
+    def summary_ms(self) -> dict[str, dict[str, float]]:
+        """Per recorded stage: p50 / p90 / p99 / p99.9 / max / mean (ms) and count."""
+        out: dict[str, dict[str, float]] = {}
+        for name, h in zip(self.names, self.hists, strict=True):
+            if h.total == 0:
+                continue
+            s = {k: round(v, 4) for k, v in h.summary_ms().items()}
+            s["mean"] = round(h.sum / h.total * 1e3, 4)
+            s["count"] = h.total
+            out[name] = s
+        return out

@@ -16,28 +16,105 @@ Example
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
+import os
 import time
+import uuid
 from collections import deque
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from rtdecode.errors import ProtocolError, SinkError
 from rtdecode.lsl import pylsl
+from rtdecode.sinks import curve
 from rtdecode.sinks.protocol import Message, decode, encode_topic, flag_names
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Subscriber", "TopicStats"]
+__all__ = ["Subscriber", "TopicStats", "add_curve_arguments", "curve_kwargs"]
 
 #: Receive records kept per topic for windowed age / rate statistics.
 _HISTORY = 8192
 #: Publisher restarts logged per topic; later ones are only counted.
 _RESTARTS_LOGGED = 3
+#: Socket-monitor events the subscriber reads (security handshake outcome).
+_MONITOR_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+
+
+def _handshake_error(event: int, value: int) -> str:
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return (
+            f"the publisher refused this client's CURVE key (ZAP status {value}): its public "
+            "key is not in the publisher's sink.curve_clients directory"
+        )
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        return (
+            "security mechanism mismatch: the publisher uses CURVE and this client does not "
+            "(pass the server public key), or the other way round"
+        )
+    return (
+        "CURVE handshake failed: the server public key given to this client does not match "
+        "the publisher's key (or the publisher does not use CURVE)"
+    )
+
+
+def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--server-key`` and ``--client-key`` (CURVE) options to a command.
+
+    Used by ``rtdecode listen`` and ``rtdecode check``; read them back with
+    :func:`curve_kwargs`.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    """
+    group = parser.add_argument_group("CURVE encryption (publishers with sink.curve_secret_key)")
+    group.add_argument(
+        "--server-key",
+        metavar="FILE",
+        default=None,
+        help="the publisher's public certificate (NAME.key from `rtdecode keygen`) or its "
+        "40-character Z85 public key; enables CURVE",
+    )
+    group.add_argument(
+        "--client-key",
+        metavar="FILE",
+        default=None,
+        help="this client's secret certificate (NAME.key_secret); its NAME.key must be in the "
+        "publisher's sink.curve_clients directory. Default with --server-key: a throw-away "
+        "key pair (accepted only with sink.curve_allow_any)",
+    )
+
+
+def curve_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Subscriber keyword arguments from the options of :func:`add_curve_arguments`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (missing attributes count as not given).
+
+    Returns
+    -------
+    dict
+        ``curve_server_key`` and ``curve_secret_key`` for :class:`Subscriber`.
+    """
+    return {
+        "curve_server_key": getattr(args, "server_key", None),
+        "curve_secret_key": getattr(args, "client_key", None),
+    }
 
 
 class TopicStats:
@@ -161,17 +238,29 @@ class Subscriber:
         subscribed topics, so use one conflating subscriber per topic.
     rcvhwm : int, optional
         Receive high-water mark, messages.
+    curve_server_key : path, str or bytes, optional
+        The publisher's CURVE public key: its ``NAME.key`` certificate file or the
+        40-character Z85 key. Enables CURVE.
+    curve_secret_key : path, optional
+        This client's secret certificate (``NAME.key_secret``). Default with
+        ``curve_server_key``: a throw-away key pair, which only a publisher with
+        ``sink.curve_allow_any`` accepts.
 
     Raises
     ------
     SinkError
-        If ``topics`` is an empty list or contains an invalid topic. The constructor
-        does no I/O.
+        If ``topics`` is an empty list or contains an invalid topic, or a client key is
+        given without a server key. The constructor does no I/O (keys are read by
+        :meth:`open`).
 
     Attributes
     ----------
     malformed : int
         Frames that could not be decoded.
+    handshake_failures : int
+        Failed security handshakes with the publisher (seen when ``recv`` times out).
+    handshake_error : str or None
+        Why the latest handshake failed (None when none failed, or after a success).
     """
 
     def __init__(
@@ -180,6 +269,8 @@ class Subscriber:
         topics: list[str] | None = None,
         conflate: bool = False,
         rcvhwm: int = 100000,
+        curve_server_key: str | os.PathLike[str] | bytes | None = None,
+        curve_secret_key: str | os.PathLike[str] | None = None,
     ) -> None:
         if topics is not None:
             if isinstance(topics, str):
@@ -200,6 +291,19 @@ class Subscriber:
                 f"rcvhwm is {rcvhwm!r}; expected an int >= 1",
                 "pass a positive number of messages",
             )
+        if curve_secret_key is not None and curve_server_key is None:
+            raise SinkError(
+                "a CURVE client key was given without the publisher's public key",
+                "pass the server's NAME.key as well (--server-key / curve_server_key)",
+            )
+        if curve_server_key is not None:
+            curve.require_curve("--server-key")
+        self.curve_server_key = curve_server_key
+        self.curve_secret_key = curve_secret_key
+        self.handshake_failures = 0
+        self.handshake_error: str | None = None
+        self._monitor: zmq.Socket | None = None
+        self._monitor_addr = ""
         self.endpoint = endpoint
         self.topics = None if topics is None else list(topics)
         self.conflate = bool(conflate)
@@ -229,9 +333,30 @@ class Subscriber:
         """
         if self._socket is not None:
             return self
-        sock: zmq.Socket = zmq.Context.instance().socket(zmq.SUB)
+        keys: tuple[bytes, bytes, bytes] | None = None
+        if self.curve_server_key is not None:
+            server = curve.load_public_key(self.curve_server_key, "--server-key")
+            if self.curve_secret_key is not None:
+                public, secret = curve.load_secret_certificate(
+                    self.curve_secret_key, "--client-key"
+                )
+            else:
+                public, secret = zmq.curve_keypair()
+            keys = (server, public, secret)
+        ctx: zmq.Context = zmq.Context.instance()
+        sock: zmq.Socket = ctx.socket(zmq.SUB)
         try:
             sock.setsockopt(zmq.LINGER, 0)
+            if keys is not None:
+                sock.setsockopt(zmq.CURVE_SERVERKEY, keys[0])
+                sock.setsockopt(zmq.CURVE_PUBLICKEY, keys[1])
+                sock.setsockopt(zmq.CURVE_SECRETKEY, keys[2])
+            self._monitor_addr = f"inproc://rtdecode-sub-monitor-{uuid.uuid4().hex}"
+            sock.monitor(self._monitor_addr, _MONITOR_EVENTS)
+            monitor = ctx.socket(zmq.PAIR)
+            monitor.setsockopt(zmq.LINGER, 0)
+            monitor.connect(self._monitor_addr)
+            self._monitor = monitor
             sock.setsockopt(zmq.RCVHWM, self.rcvhwm)
             if self.conflate:
                 sock.setsockopt(zmq.CONFLATE, 1)
@@ -241,6 +366,7 @@ class Subscriber:
                 sock.setsockopt(zmq.SUBSCRIBE, prefix)
             sock.connect(self.endpoint)
         except zmq.ZMQError as exc:
+            self._close_monitor(sock)
             sock.close(linger=0)
             raise SinkError(
                 f"cannot connect to {self.endpoint!r}: {exc.strerror}",
@@ -248,12 +374,57 @@ class Subscriber:
             ) from exc
         self._socket = sock
         logger.info(
-            "subscribed to %s topics=%s conflate=%s",
+            "subscribed to %s topics=%s conflate=%s curve=%s",
             self.endpoint,
             "all" if self.topics is None else self.topics,
             self.conflate,
+            keys is not None,
         )
         return self
+
+    def _close_monitor(self, sock: zmq.Socket) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            try:
+                sock.disable_monitor()
+            except zmq.ZMQError:  # pragma: no cover - socket already closing
+                pass
+            monitor.close(linger=0)
+
+    def check_handshake(self) -> str | None:
+        """Read the security-handshake events so far (never blocks).
+
+        Returns
+        -------
+        str or None
+            Why the latest handshake failed, or None (no failure, or a later success).
+            The first failure is logged; :attr:`handshake_failures` counts them all.
+        """
+        monitor = self._monitor
+        while monitor is not None:
+            try:
+                parts = monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except zmq.ZMQError:  # pragma: no cover - closing
+                break
+            try:
+                event = parse_monitor_message(parts)
+            except Exception:  # pragma: no cover - malformed monitor frame  # noqa: BLE001
+                continue
+            kind = int(event["event"])
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.handshake_error = None
+                continue
+            self.handshake_failures += 1
+            self.handshake_error = _handshake_error(kind, int(event["value"]))
+            if self.handshake_failures == 1:
+                logger.warning(
+                    "cannot subscribe to %s: %s (further failures are only counted)",
+                    self.endpoint,
+                    self.handshake_error,
+                )
+        return self.handshake_error
 
     def recv(self, timeout_s: float) -> Message | None:
         """Wait up to ``timeout_s`` for the next well-formed message.
@@ -284,6 +455,7 @@ class Subscriber:
         while True:
             remaining_ms = max(0, math.ceil((deadline - time.monotonic()) * 1000.0))
             if not sock.poll(remaining_ms, zmq.POLLIN):
+                self.check_handshake()
                 return None
             try:
                 frame = sock.recv(zmq.NOBLOCK)
@@ -335,6 +507,7 @@ class Subscriber:
         """Close the socket (idempotent)."""
         sock, self._socket = self._socket, None
         if sock is not None:
+            self._close_monitor(sock)
             sock.close(linger=0)
 
     def __enter__(self) -> Subscriber:

@@ -3,6 +3,15 @@
 Timestamps are put on the local LSL clock (``proc_clocksync``). Gaps are found
 from timestamps against the nominal rate and, when the stream carries a sample
 index (``replay --index-channel``), counted exactly from the index itself.
+
+Reconnection: the inlet is opened with liblsl's ``recover=True``, so an outlet that
+comes back with the same ``source_id`` is picked up by liblsl itself. A restarted rig
+whose outlet has another ``source_id`` (or none) is not: for that the inlet keeps the
+:class:`pylsl.ContinuousResolver` it found the stream with, and :meth:`LslInlet.poll_reconnect`
+(called by the daemon while the input is silent) connects to a *new* outlet that matches
+the configured name / type / source_id — after checking it has the same channel count,
+format and rate as the stream the decoders were built for — in a background thread, so
+the daemon keeps publishing its safe values meanwhile.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import numpy as np
 from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
 from rtdecode.lsl import pylsl
-from rtdecode.types import Chunk
+from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +64,67 @@ def visible_streams(timeout_s: float = 0.5) -> list[str]:
     return out
 
 
+#: A resolved outlet is forgotten this long after it stops answering, s.
+_FORGET_AFTER_S = 2.0
+#: Period of the look for a new outlet while stale, s.
+_LOOK_EVERY_S = 0.1
+#: Longest wait for a new outlet's clock offset / stream open during a reconnect, s.
+_RECONNECT_TIMEOUT_S = 5.0
+
+
+def _connect(info: pylsl.StreamInfo, cfg: SourceConfig,
+             timeout_s: float) -> tuple[pylsl.StreamInlet, pylsl.StreamInfo]:
+    """Open a clock-synced, recovering inlet on ``info``; returns (inlet, full info)."""
+    inlet = pylsl.StreamInlet(info, max_buflen=cfg.buffer_s, max_chunklen=0, recover=True,
+                              processing_flags=pylsl.proc_clocksync)
+    full = inlet.info(timeout=timeout_s)
+    # Prime the clock-offset estimate before data flows: with proc_clocksync the first
+    # pull otherwise waits for it (measured ~0.6 s), and the first chunk arrives stale.
+    try:
+        offset = inlet.time_correction(timeout=timeout_s)
+        logger.info("clock offset to %s: %.3f ms", info.name(), offset * 1e3)
+    except pylsl.util.TimeoutError:
+        logger.warning("no clock-offset estimate from %s yet; timestamps uncorrected at first",
+                       info.name())
+    inlet.open_stream(timeout=timeout_s)
+    return inlet, full
+
+
+class _Connect:
+    """Connect to a new outlet in a background thread (``done`` is set when finished)."""
+
+    def __init__(self, info: pylsl.StreamInfo, cfg: SourceConfig) -> None:
+        self.info = info
+        self.uid = info.uid()
+        self.cfg = cfg
+        self.t_start = time.monotonic()
+        self.inlet: pylsl.StreamInlet | None = None
+        self.info_full: pylsl.StreamInfo | None = None
+        self.error: str | None = None
+        self.done = threading.Event()
+        self._cancelled = threading.Event()
+        threading.Thread(target=self._run, name="rtdecode-reconnect", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            inlet, full = _connect(self.info, self.cfg, _RECONNECT_TIMEOUT_S)
+        except Exception as exc:  # liblsl TimeoutError / LostError / RuntimeError
+            self.error = f"{type(exc).__name__}: {exc}"
+        else:
+            if self._cancelled.is_set():
+                inlet.close_stream()
+            else:
+                self.inlet, self.info_full = inlet, full
+        self.done.set()
+
+    def cancel(self) -> None:
+        """The caller no longer wants this connection; it is closed when made."""
+        self._cancelled.set()
+        if self.done.is_set() and self.inlet is not None:
+            self.inlet.close_stream()
+            self.inlet = None
+
+
 class LslInlet:
     """A checked LSL inlet with preallocated pull buffers and gap accounting.
 
@@ -69,7 +139,10 @@ class LslInlet:
     rate_hz : float
         Nominal rate of the stream, Hz.
     samples_in, gaps, missing_samples, index_lost, index_dup, time_jumps : int
-        Counters since ``open()``.
+        Counters since ``open()`` (``missing_samples`` includes outages: the timestamp step
+        across an outage is a gap).
+    reconnects, reconnect_rejected : int
+        Switches to a new outlet; new outlets refused because they do not match.
     """
 
     def __init__(self, cfg: SourceConfig) -> None:
@@ -88,6 +161,18 @@ class LslInlet:
         self.index_lost = 0
         self.index_dup = 0
         self.time_jumps = 0
+        self.reconnects = 0
+        self.reconnect_rejected = 0
+        #: ``Flags.GAP`` when the last pulled chunk had a gap, a time jump or an index loss.
+        self.chunk_flags = 0
+        self.last_rejection: str | None = None
+        self._resolver: pylsl.ContinuousResolver | None = None
+        self._uid: str | None = None
+        self._known_uids: set[str] = set()
+        self._pending: _Connect | None = None
+        self._next_look = 0.0
+        #: The current outlet is gone for good (liblsl LostError); cleared by a reconnect.
+        self.lost = False
 
     # -- lifecycle -------------------------------------------------------
     def open(self, stop: threading.Event | None = None,
@@ -109,18 +194,16 @@ class LslInlet:
         found: list = []
         # A continuous resolver keeps its query waves going in the background (one short
         # resolve_bypred per poll would restart them and never see another process' outlet).
-        resolver = pylsl.ContinuousResolver(pred=pred)
-        try:
-            while not found:
-                left = deadline - time.monotonic()
-                if left <= 0 or (stop is not None and stop.is_set()):
-                    break
-                time.sleep(min(0.05, left))
-                found = resolver.results()
-                if on_wait is not None:
-                    on_wait()
-        finally:
-            del resolver
+        # It is kept open afterwards to find a restarted rig (poll_reconnect).
+        resolver = pylsl.ContinuousResolver(pred=pred, forget_after=_FORGET_AFTER_S)
+        while not found:
+            left = deadline - time.monotonic()
+            if left <= 0 or (stop is not None and stop.is_set()):
+                break
+            time.sleep(min(0.05, left))
+            found = resolver.results()
+            if on_wait is not None:
+                on_wait()
         if stop is not None and stop.is_set() and not found:
             raise SourceError("start-up interrupted while resolving the input stream", None)
         if not found:
@@ -136,18 +219,13 @@ class LslInlet:
                            found[0].source_id())
         info = found[0]
         self._check(info)
-        self.inlet = pylsl.StreamInlet(info, max_buflen=cfg.buffer_s, max_chunklen=0, recover=True,
-                                       processing_flags=pylsl.proc_clocksync)
-        self.info = self.inlet.info(timeout=cfg.resolve_timeout_s)
-        # Prime the clock-offset estimate before data flows: with proc_clocksync the first
-        # pull otherwise waits for it (measured ~0.6 s), and the first chunk arrives stale.
-        try:
-            offset = self.inlet.time_correction(timeout=cfg.resolve_timeout_s)
-            logger.info("clock offset to %s: %.3f ms", info.name(), offset * 1e3)
-        except pylsl.util.TimeoutError:
-            logger.warning("no clock-offset estimate from %s yet; timestamps uncorrected at first",
-                           info.name())
-        self.inlet.open_stream(timeout=cfg.resolve_timeout_s)
+        self.inlet, self.info = _connect(info, cfg, cfg.resolve_timeout_s)
+        self._uid = info.uid()
+        self._known_uids = {r.uid() for r in found}
+        if cfg.reconnect:
+            self._resolver = resolver
+        else:
+            del resolver
         self.n_channels = info.channel_count()
         self.rate_hz = info.nominal_srate()
         dtype = _NUMERIC[info.channel_format()]
@@ -183,13 +261,102 @@ class LslInlet:
             raise SourceError(f"source.index_channel {cfg.index_channel} is outside the stream's "
                               f"{info.channel_count()} channels", "fix source.index_channel")
 
+    def _check_same(self, info: pylsl.StreamInfo) -> None:
+        """A new outlet must look like the stream the decoders were built for."""
+        assert self.info is not None
+        self._check(info)
+        old = self.info
+        what = []
+        if info.channel_count() != self.n_channels:
+            what.append(f"{info.channel_count()} channels instead of {self.n_channels}")
+        if info.channel_format() != old.channel_format():
+            what.append(f"format {_FORMAT_NAMES.get(info.channel_format(), '?')} instead of "
+                        f"{_FORMAT_NAMES.get(old.channel_format(), '?')}")
+        if abs(info.nominal_srate() - self.rate_hz) > self.cfg.rate_tolerance * self.rate_hz:
+            what.append(f"{info.nominal_srate():g} Hz instead of {self.rate_hz:g} Hz")
+        if what:
+            raise SourceError(f"new outlet {info.name()!r} (source_id {info.source_id()!r}) has "
+                              + ", ".join(what),
+                              "restart the rig with the stream's old layout, or restart the daemon")
+
     def close(self) -> None:
         """Close the inlet (idempotent)."""
+        self._resolver = None
+        self.cancel_reconnect()
         if self.inlet is not None:
             try:
                 self.inlet.close_stream()
             finally:
                 self.inlet = None
+
+    # -- reconnecting ----------------------------------------------------
+    def poll_reconnect(self) -> bool:
+        """Look for a new outlet of this source and switch to it once connected.
+
+        Call it while no input arrives (it never blocks: a connection is made in a
+        background thread). A new outlet is one whose uid this inlet has not seen; it
+        must have the stream's channel count, format and rate, else it is refused (logged
+        once, counted in ``reconnect_rejected``, reason in ``last_rejection``).
+
+        Returns
+        -------
+        bool
+            True when the inlet has just switched to a new outlet.
+        """
+        job = self._pending
+        if job is not None:
+            if not job.done.is_set():
+                return False
+            self._pending = None
+            if job.inlet is None:
+                logger.error("cannot connect to the new outlet %r (uid %s): %s", job.info.name(),
+                             job.uid, job.error)
+                return False
+            old, self.inlet, self.info = self.inlet, job.inlet, job.info_full
+            self._uid = job.uid
+            self.lost = False
+            self._last_index = None  # a restarted rig restarts its index
+            self.reconnects += 1
+            logger.warning("switched to new LSL outlet %r (source_id %r, uid %s) after %.2f s",
+                           job.info.name(), job.info.source_id(), job.uid,
+                           time.monotonic() - job.t_start)
+            if old is not None:
+                try:
+                    old.close_stream()
+                except Exception as exc:  # liblsl may already have dropped it
+                    logger.debug("closing the old inlet: %s", exc)
+            return True
+        now = time.monotonic()
+        if self._resolver is None or self.info is None or now < self._next_look:
+            return False
+        self._next_look = now + _LOOK_EVERY_S
+        for info in self._resolver.results():
+            uid = info.uid()
+            if uid in self._known_uids:
+                continue
+            self._known_uids.add(uid)
+            try:
+                self._check_same(info)
+            except SourceError as exc:
+                self.reconnect_rejected += 1
+                self.last_rejection = exc.what
+                logger.error("not reconnecting: %s", exc)
+                continue
+            logger.info("new LSL outlet %r (source_id %r, uid %s): connecting", info.name(),
+                        info.source_id(), uid)
+            self._pending = _Connect(info, self.cfg)
+            return False
+        return False
+
+    def reset_continuity(self) -> None:
+        """Forget the last sample index (after an outage the rig may have restarted its count)."""
+        self._last_index = None
+
+    def cancel_reconnect(self) -> None:
+        """Forget a connection in progress (input came back on the current inlet)."""
+        job, self._pending = self._pending, None
+        if job is not None:
+            job.cancel()
 
     def __enter__(self) -> LslInlet:
         return self.open()
@@ -216,12 +383,19 @@ class LslInlet:
         if self.inlet is None or self._raw is None or self._buf is None:
             raise SourceError("inlet is not open", "call open() first")
         cap = self._raw.shape[0] if max_samples is None else min(max_samples, self._raw.shape[0])
+        if self.lost:  # nothing will come from this inlet again: wait as a pull would
+            time.sleep(timeout_s)
+            return None
         try:
             _, ts = self.inlet.pull_chunk(timeout=timeout_s, max_samples=cap, dest_obj=self._raw,
                                           min_samples=1, as_numpy=True)
         except pylsl.util.LostError as exc:
-            raise SourceError(f"LSL stream {self.cfg.name!r} was lost: {exc}",
-                              "check the rig / replay process") from None
+            # An outlet without a source_id cannot be recovered by liblsl: the daemon goes
+            # stale and poll_reconnect() switches to a new outlet when one appears.
+            self.lost = True
+            logger.error("LSL stream %r was lost (%s; it has no source_id, so liblsl cannot "
+                         "recover it); waiting for a new outlet", self.cfg.name, exc)
+            return None
         n = len(ts)
         if n == 0:
             return None
@@ -242,12 +416,15 @@ class LslInlet:
             first_dt = period
         dts = np.diff(t, prepend=t[0] - first_dt)
         big = dts > self.cfg.gap_factor * period
+        self.chunk_flags = 0
         if big.any():
             self.gaps += int(big.sum())
             self.missing_samples += int(np.round(dts[big] / period).sum() - big.sum())
+            self.chunk_flags = int(Flags.GAP)
         back = dts < -0.5 * period
         if back.any():
             self.time_jumps += int(back.sum())
+            self.chunk_flags = int(Flags.GAP)
         self._last_t = float(t[-1])
         k = self.cfg.index_channel
         if k is not None:
@@ -257,10 +434,22 @@ class LslInlet:
             if (d != 1.0).any():
                 self.index_lost += int(np.clip(d - 1.0, 0, None).sum())
                 self.index_dup += int((d <= 0).sum())
+                self.chunk_flags = int(Flags.GAP)
             self._last_index = float(idx[-1])
 
     def counters(self) -> dict[str, int]:
         """Input counters since open."""
         return {"samples_in": self.samples_in, "gaps": self.gaps,
                 "missing_samples": self.missing_samples, "index_lost": self.index_lost,
-                "index_dup": self.index_dup, "time_jumps": self.time_jumps}
+                "index_dup": self.index_dup, "time_jumps": self.time_jumps,
+                "reconnects": self.reconnects, "reconnect_rejected": self.reconnect_rejected}
+
+    @property
+    def last_t(self) -> float:
+        """LSL time of the newest sample pulled so far, s (NaN before the first)."""
+        return self._last_t if self._last_t is not None else float("nan")
+
+    @property
+    def source_uid(self) -> str | None:
+        """uid of the outlet this inlet reads (changes on a reconnect)."""
+        return self._uid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,16 @@ from onnx import helper
 
 from rtdecode.decoders.linear import apply_wiener, fit_wiener, lagged_design
 from rtdecode.errors import ModelError
-from rtdecode.runtime.providers import available_providers, choose_providers
+from rtdecode.runtime.providers import (
+    ProviderSettings,
+    available_providers,
+    check_session_providers,
+    choose_providers,
+    provider_list,
+    provider_options,
+)
 from rtdecode.runtime.streaming import StreamingModel, read_metadata
+from rtdecode.runtime.warmup import warm_up_until_stable
 from tests.modelfactory import linear_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +127,100 @@ def test_warm_up_leaves_zero_state(tmp_path: Path) -> None:
     m.reset()
     m.warm_up(runs=7)
     np.testing.assert_array_equal(m.step(x), ref)
+
+
+def test_fallback_is_an_error_unless_opted_in(caplog: pytest.LogCaptureFixture) -> None:
+    missing = next((p for p in ("tensorrt", "cuda") if p not in available_providers()), None)
+    if missing is None:
+        pytest.skip("every GPU provider is available here: no fallback to provoke")
+    with pytest.raises(ModelError, match="onnxruntime-gpu"):
+        choose_providers([missing, "cpu"], require_first=True)
+    with caplog.at_level("WARNING"):
+        assert choose_providers([missing, "cpu"], require_first=False) == ["CPUExecutionProvider"]
+    assert "falling back to cpu because require_provider = false" in caplog.text
+    path = ROOT / "models" / "cortex_wiener.onnx"
+    with pytest.raises(ModelError, match="required"):
+        StreamingModel(path, [missing, "cpu"], require_provider=True).open()
+    m = StreamingModel(path, [missing, "cpu"], require_provider=False).open()
+    assert m.provider_short == "cpu" and m.provider == "CPUExecutionProvider"
+
+
+def test_silent_session_fallback_is_caught(caplog: pytest.LogCaptureFixture) -> None:
+    """ORT creates the session on the CPU when CUDA libraries are missing; that must be loud."""
+    asked = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(ModelError, match="could not start the 'cuda'"):
+        check_session_providers(asked, ["CPUExecutionProvider"], require_first=True, origin="m")
+    with caplog.at_level("WARNING"):
+        assert check_session_providers(asked, ["CPUExecutionProvider"], require_first=False,
+                                       origin="m") == "cpu"
+    assert "falling back to cpu" in caplog.text
+    assert check_session_providers(asked, asked, require_first=True, origin="m") == "cuda"
+
+
+def test_gpu_provider_options(tmp_path: Path) -> None:
+    s = ProviderSettings(device_id=1, trt_cache_dir=tmp_path / "trt", fp16=True, max_frames=256,
+                         x_channels=64)
+    trt = provider_options("tensorrt", s)
+    assert trt["trt_engine_cache_enable"] == "True" and trt["trt_engine_cache_path"] == str(tmp_path / "trt")
+    assert trt["trt_fp16_enable"] == "True" and trt["device_id"] == "1"
+    assert trt["trt_profile_min_shapes"] == "x:1x64x1" and trt["trt_profile_max_shapes"] == "x:1x64x256"
+    cuda = provider_options("cuda", s)
+    assert cuda["device_id"] == "1" and cuda["cudnn_conv_algo_search"] == "HEURISTIC"
+    assert "enable_cuda_graph" not in cuda
+    assert provider_options("cuda", ProviderSettings(cuda_graph=True))["enable_cuda_graph"] == "1"
+    assert provider_options("cpu", s) == {}
+    full = provider_list(["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], s)
+    assert full[0][0] == "TensorrtExecutionProvider" and full[2] == "CPUExecutionProvider"
+
+
+def test_warm_up_runs_until_stable_and_reports() -> None:
+    m = StreamingModel(ROOT / "models" / "cortex_wiener.onnx").open()
+    med = m.warm_up(runs=30, max_runs=500, max_s=10.0)
+    w = m.warmup
+    assert w is not None and 30 <= w.runs <= 500 and w.median_s == med > 0
+    assert w.stable or w.runs == 500 or w.elapsed_s >= 10.0
+    assert m.frames_seen == 0
+    assert m.warm_up(runs=0) == 0.0 and m.warmup.runs == 0
+
+
+def test_warm_up_criterion_on_a_settling_step() -> None:
+    """A step whose time decays (arenas, caches, engines) then stays flat: warm-up outlasts the decay."""
+    calls = []
+
+    def spin(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    def step() -> None:
+        calls.append(1)
+        k = len(calls)
+        spin(max(0.004 * 0.6 ** k, 5e-5))  # reaches the 50 µs floor at call 9
+
+    rep = warm_up_until_stable(step, min_runs=5, window=5, tolerance=0.5, max_runs=1000, max_s=30.0)
+    assert rep.runs >= 9 + 5  # not stable while still decaying
+    assert rep.first_s >= 0.002
+
+
+def test_gpu_config_fields_validate(tmp_path: Path) -> None:
+    from rtdecode.config import load_config
+    from rtdecode.errors import ConfigError
+
+    model = ROOT / "models" / "cortex_wiener.onnx"
+
+    def cfg(extra: str) -> Path:
+        p = tmp_path / "c.toml"
+        p.write_text(f'[source]\nname = "s"\n[[decoders]]\nname = "d"\nmodel = "{model}"\n{extra}\n')
+        return p
+
+    d = load_config(cfg('providers = ["cuda", "cpu"]\ncuda_graph_frames = 1\ndevice_id = 1'),
+                    environ={}).decoders[0]
+    assert d.require_provider is True and d.io_binding == "auto" and d.cuda_graph_frames == 1
+    with pytest.raises(ConfigError, match="fp16 applies to the TensorRT"):
+        load_config(cfg("fp16 = true"), environ={})
+    with pytest.raises(ConfigError, match="cuda_graph_frames needs"):
+        load_config(cfg('providers = ["tensorrt", "cuda"]\ncuda_graph_frames = 1'), environ={})
+    with pytest.raises(ConfigError, match="cuda_graph_frames needs"):
+        load_config(cfg('providers = ["cuda"]\nio_binding = false\ncuda_graph_frames = 1'), environ={})
+    with pytest.raises(ConfigError, match="io_binding"):
+        load_config(cfg('io_binding = "sometimes"'), environ={})

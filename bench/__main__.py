@@ -1,0 +1,39 @@
+"""``python -m bench``: latency benchmarks of rtdecode (see docs/performance.md).
+
+    python -m bench quick                 # headline case + baselines, < 2 min (make bench)
+    python -m bench full                  # + sweeps (channels, rates, chunks, models), ~15 min
+    python -m bench case --target daemon --model gamma --channels 64 --rate 2048 --seconds 10
+    python -m bench report                # plots + README / docs tables from the latest results
+    python -m bench producer|relay ...    # the harness' own processes
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a sub-command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(__doc__ or "")
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "producer":
+        from bench.producer import main as run
+    elif cmd == "relay":
+        from bench.relay import main as run
+    elif cmd in ("quick", "full", "case"):
+        from bench.profiles import main as prof
+
+        return prof([cmd, *rest])
+    elif cmd == "report":
+        from bench.report import main as run
+    else:
+        sys.stderr.write(f"unknown sub-command {cmd!r}; try python -m bench --help\n")
+        return 2
+    return run(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

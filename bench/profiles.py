@@ -1,0 +1,197 @@
+"""Benchmark profiles: which cases run, in what order, and where the result goes.
+
+``quick`` (``make bench``, < 2 min on 2 cores): the headline case — 64 ch @ 2048 Hz through the
+shipped Gamma CNN — with stage timing on and off, the bare transport on the same stream, the
+stateful-vs-recompute and telemetry micro-benchmarks and (torch installed) ORT vs torch eager.
+
+``full`` (``make bench-full``, ~15 min): the quick profile plus sweeps — channels 8/64/128/256
+(2048 Hz), rates 100 Hz / 1 kHz / 2048 Hz / 30 kHz (64 ch, 1 ms chunks), chunk sizes (headline
+model), models (linear, Gamma CNN, S-ConvNet, Wiener) — each against the bare transport on the
+same stream, and every execution provider that is asked for (``--providers``).
+
+Results: ``bench/results/latency-<profile>.json``; then :mod:`bench.report` draws the plots and
+rewrites the README / docs tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.harness import Case, run_case
+from bench.sysinfo import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+HEADLINE = {"channels": 64, "rate_hz": 2048.0, "model": "gamma"}
+TARGET = {"p50_ratio_max": 1.3, "p99_ratio_max": 1.5, "messages_lost": 0,
+          "stateful_speedup_min": 15.0}
+
+
+def _providers_tag(providers: list[str]) -> str:
+    return "" if providers == ["cpu"] else "-" + "+".join(providers)
+
+
+def headline_cases(seconds: float, providers: list[str]) -> list[Case]:
+    """Bare transport, daemon with stage timing on, daemon with it off (interleaved order)."""
+    tag = _providers_tag(providers)
+    h = HEADLINE
+    return [
+        Case("headline-bare", "bare", h["channels"], h["rate_hz"], seconds=seconds, group="headline"),
+        Case(f"headline-gamma{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
+             model=h["model"], providers=providers, group="headline"),
+        Case(f"headline-gamma-notiming{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
+             model=h["model"], providers=providers, stage_timing=False, group="headline"),
+    ]
+
+
+def sweep_cases(seconds: float, providers: list[str]) -> list[Case]:
+    """The full profile's sweeps; bare-transport twins are shared between sweeps."""
+    tag = _providers_tag(providers)
+    cases: list[Case] = []
+    bare: set[tuple[int, float, int]] = set()
+
+    def add(case: Case) -> None:
+        cases.append(case)
+        key = (case.channels, case.rate_hz, case.chunk)
+        if key not in bare and (case.channels, case.rate_hz, case.chunk) != (64, 2048.0, 2):
+            bare.add(key)
+            cases.append(Case(f"bare-{case.channels}ch-{case.rate_hz:g}hz-c{case.chunk}", "bare",
+                              case.channels, case.rate_hz, chunk=case.chunk, seconds=seconds,
+                              group="bare"))
+
+    for ch in (8, 64, 128, 256):
+        add(Case(f"channels-{ch}{tag}", "daemon", ch, 2048.0, seconds=seconds, model="linear",
+                 publish="latest", providers=providers, group="channels"))
+    for rate in (100.0, 1000.0, 30000.0):  # 2048 Hz is the 64-channel point above
+        add(Case(f"rate-{rate:g}hz{tag}", "daemon", 64, rate, seconds=seconds, model="linear",
+                 publish="latest", providers=providers, group="rates"))
+    for chunk in (1, 8, 32):  # 2 samples (1 ms) is the headline
+        add(Case(f"chunk-{chunk}{tag}", "daemon", 64, 2048.0, chunk=chunk, seconds=seconds, model="gamma",
+                 providers=providers, group="chunks"))
+    add(Case(f"model-sconvnet{tag}", "daemon", 64, 1000.0, seconds=seconds, model="sconvnet",
+             providers=providers, group="models"))
+    add(Case(f"model-wiener{tag}", "daemon", 50, 1000.0, seconds=seconds, model="wiener",
+             providers=providers, group="models"))
+    return cases
+
+
+def compare(cases: list[dict]) -> dict:
+    """Headline daemon vs bare transport ratios against the issue's targets."""
+    by = {c["case"]["id"]: c for c in cases}
+    bare = by.get("headline-bare")
+    dae = next((c for c in cases if c["case"]["group"] == "headline" and c["case"]["target"] == "daemon"
+                and c["case"]["stage_timing"]), None)
+    off = next((c for c in cases if c["case"]["group"] == "headline" and c["case"]["target"] == "daemon"
+                and not c["case"]["stage_timing"]), None)
+    if bare is None or dae is None:
+        return {}
+    b, d = bare["e2e_ms"], dae["e2e_ms"]
+    out = {"p50_ratio": round(d["p50"] / b["p50"], 3), "p99_ratio": round(d["p99"] / b["p99"], 3),
+           "messages_lost": dae["messages"]["lost_total"],
+           "rss_growth_mb": (round(dae["unit"]["rss_mb"]["end"] - dae["unit"]["rss_mb"]["start"], 2)
+                             if dae["unit"]["rss_mb"]["start"] is not None else None),
+           "target": TARGET}
+    out["met"] = {"p50": out["p50_ratio"] <= TARGET["p50_ratio_max"],
+                  "p99": out["p99_ratio"] <= TARGET["p99_ratio_max"],
+                  "lost": out["messages_lost"] == 0}
+    if off is not None:
+        out["telemetry_on_minus_off_ms"] = {
+            "e2e_p50": round(d["p50"] - off["e2e_ms"]["p50"], 4),
+            "e2e_p99": round(d["p99"] - off["e2e_ms"]["p99"], 4),
+            "cpu_share": (round(dae["unit"]["cpu_share"] - off["unit"]["cpu_share"], 4)
+                          if dae["unit"]["cpu_share"] is not None and off["unit"]["cpu_share"] is not None
+                          else None)}
+    return out
+
+
+def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
+                micro: bool = True, log=print) -> dict:  # noqa: ANN001
+    """Run a profile and write its JSON; returns the result."""
+    from bench import micro as mb
+
+    t_start = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="rtdecode-bench-"))
+    res: dict = {"benchmark": "latency", "profile": profile, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                 "machine": machine(), "providers": providers, "seconds_per_case": seconds,
+                 "what": {"e2e": "receive at subscriber − push time of the newest contributing sample",
+                          "age": "receive − LSL timestamp of that sample (adds the producer's chunking)",
+                          "hop": "receive − publish time (ZeroMQ alone)",
+                          "in_unit": "publish − push (LSL + decoding inside the unit)",
+                          "settle": "the first 1 s of messages of each case is left out of latency "
+                                    "statistics (counted in messages)"},
+                 "cases": []}
+    cases = headline_cases(seconds, providers)
+    if profile == "full":
+        cases += sweep_cases(seconds, providers)
+    log(f"{profile} profile: {len(cases)} cases × {seconds:g} s, providers {providers}; work dir {work}")
+    for c in cases:
+        try:
+            res["cases"].append(run_case(c, work, log=log))
+        except Exception as exc:  # one failing point must not lose the others
+            log(f"  {c.id}: FAILED: {exc}")
+            res.setdefault("failed", []).append({"case": c.id, "error": str(exc)})
+    res["headline"] = compare(res["cases"])
+    if micro:
+        log("micro-benchmarks:")
+        ticks = 2000 if profile == "quick" else 5000
+        res["stateful_vs_recompute"] = mb.stateful_vs_recompute(ticks=ticks, log=log)
+        res["telemetry_overhead"] = mb.telemetry_overhead(log=log)
+        models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_sconvnet_c",
+                                                                    "monkey_reach_gamma")
+        res["ort_vs_torch"] = mb.ort_vs_torch(models, steps=1000 if profile == "quick" else 3000, log=log)
+    res["wall_s"] = round(time.monotonic() - t_start, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1), encoding="utf-8")
+    log(f"wrote {out} ({res['wall_s']} s)")
+    if not res.get("failed"):
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench quick|full|case``."""
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("profile", choices=["quick", "full", "case"])
+    ap.add_argument("--seconds", type=float, default=None, help="pushing time per case (quick 15, full 12)")
+    ap.add_argument("--providers", default="cpu",
+                    help="decoders.providers, comma-separated: cpu | cuda,cpu | tensorrt,cuda,cpu")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--no-micro", action="store_true", help="skip the in-process micro-benchmarks")
+    ap.add_argument("--no-report", action="store_true", help="do not draw plots / rewrite tables")
+    g = ap.add_argument_group("case (one point)")
+    g.add_argument("--target", choices=["daemon", "bare"], default="daemon")
+    g.add_argument("--model", default="gamma")
+    g.add_argument("--channels", type=int, default=64)
+    g.add_argument("--rate", type=float, default=2048.0)
+    g.add_argument("--chunk", type=int, default=0, help="samples per push (default 1 ms worth)")
+    g.add_argument("--publish", choices=["every", "latest"], default="every")
+    g.add_argument("--no-stage-timing", action="store_true")
+    args = ap.parse_args(argv)
+    providers = [p.strip() for p in args.providers.split(",") if p.strip()]
+    if args.profile == "case":
+        c = Case("case", args.target, args.channels, args.rate, chunk=args.chunk,
+                 seconds=args.seconds or 10.0, model=args.model, providers=providers,
+                 publish=args.publish, stage_timing=not args.no_stage_timing, group="case")
+        r = run_case(c, Path(tempfile.mkdtemp(prefix="rtdecode-bench-")), log=print)
+        text = json.dumps(r, indent=1)
+        if args.out:
+            args.out.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text + "\n")
+        return 0
+    seconds = args.seconds or (15.0 if args.profile == "quick" else 12.0)
+    out = args.out or RESULTS / f"latency-{args.profile}{_providers_tag(providers)}.json"
+    run_profile(args.profile, seconds, providers, out, micro=not args.no_micro)
+    if not args.no_report:
+        from bench.report import main as report
+
+        report([])
+    return 0
