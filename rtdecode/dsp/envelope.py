@@ -109,8 +109,11 @@ class CausalFir:
         cols = rows + np.arange(n_taps)[None, :]
         self._band = np.zeros((block, self._hist + block), dtype=np.float64)
         self._band[rows, cols] = taps[::-1]
-        # History (first N - 1 rows) followed by room for one block of new samples.
-        self._work = np.zeros((self._hist + block, n_channels), dtype=np.float64)
+        # A ring of rows: the history is rows [pos - (N - 1), pos), new samples are written at
+        # pos, and the history is moved back to the front only when the ring is full (every
+        # ~4 blocks of samples), not on every call.
+        self._work = np.zeros((self._hist + 4 * block, n_channels), dtype=np.float64)
+        self._pos = self._hist
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """Filter float64 (n, C) samples, n >= 1, keeping the state; returns float64 (n, C)."""
@@ -119,22 +122,28 @@ class CausalFir:
         if h == 0:
             return x * self.taps[0]
         y = np.empty_like(x)
+        work = self._work
         if n <= self.block:
-            work = self._work
-            work[h : h + n] = x
-            np.matmul(self._band[:n, : h + n], work[: h + n], out=y)
-            work[:h] = work[n : n + h]  # the newest N - 1 inputs become the history
+            p = self._pos
+            if p + n > work.shape[0]:
+                work[:h] = work[p - h : p]
+                p = h
+            work[p : p + n] = x
+            np.matmul(self._band[:n, : h + n], work[p - h : p + n], out=y)
+            self._pos = p + n
             return y
-        buf = np.concatenate([self._work[:h], x])
+        buf = np.concatenate([work[self._pos - h : self._pos], x])
         for s in range(0, n, self.block):  # blocks of samples, only for long (offline) chunks
             r = min(self.block, n - s)
             np.matmul(self._band[:r, : h + r], buf[s : s + h + r], out=y[s : s + r])
-        self._work[:h] = buf[n:]
+        work[:h] = buf[n:]
+        self._pos = h
         return y
 
     def reset(self) -> None:
         """Zero the history."""
         self._work.fill(0.0)
+        self._pos = self._hist
 
 
 class RectifyStage(MemorylessStage):

@@ -8,6 +8,7 @@ Each decoder's preprocessing chain is built from its model file's metadata
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -64,6 +65,15 @@ class Decoder:
     failing: bool = False
     pending_flags: int = 0
     _episode_calls: int = 0
+
+    @functools.cached_property
+    def no_output(self) -> DecoderOutput:
+        """The (shared, read-only) output of a call that completed no model frame."""
+        y = np.zeros((0, self.last_good.size), np.float32)
+        out = DecoderOutput(self.name, self.topic, y, np.zeros(0), np.zeros(0, np.uint32))
+        for a in (out.y, out.t, out.flags):
+            a.flags.writeable = False
+        return out
 
     def fail(self, reason: str) -> None:
         """Count one failed model call; log the first of an episode only."""
@@ -265,9 +275,15 @@ class Pipeline:
             if tm is not None:
                 ta = time.perf_counter_ns()
                 tm.add_ns(self._stage_idx[k][0], ta - tb)
-            start = d.model.frames_seen
             dflags = in_flags | d.pending_flags  # input flags not yet on an output row
-            d.pending_flags = 0 if frames.shape[0] else dflags
+            if frames.shape[0] == 0:  # between decimated frames: nothing to run or publish
+                d.pending_flags = dflags
+                outs.append(d.no_output)
+                if tm is not None:
+                    tb = time.perf_counter_ns()
+                continue
+            start = d.model.frames_seen
+            d.pending_flags = 0
             fault: str | None = None
             t_call = time.perf_counter()
             try:

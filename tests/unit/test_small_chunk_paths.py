@@ -1,4 +1,4 @@
-"""SosState's matrix path for small chunks computes sosfilt's map (live == offline)."""
+"""The live path's small-chunk code (SosState matrix map, CausalFir ring) equals one offline pass."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from rtdecode.dsp.envelope import CausalFir
 from rtdecode.dsp.filters import SMALL_CHUNK, SosState
 
 
@@ -39,3 +40,20 @@ def test_outputs_are_not_overwritten_by_later_calls_and_reset_zeroes_state() -> 
     np.testing.assert_array_equal(first, kept)
     f.reset()
     np.testing.assert_allclose(f.step(x), kept)
+
+
+@pytest.mark.parametrize("n_taps", [1, 5, 123, 700])
+def test_causal_fir_ring_wraps_and_equals_convolution(n_taps: int) -> None:
+    rng = np.random.default_rng(n_taps)
+    taps = rng.random(n_taps)
+    x = rng.normal(size=(8000, 3))
+    ref = np.stack([np.convolve(x[:, c], taps)[: len(x)] for c in range(3)], axis=1)
+    f = CausalFir(taps, 3)
+    out, i = [], 0
+    while i < len(x):  # many small calls wrap the ring several times; long calls reset it
+        n = int(rng.choice([1, 2, 3, 17, f.block, f.block + 1, 900]))
+        out.append(f.step(x[i:i + n]))
+        i += n
+    np.testing.assert_allclose(np.concatenate(out), ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+    f.reset()
+    np.testing.assert_allclose(f.step(x[:4]), ref[:4], rtol=0, atol=1e-9 * np.abs(ref).max())
