@@ -295,11 +295,13 @@ def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | 
     base = Path(path).resolve().parent if path is not None else Path.cwd()
 
     def resolve(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else (base / p).resolve()
+        if p is None or p.is_absolute():
+            return p
+        return (base / p).resolve()
 
     cfg.data.path = resolve(cfg.data.path) or cfg.data.path
-    cfg.out_dir = resolve(cfg.out_dir) if cfg.out_dir is not None else None
-    cfg.export.path = resolve(cfg.export.path) if cfg.export.path is not None else None
+    cfg.out_dir = resolve(cfg.out_dir)
+    cfg.export.path = resolve(cfg.export.path)
     return cfg
 
 

@@ -313,8 +313,8 @@ class Pipeline:
             warm = d.model.meta.receptive_field - 1 - start  # type: ignore[union-attr]
             if warm > 0:
                 flags[:warm] |= np.uint32(Flags.WARMUP)
-            finite = np.isfinite(y).all(axis=1)
-            if not finite.all():
+            if not np.isfinite(y).all():  # rare path: find the rows
+                finite = np.isfinite(y).all(axis=1)
                 d.nonfinite_out += int((~finite).sum())
                 if d.nonfinite_out == int((~finite).sum()):
                     logger.error("decoder %s produced non-finite outputs; publishing held values",

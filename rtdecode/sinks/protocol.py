@@ -348,26 +348,11 @@ class EstimateEncoder:
         flags = _check_flags(flags)
         t_source = _check_time("t_source", t_source, allow_nan=False)
         t_publish = _check_time("t_publish", t_publish, allow_nan=False)
-        try:
-            shape = np.shape(values)
-        except (TypeError, ValueError) as exc:
-            raise ProtocolError(
-                f"estimate values for topic {self.topic!r} are not an array: {exc}",
-                "pass a 1-D float array",
-            ) from None
-        if shape != (self.n_values,):
-            raise ProtocolError(
-                f"estimate for topic {self.topic!r} has shape {shape}; expected ({self.n_values},)",
-                "pass one 1-D array of the decoder's outputs per message",
-            )
-        with np.errstate(over="ignore", invalid="ignore"):
-            try:
-                np.copyto(self._values, values, casting="same_kind")
-            except TypeError as exc:
-                raise ProtocolError(
-                    f"estimate values for topic {self.topic!r} cannot be cast to float32: {exc}",
-                    "pass a float array",
-                ) from None
+        if (type(values) is np.ndarray and values.dtype == _F32
+                and values.shape == self._values.shape):  # the daemon's hot path: no casting
+            self._values[:] = values
+        else:
+            self._copy_values(values)
         np.isfinite(self._values, out=self._finite)
         if not self._finite.all():
             bad = int(np.count_nonzero(~self._finite))
@@ -389,6 +374,29 @@ class EstimateEncoder:
             t_publish,
         )
         return self._view
+
+    def _copy_values(self, values: np.ndarray) -> None:
+        """Check and cast any array-like into the frame's value slots (float32)."""
+        try:
+            shape = np.shape(values)
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(
+                f"estimate values for topic {self.topic!r} are not an array: {exc}",
+                "pass a 1-D float array",
+            ) from None
+        if shape != (self.n_values,):
+            raise ProtocolError(
+                f"estimate for topic {self.topic!r} has shape {shape}; expected ({self.n_values},)",
+                "pass one 1-D array of the decoder's outputs per message",
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                np.copyto(self._values, values, casting="same_kind")
+            except TypeError as exc:
+                raise ProtocolError(
+                    f"estimate values for topic {self.topic!r} cannot be cast to float32: {exc}",
+                    "pass a float array",
+                ) from None
 
 
 def encode_estimate(

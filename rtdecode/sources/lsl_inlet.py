@@ -16,7 +16,10 @@ the daemon keeps publishing its safe values meanwhile.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -88,6 +91,32 @@ def _connect(info: pylsl.StreamInfo, cfg: SourceConfig,
                        info.name())
     inlet.open_stream(timeout=timeout_s)
     return inlet, full
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # musl and others have no malloc_trim
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the heap pages freed by a closed liblsl inlet back to the OS (glibc only).
+
+    Each liblsl inlet allocates its sample buffer (``buffer_s`` × channels) and threads; after
+    an outage the old inlet is destroyed, but glibc keeps the freed pages in its heap, so the
+    resident memory grew by ~5 MB per reconnection of a 256-channel stream in the soak
+    benchmark. ``malloc_trim(0)`` returns them. Called once per outage, never per tick.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class _Connect:
@@ -325,6 +354,8 @@ class LslInlet:
                     old.close_stream()
                 except Exception as exc:  # liblsl may already have dropped it
                     logger.debug("closing the old inlet: %s", exc)
+                del old  # destroys the liblsl inlet
+                release_freed_memory()
             return True
         now = time.monotonic()
         if self._resolver is None or self.info is None or now < self._next_look:

@@ -203,8 +203,10 @@ def test_stream_silent_from_the_start_gives_stale_safe_values(
             collect(sub, lambda: sum(bool(m.flags & Flags.STALE) for m in msgs) >= 10, 20, msgs)
             assert daemon.poll() is None, "the daemon exited while stale"
         finally:
-            producer.close()
-            err = stop(daemon)
+            try:
+                err = stop(daemon)
+            finally:
+                producer.close()
     assert daemon.returncode == 0, err
     stale = [m for m in msgs if m.topic == "dec"]
     assert len(stale) >= 10 and all(m.flags == Flags.STALE for m in stale)

@@ -135,3 +135,18 @@ def test_r2_helpers_agree() -> None:
     pp = np.concatenate([p[i].T[mask[i]] for i in range(2)])
     np.testing.assert_allclose(got, r2_score(yy, pp), rtol=1e-4)
     assert np.isnan(r2_score(np.ones((5, 1)), np.zeros((5, 1))))[0]
+
+
+def test_paths_resolve_against_the_config_file_and_absolute_paths_are_kept(tmp_path: Path) -> None:
+    body = ('name = "t"\nout_dir = "{out}"\n[data]\nkind = "npz"\npath = "x.npz"\ntrial_block_s = 1.0\n'
+            '[[models]]\nname = "g"\nkind = "GammaCNN"\n[protocol]\nkind = "ab"\n'
+            '[export]\npath = "{exp}"\n')
+    rel = tmp_path / "rel.toml"
+    rel.write_text(body.format(out="o", exp="m.onnx"))
+    cfg = load_train_config(rel)
+    assert cfg.out_dir == tmp_path / "o" and cfg.export.path == tmp_path / "m.onnx"
+    assert cfg.data.path == tmp_path / "x.npz"
+    absolute = tmp_path / "abs.toml"
+    absolute.write_text(body.format(out="/opt/runs/o", exp="/opt/runs/m.onnx"))
+    cfg = load_train_config(absolute)
+    assert cfg.out_dir == Path("/opt/runs/o") and cfg.export.path == Path("/opt/runs/m.onnx")
