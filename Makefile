@@ -2,7 +2,7 @@
 #   make demo    live demo: simulated rig → daemon → viewer, ~30 s, summary at the end
 #   make test    the test suite (real LSL, ZeroMQ and ONNX Runtime on loopback)
 #   make bench   latency benchmark, quick profile (< 2 min): JSON + plots under bench/results/
-#   make bench-full  the sweeps too (~15 min); PROVIDERS=cuda,cpu for a GPU
+#   make bench-full  the sweeps too (~8 min here); PROVIDERS=cuda,cpu for a GPU
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python

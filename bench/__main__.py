@@ -1,7 +1,7 @@
 """``python -m bench``: latency benchmarks of rtdecode (see docs/performance.md).
 
     python -m bench quick                 # headline case + baselines, < 2 min (make bench)
-    python -m bench full                  # + sweeps (channels, rates, chunks, models), ~15 min
+    python -m bench full                  # + sweeps (channels, rates, chunks, models), ~8 min
     python -m bench case --target daemon --model gamma --channels 64 --rate 2048 --seconds 10
     python -m bench report                # plots + README / docs tables from the latest results
     python -m bench producer|relay ...    # the harness' own processes

@@ -4,7 +4,7 @@
 shipped Gamma CNN — with stage timing on and off, the bare transport on the same stream, the
 stateful-vs-recompute and telemetry micro-benchmarks and (torch installed) ORT vs torch eager.
 
-``full`` (``make bench-full``, ~15 min): the quick profile plus sweeps — channels 8/64/128/256
+``full`` (``make bench-full``, ~8 min on 2 cores): the quick profile plus sweeps — channels 8/64/128/256
 (2048 Hz), rates 100 Hz / 1 kHz / 2048 Hz / 30 kHz (64 ch, 1 ms chunks), chunk sizes (headline
 model), models (linear, Gamma CNN, S-ConvNet, Wiener) — each against the bare transport on the
 same stream, and every execution provider that is asked for (``--providers``).

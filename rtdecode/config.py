@@ -29,7 +29,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rtdecode.errors import ConfigError
 
@@ -37,6 +44,13 @@ logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "RTDECODE_"
 ENV_DELIMITER = "__"
+
+
+def _finite_vector(v: list[float] | None) -> list[float] | None:
+    """Validator of the ``safe_vector`` fields: finite numbers only."""
+    if v is not None and not all(math.isfinite(x) for x in v):
+        raise ValueError("safe_vector must hold finite numbers (no nan / inf)")
+    return v
 
 
 class _Strict(BaseModel):
@@ -141,13 +155,7 @@ class DecoderConfig(_Strict):
     safe_vector: list[float] | None = Field(
         None, min_length=1, description="this decoder's values while stale when service.safe_value "
         "= 'vector' (overrides service.safe_vector; one per model output)")
-
-    @field_validator("safe_vector")
-    @classmethod
-    def _finite_vector(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and not all(math.isfinite(x) for x in v):
-            raise ValueError("safe_vector must hold finite numbers (no nan / inf)")
-        return v
+    _safe_vector_finite = field_validator("safe_vector")(_finite_vector)
 
     @model_validator(mode="after")
     def _gpu_options_fit(self) -> DecoderConfig:
@@ -242,6 +250,7 @@ class ServiceConfig(_Strict):
         None, min_length=1, description="values published while stale when safe_value = 'vector' "
         "(one per decoder output, and per fused output; checked at start-up)"
     )
+    _safe_vector_finite = field_validator("safe_vector")(_finite_vector)
     stale_max_rate_hz: float = Field(
         100.0, gt=0, le=10000, description="while stale, each topic gets a STALE message per model "
         "frame (its output rate), at most this often"
@@ -257,13 +266,6 @@ class ServiceConfig(_Strict):
     stage_timing: bool = Field(
         True, description="time each stage of the tick (pull, chain, model, publish, fusion) into "
         "preallocated histograms; percentiles in the status message (cost: ~µs per tick)")
-
-    @field_validator("safe_vector")
-    @classmethod
-    def _finite_vector(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and not all(math.isfinite(x) for x in v):
-            raise ValueError("safe_vector must hold finite numbers (no nan / inf)")
-        return v
 
 
 class Config(_Strict):
