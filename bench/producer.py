@@ -28,6 +28,7 @@ import numpy as np
 
 from rtdecode.lsl import pylsl
 from rtdecode.sources.pacing import Pacer
+from rtdecode.sources.player import copy_looped
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,6 @@ def run(name: str, channels: int, rate_hz: float, chunk: int, seconds: float, ou
     push_t = np.zeros(n_chunks, dtype=np.float64)
     buf = np.empty((chunk, channels), dtype=np.float32)
     ramp = np.arange(chunk, dtype=np.float64)
-    n_rec = x.shape[0]
     pacer = Pacer(rate_hz, chunk)
     t0 = pacer.start()
     pos = 0
@@ -78,12 +78,7 @@ def run(name: str, channels: int, rate_hz: float, chunk: int, seconds: float, ou
     cpu0 = time.process_time()
     for k in range(n_chunks):
         n = min(chunk, n_total - i)
-        filled = 0
-        while filled < n:
-            take = min(n - filled, n_rec - pos)
-            buf[filled:filled + take] = x[pos:pos + take]
-            filled += take
-            pos = (pos + take) % n_rec
+        pos = copy_looped(buf[:n], x, pos)
         buf[:n, 0] = np.mod(ramp[:n] + i, INDEX_MODULUS)
         pacer.wait_until(pacer.sample_time(i + n))
         t_push = time.monotonic()

@@ -57,6 +57,26 @@ def _recording(tmp: Path, channels: int, rate: float) -> tuple[Path, str]:
     return path, f"seeded Gaussian noise, {channels} ch, {rate:g} Hz, 20 s, looped"
 
 
+def envelope_chain(decimate: int, band_top_hz: float) -> list[dict]:
+    """The benchmarks' HD-sEMG envelope chain: notch, 20 Hz–``band_top_hz`` band-pass, RMS, decimation."""
+    return [{"kind": "butter", "btype": "bandstop", "order": 2, "cutoff_hz": [45.0, 55.0]},
+            {"kind": "butter", "btype": "bandpass", "order": 2, "cutoff_hz": [20.0, band_top_hz]},
+            {"kind": "rms", "window_s": 0.05},
+            {"kind": "decimate", "factor": decimate},
+            {"kind": "standardize", "mean": 20.0, "std": 15.0}]
+
+
+def write_serve_config(path: Path, *, name: str, channels: int, rate_hz: float, model: Path,
+                       endpoint: str, resolve_timeout_s: float, service: str = "") -> Path:
+    """A ``rtdecode serve`` config for one decoder ``dec`` on stream ``name`` (index in channel 0)."""
+    path.write_text(
+        f'[source]\nname = "{name}"\nchannels = {channels}\nrate_hz = {rate_hz}\nindex_channel = 0\n'
+        f'resolve_timeout_s = {resolve_timeout_s:g}\n\n[[decoders]]\nname = "dec"\nmodel = "{model}"\n\n'
+        f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 1000000\nheartbeat_s = 1.0\n\n'
+        f"[service]\nstats_interval_s = 10\n{service}")
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--channels", type=int, default=64)
@@ -70,25 +90,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rtdecode-bench-"))
     rate, ch = args.rate, args.channels
     rec_path, rec_desc = _recording(tmp, ch, rate)
-    nyq = rate / 2
     if args.publish_every_sample:
         chain: list[dict] = [{"kind": "butter", "btype": "highpass", "order": 2, "cutoff_hz": 20.0}]
     else:
-        chain = [{"kind": "butter", "btype": "bandstop", "order": 2, "cutoff_hz": [45.0, 55.0]},
-                 {"kind": "butter", "btype": "bandpass", "order": 2,
-                  "cutoff_hz": [20.0, min(450.0, 0.45 * nyq * 2 / 2)]},
-                 {"kind": "rms", "window_s": 0.05},
-                 {"kind": "decimate", "factor": args.decimate},
-                 {"kind": "standardize", "mean": 20.0, "std": 15.0}]
+        chain = envelope_chain(args.decimate, min(450.0, 0.45 * rate / 2))
     model = linear_model(tmp / "bench.onnx", rate_hz=rate, channels=ch, chain=chain, lags=10, n_out=2)
     name = f"rtdecode-bench-{os.getpid()}"
     endpoint = f"ipc://{tmp}/pub.sock"
-    cfg = tmp / "bench.toml"
-    cfg.write_text(
-        f'[source]\nname = "{name}"\nchannels = {ch}\nrate_hz = {rate}\nindex_channel = 0\n'
-        f'resolve_timeout_s = 30\n\n[[decoders]]\nname = "dec"\nmodel = "{model}"\n\n'
-        f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 1000000\nheartbeat_s = 1.0\n\n'
-        f"[service]\nstats_interval_s = 10\n")
+    cfg = write_serve_config(tmp / "bench.toml", name=name, channels=ch, rate_hz=rate, model=model,
+                             endpoint=endpoint, resolve_timeout_s=30)
     env = dict(os.environ, LSLAPICFG=lsl_config_in_use())
     py = [sys.executable, "-m", "rtdecode", "--log-level", "INFO"]
     dlog = open(tmp / "daemon.log", "w")  # noqa: SIM115

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.models import linear_model  # noqa: E402
-from bench.realtime import _recording  # noqa: E402
+from bench.realtime import _recording, envelope_chain, write_serve_config  # noqa: E402
 from bench.sysinfo import cpu_model, proc_cpu_s, proc_rss_mb  # noqa: E402
 from rtdecode.lsl import lsl_config_in_use, pylsl  # noqa: E402
 from rtdecode.sinks.client import Subscriber  # noqa: E402
@@ -94,22 +94,13 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rtdecode-soak-"))
     rate, ch = args.rate, args.channels
     data, desc = _recording(tmp, ch, rate)
-    chain = [{"kind": "butter", "btype": "bandstop", "order": 2, "cutoff_hz": [45.0, 55.0]},
-             {"kind": "butter", "btype": "bandpass", "order": 2,
-              "cutoff_hz": [20.0, min(450.0, 0.45 * rate)]},
-             {"kind": "rms", "window_s": 0.05},
-             {"kind": "decimate", "factor": args.decimate},
-             {"kind": "standardize", "mean": 20.0, "std": 15.0}]
+    chain = envelope_chain(args.decimate, min(450.0, 0.45 * rate))
     model = linear_model(tmp / "soak.onnx", rate_hz=rate, channels=ch, chain=chain, lags=10, n_out=2)
     name = f"rtdecode-soak-{os.getpid()}"
     endpoint = f"ipc://{tmp}/pub.sock"
-    cfg = tmp / "soak.toml"
-    cfg.write_text(
-        f'[source]\nname = "{name}"\nchannels = {ch}\nrate_hz = {rate}\nindex_channel = 0\n'
-        f'resolve_timeout_s = 60\n\n[[decoders]]\nname = "dec"\nmodel = "{model}"\n\n'
-        f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 1000000\nheartbeat_s = 1.0\n\n'
-        f'[service]\nstats_interval_s = 10\nstale_after_s = 0.25\nsafe_value = "hold"\n'
-        f'on_reconnect = "reset"\n')
+    cfg = write_serve_config(tmp / "soak.toml", name=name, channels=ch, rate_hz=rate, model=model,
+                             endpoint=endpoint, resolve_timeout_s=60,
+                             service='stale_after_s = 0.25\nsafe_value = "hold"\non_reconnect = "reset"\n')
     env = dict(os.environ, LSLAPICFG=lsl_config_in_use())
     py = [sys.executable]
     dlog = open(tmp / "daemon.log", "w")  # noqa: SIM115

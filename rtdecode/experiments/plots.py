@@ -36,6 +36,16 @@ def _pyplot():  # noqa: ANN202
     return plt
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write (creating the folder) and close a figure; returns ``path``."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    logger.info("wrote %s", path)
+    return path
+
+
 def plot_fusion_sim(traces: dict[str, dict[str, np.ndarray]], trials: list[dict[str, Any]], dt_s: float,
                     path: Path) -> Path:
     """Decoded velocity and path of the first test trajectory, and RMS errors over all trials.
@@ -81,12 +91,7 @@ def plot_fusion_sim(traces: dict[str, dict[str, np.ndarray]], trials: list[dict[
         ax.set_xticklabels([m.replace("_", "\n") for m in methods], fontsize=7)
         ax.set(ylabel="RMS error, cm/s", title=f"{cond}: RMS over {len(trials)} trials")
     axes[0, 0].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    logger.info("wrote %s", path)
-    return path
+    return _save(fig, path)
 
 
 def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[str, float | None]],
@@ -125,9 +130,4 @@ def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[st
     ax.set_xticklabels([n.replace("_", "\n") for n in names], fontsize=7)
     ax.set(ylabel="R² (held-out trials)", ylim=(0, 1), title="decoding accuracy")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    logger.info("wrote %s", path)
-    return path
+    return _save(fig, path)

@@ -47,7 +47,7 @@ from rtdecode.service.telemetry import (
 )
 from rtdecode.sinks.protocol import STATUS_TOPIC, EstimateEncoder, encode_status
 from rtdecode.sinks.zmq_pub import Publisher
-from rtdecode.sources.lsl_inlet import LslInlet, release_freed_memory
+from rtdecode.sources.lsl_inlet import LslInlet
 from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
@@ -291,7 +291,6 @@ class Daemon:
         self._stale = False
         self.state = "running"
         self.inlet.cancel_reconnect()
-        release_freed_memory()  # liblsl's buffers of the outage's dead connections
         if svc.on_reconnect == "reset":
             self.pipeline.reset()
             if self.fusion is not None:

@@ -114,7 +114,7 @@ def release_freed_memory() -> None:
     glibc keeps the freed pages in its heap. In a loop that creates and destroys 256-channel
     inlets, ``malloc_trim(0)`` keeps the resident memory flat (58.7 → 38.6 MB after 8 cycles).
     It does not explain all of the growth the soak benchmark shows at reconnections (see
-    docs/reliability.md). Called once per outage, never per tick.
+    docs/reliability.md). Called when the inlet switches to a new outlet, never per tick.
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)

@@ -32,6 +32,33 @@ logger = logging.getLogger(__name__)
 INDEX_MODULUS = 2**24
 
 
+def copy_looped(dst: np.ndarray, src: np.ndarray, pos: int) -> int:
+    """Fill ``dst`` with rows of ``src`` from row ``pos`` on, wrapping to row 0 at the end.
+
+    Parameters
+    ----------
+    dst : (n, C)
+        Rows to fill (any n, also more than ``src`` holds).
+    src : (n_rec, C)
+        The looped recording.
+    pos : int
+        Row of ``src`` to start from.
+
+    Returns
+    -------
+    int
+        The row of ``src`` to continue from next time.
+    """
+    n, n_rec = dst.shape[0], src.shape[0]
+    filled = 0
+    while filled < n:
+        take = min(n - filled, n_rec - pos)
+        dst[filled:filled + take] = src[pos:pos + take]
+        filled += take
+        pos = (pos + take) % n_rec
+    return pos
+
+
 class Player:
     """Push a :class:`Recording` through an LSL outlet in real time (or faster / slower).
 
@@ -224,12 +251,7 @@ class Player:
         try:
             while i < limit and not (stop is not None and stop.is_set()):
                 n = int(min(chunk, limit - i))
-                filled = 0
-                while filled < n:
-                    take = min(n - filled, n_rec - pos)
-                    buf[filled:filled + take] = x[pos:pos + take]
-                    filled += take
-                    pos = (pos + take) % n_rec
+                pos = copy_looped(buf[:n], x, pos)
                 if k is not None:
                     np.add(ramp[:n], self.n_pushed, out=index[:n])
                     np.mod(index[:n], INDEX_MODULUS, out=index[:n])
