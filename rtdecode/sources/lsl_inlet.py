@@ -112,7 +112,8 @@ def release_freed_memory() -> None:
 
     Each liblsl inlet allocates its sample buffers and threads; when an old inlet is destroyed
     glibc keeps the freed pages in its heap. In a loop that creates and destroys 256-channel
-    inlets, ``malloc_trim(0)`` keeps the resident memory flat (58.7 → 38.6 MB after 8 cycles).
+    inlets, ``malloc_trim(0)`` keeps the resident memory flat (after 8 cycles: 38.6 MB with it,
+    58.7 MB without; an ad-hoc check, not a committed benchmark).
     It does not explain all of the growth the soak benchmark shows at reconnections (see
     docs/reliability.md). Called when the inlet switches to a new outlet, never per tick.
     """
