@@ -52,13 +52,19 @@ _MONITOR_EVENTS = (
 )
 
 
-def _handshake_error(event: int, value: int) -> str:
+def _handshake_error(event: int, value: int, client_uses_curve: bool) -> str:
+    """Why a handshake failed, from the monitor event and whether this client uses CURVE.
+
+    A client without CURVE that meets a CURVE publisher sees either a protocol error or a
+    failure without detail (libzmq reports whichever it detects first), so the mechanism
+    mismatch is named whenever this client does not use CURVE.
+    """
     if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
         return (
             f"the publisher refused this client's CURVE key (ZAP status {value}): its public "
             "key is not in the publisher's sink.curve_clients directory"
         )
-    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL or not client_uses_curve:
         return (
             "security mechanism mismatch: the publisher uses CURVE and this client does not "
             "(pass the server public key), or the other way round"
@@ -417,7 +423,8 @@ class Subscriber:
                 self.handshake_error = None
                 continue
             self.handshake_failures += 1
-            self.handshake_error = _handshake_error(kind, int(event["value"]))
+            self.handshake_error = _handshake_error(kind, int(event["value"]),
+                                                   self.curve_server_key is not None)
             if self.handshake_failures == 1:
                 logger.warning(
                     "cannot subscribe to %s: %s (further failures are only counted)",

@@ -357,3 +357,15 @@ def test_check_with_keys(keys: dict[str, Path], capsys) -> None:
             t.join(timeout=5)
     assert ok == 0 and ok_out.startswith("running"), ok_out
     assert denied == 1 and "no status" in denied_out, denied_out
+
+
+def test_handshake_failure_without_detail_names_the_mechanism_mismatch_for_a_plain_client() -> None:
+    """libzmq may report a plain client's failed handshake without detail: still name the cause."""
+    from rtdecode.sinks.client import _handshake_error
+
+    for event in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL):
+        assert "mechanism mismatch" in _handshake_error(event, 0, client_uses_curve=False)
+    assert "server public key" in _handshake_error(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 0,
+                                                   client_uses_curve=True)
+    assert "refused this client" in _handshake_error(zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400,
+                                                     client_uses_curve=True)
