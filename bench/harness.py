@@ -73,6 +73,10 @@ class Case:
         ``sink.publish``.
     group : str
         Which comparison the case belongs to (headline, channels, rates, chunks, models).
+    busy_poll_s : float
+        ``source.busy_poll_s`` of the daemon or the relay (0 = block in every wait).
+    keep_warm : bool
+        ``decoders[].keep_warm`` of the daemon.
     """
 
     id: str
@@ -87,6 +91,8 @@ class Case:
     publish: str = "every"
     group: str = "headline"
     settle_s: float = 1.0
+    busy_poll_s: float = 0.0
+    keep_warm: bool = True
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -109,8 +115,9 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
     prov = ", ".join(f'"{p}"' for p in case.providers)
     path.write_text(
         f'[source]\nname = "{name}"\nchannels = {case.channels}\nrate_hz = {case.rate_hz}\n'
-        f"index_channel = 0\nresolve_timeout_s = 60\n\n"
-        f'[[decoders]]\nname = "dec"\nmodel = "{model}"\nproviders = [{prov}]\nintra_op_threads = 1\n\n'
+        f"index_channel = 0\nresolve_timeout_s = 60\nbusy_poll_s = {case.busy_poll_s}\n\n"
+        f'[[decoders]]\nname = "dec"\nmodel = "{model}"\nproviders = [{prov}]\nintra_op_threads = 1\n'
+        f"keep_warm = {'true' if case.keep_warm else 'false'}\n\n"
         f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 100000\nheartbeat_s = 0.5\npublish = "{case.publish}"\n\n'
         # stale_after_s 1 s: a slow start-up on a loaded box must not look like an outage
         f"[service]\nstats_interval_s = 60\nstale_after_s = 1.0\n"
@@ -166,7 +173,8 @@ def run_case(case: Case, work: Path, log=lambda s: None) -> dict:  # noqa: ANN00
         cmd = [py, "-m", "rtdecode", "--log-level", "WARNING", "serve", str(cfg)]
     else:
         cmd = [py, "-m", "bench", "relay", "--name", name, "--channels", str(case.channels),
-               "--rate", str(case.rate_hz), "--endpoint", endpoint, "--topic", "dec", "--n-values", "2"]
+               "--rate", str(case.rate_hz), "--endpoint", endpoint, "--topic", "dec", "--n-values", "2",
+               "--busy-poll-s", str(case.busy_poll_s)]
     push_log = work / f"{tag}-push.npz"
     n_samples = int(round(case.seconds * case.rate_hz))
     rec = _Recorder(n_samples + 20000)

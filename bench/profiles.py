@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 HEADLINE = {"channels": 64, "rate_hz": 2048.0, "model": "gamma"}
+#: source.busy_poll_s of the busy-polling headline variants (longer than the 1 ms push period)
+BUSY_POLL_S = 0.002
 TARGET = {"p50_ratio_max": 1.3, "p99_ratio_max": 1.5, "messages_lost": 0,
           "stateful_speedup_min": 15.0}
 
@@ -38,17 +40,28 @@ def _providers_tag(providers: list[str]) -> str:
     return "" if providers == ["cpu"] else "-" + "+".join(providers)
 
 
-def headline_cases(seconds: float, providers: list[str]) -> list[Case]:
-    """Bare transport, daemon with stage timing on, daemon with it off (interleaved order)."""
+def headline_cases(seconds: float, providers: list[str], variants: bool = False) -> list[Case]:
+    """Bare transport, daemon with stage timing on, daemon with it off; with ``variants`` also the
+    daemon with ``keep_warm`` off and the bare transport and the daemon both busy-polling."""
     tag = _providers_tag(providers)
     h = HEADLINE
-    return [
+    cases = [
         Case("headline-bare", "bare", h["channels"], h["rate_hz"], seconds=seconds, group="headline"),
         Case(f"headline-gamma{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
              model=h["model"], providers=providers, group="headline"),
         Case(f"headline-gamma-notiming{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
              model=h["model"], providers=providers, stage_timing=False, group="headline"),
     ]
+    if variants:
+        cases += [
+            Case(f"headline-gamma-nowarm{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
+                 model=h["model"], providers=providers, keep_warm=False, group="headline"),
+            Case("headline-bare-busypoll", "bare", h["channels"], h["rate_hz"], seconds=seconds,
+                 busy_poll_s=BUSY_POLL_S, group="headline"),
+            Case(f"headline-gamma-busypoll{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
+                 model=h["model"], providers=providers, busy_poll_s=BUSY_POLL_S, group="headline"),
+        ]
+    return cases
 
 
 def sweep_cases(seconds: float, providers: list[str]) -> list[Case]:
@@ -84,12 +97,13 @@ def sweep_cases(seconds: float, providers: list[str]) -> list[Case]:
 
 def compare(cases: list[dict]) -> dict:
     """Headline daemon vs bare transport ratios against the issue's targets."""
-    by = {c["case"]["id"]: c for c in cases}
-    bare = by.get("headline-bare")
-    dae = next((c for c in cases if c["case"]["group"] == "headline" and c["case"]["target"] == "daemon"
-                and c["case"]["stage_timing"]), None)
-    off = next((c for c in cases if c["case"]["group"] == "headline" and c["case"]["target"] == "daemon"
-                and not c["case"]["stage_timing"]), None)
+    def pick(target: str, timing: bool = True, warm: bool = True, busy: bool = False) -> dict | None:
+        return next((c for c in cases if c["case"]["group"] == "headline" and c["case"]["target"] == target
+                     and (target == "bare" or (c["case"]["stage_timing"] == timing
+                                               and c["case"].get("keep_warm", True) == warm))
+                     and (c["case"].get("busy_poll_s", 0.0) > 0) == busy), None)
+
+    bare, dae, off = pick("bare"), pick("daemon"), pick("daemon", timing=False)
     if bare is None or dae is None:
         return {}
     b, d = bare["e2e_ms"], dae["e2e_ms"]
@@ -108,6 +122,19 @@ def compare(cases: list[dict]) -> dict:
             "cpu_share": (round(dae["unit"]["cpu_share"] - off["unit"]["cpu_share"], 4)
                           if dae["unit"]["cpu_share"] is not None and off["unit"]["cpu_share"] is not None
                           else None)}
+    cold = pick("daemon", warm=False)
+    if cold is not None:
+        out["keep_warm_off"] = {"p50_ratio": round(cold["e2e_ms"]["p50"] / b["p50"], 3),
+                                "p99_ratio": round(cold["e2e_ms"]["p99"] / b["p99"], 3),
+                                "cpu_share": cold["unit"]["cpu_share"]}
+    bare_bp, dae_bp = pick("bare", busy=True), pick("daemon", busy=True)
+    if bare_bp is not None and dae_bp is not None:
+        out["busy_poll"] = {"busy_poll_s": BUSY_POLL_S,
+                            "p50_ratio": round(dae_bp["e2e_ms"]["p50"] / bare_bp["e2e_ms"]["p50"], 3),
+                            "p99_ratio": round(dae_bp["e2e_ms"]["p99"] / bare_bp["e2e_ms"]["p99"], 3),
+                            "p50_ratio_vs_blocking_bare": round(dae_bp["e2e_ms"]["p50"] / b["p50"], 3),
+                            "p99_ratio_vs_blocking_bare": round(dae_bp["e2e_ms"]["p99"] / b["p99"], 3),
+                            "cpu_share": dae_bp["unit"]["cpu_share"]}
     return out
 
 
@@ -127,7 +154,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
                           "settle": "the first 1 s of messages of each case is left out of latency "
                                     "statistics (counted in messages)"},
                  "cases": []}
-    cases = headline_cases(seconds, providers)
+    cases = headline_cases(seconds, providers, variants=profile == "full")
     if profile == "full":
         cases += sweep_cases(seconds, providers)
     log(f"{profile} profile: {len(cases)} cases × {seconds:g} s, providers {providers}; work dir {work}")
@@ -144,7 +171,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
         res["stateful_vs_recompute"] = mb.stateful_vs_recompute(ticks=ticks, log=log)
         res["telemetry_overhead"] = mb.telemetry_overhead(log=log)
         models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_sconvnet_c",
-                                                                    "monkey_reach_gamma")
+                                                                    "monkey_reach_ensemble")
         res["ort_vs_torch"] = mb.ort_vs_torch(models, steps=1000 if profile == "quick" else 3000, log=log)
     res["wall_s"] = round(time.monotonic() - t_start, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -174,12 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--chunk", type=int, default=0, help="samples per push (default 1 ms worth)")
     g.add_argument("--publish", choices=["every", "latest"], default="every")
     g.add_argument("--no-stage-timing", action="store_true")
+    g.add_argument("--busy-poll-s", type=float, default=0.0, help="source.busy_poll_s (0 = block)")
+    g.add_argument("--no-keep-warm", action="store_true", help="decoders[].keep_warm = false")
     args = ap.parse_args(argv)
     providers = [p.strip() for p in args.providers.split(",") if p.strip()]
     if args.profile == "case":
         c = Case("case", args.target, args.channels, args.rate, chunk=args.chunk,
                  seconds=args.seconds or 10.0, model=args.model, providers=providers,
-                 publish=args.publish, stage_timing=not args.no_stage_timing, group="case")
+                 publish=args.publish, stage_timing=not args.no_stage_timing, group="case",
+                 busy_poll_s=args.busy_poll_s, keep_warm=not args.no_keep_warm)
         r = run_case(c, Path(tempfile.mkdtemp(prefix="rtdecode-bench-")), log=print)
         text = json.dumps(r, indent=1)
         if args.out:

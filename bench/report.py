@@ -41,7 +41,10 @@ def _case_row(c: dict) -> str:
     e, j, m, u = c["e2e_ms"], c["jitter_ms"], c["messages"], c["unit"]
     case = c["case"]
     what = ("bare transport (LSL → ZeroMQ, no decoding)" if case["target"] == "bare" else
-            f"daemon, {case['model']}" + ("" if case["stage_timing"] else ", stage timing off"))
+            f"daemon, {case['model']}" + ("" if case["stage_timing"] else ", stage timing off")
+            + ("" if case.get("keep_warm", True) else ", keep_warm off"))
+    if case.get("busy_poll_s", 0.0) > 0:
+        what += f", busy poll {1e3 * case['busy_poll_s']:g} ms"
     rss = u["rss_mb"]
     cpu = f"{100 * u['cpu_share']:.0f} %" if u["cpu_share"] is not None else "–"
     return (f"| {what} | {case['channels']} ch @ {case['rate_hz']:g} Hz, {case['chunk']}/push | "
@@ -81,6 +84,18 @@ def tables(quick: dict | None, full: dict | None, compact: bool = False) -> str:
         if t:
             lines.append(f"Stage timing on − off (same run): e2e p50 {t['e2e_p50']:+.3f} ms, p99 "
                          f"{t['e2e_p99']:+.3f} ms, CPU {100 * (t['cpu_share'] or 0):+.1f} % of a core.")
+        k = h.get("keep_warm_off")
+        if k:
+            lines.append(f"Daemon with `keep_warm` off (same run) vs the bare transport: p50 ratio "
+                         f"{k['p50_ratio']}, p99 ratio {k['p99_ratio']}.")
+        bp = h.get("busy_poll")
+        if bp:
+            cpu = 100 * (bp["cpu_share"] or 0)
+            lines.append(f"Both busy-polling (`source.busy_poll_s` = {1e3 * bp['busy_poll_s']:g} ms, "
+                         f"same run): p50 ratio {bp['p50_ratio']}, p99 ratio {bp['p99_ratio']}; the "
+                         f"busy-polling daemon against the blocking bare transport: p50 "
+                         f"{bp['p50_ratio_vs_blocking_bare']}, p99 {bp['p99_ratio_vs_blocking_bare']} "
+                         f"(daemon CPU {cpu:.0f} % of a core).")
     if compact:
         svr = src.get("stateful_vs_recompute") or {"models": []}
         for mm in svr["models"]:
@@ -162,7 +177,10 @@ def plots(quick: dict | None, full: dict | None) -> list[Path]:
             continue
         cs = c["case"]
         label = ("bare transport" if cs["target"] == "bare" else
-                 f"daemon + {cs['model']}" + ("" if cs["stage_timing"] else " (stage timing off)"))
+                 f"daemon + {cs['model']}" + ("" if cs["stage_timing"] else " (stage timing off)")
+                 + ("" if cs.get("keep_warm", True) else " (keep_warm off)"))
+        if cs.get("busy_poll_s", 0.0) > 0:
+            label += " (busy poll)"
         ax.plot(c["e2e_cdf_ms"], q,
                 label=f"{label}: p50 {c['e2e_ms']['p50']:.2f}, p99 {c['e2e_ms']['p99']:.2f} ms")
     ax.set_xscale("log")

@@ -69,6 +69,12 @@ class SourceConfig(_Strict):
     rate_hz: float | None = Field(None, gt=0, description="expected nominal rate (checked)")
     rate_tolerance: float = Field(0.01, ge=0, le=0.5, description="allowed relative rate mismatch")
     max_chunk_samples: int = Field(8192, ge=1, description="largest chunk pulled per tick")
+    busy_poll_s: float = Field(
+        0.0, ge=0, le=0.1,
+        description="poll the inlet without sleeping for up to this long before blocking in each "
+                    "wait (0 = always block). Keeps the decoding thread and its caches hot and skips "
+                    "the wake-up after a blocking wait, at the cost of up to one busy CPU core: only "
+                    "for a core the daemon has to itself (see docs/performance.md)")
     buffer_s: int = Field(10, ge=1, description="inlet buffer length, s (older samples are lost)")
     gap_factor: float = Field(
         3.0, gt=1.0, description="a timestamp step above gap_factor / rate_hz counts as a gap"
@@ -144,6 +150,12 @@ class DecoderConfig(_Strict):
     max_step_frames: int = Field(
         2048, ge=1, le=65536, description="longest chunk per ONNX run (the TensorRT profile's "
         "maximum); longer chunks are split, which streaming makes exact")
+    keep_warm: bool = Field(
+        True, description="on ticks that complete no model frame (a decimating chain), run the model "
+        "once on scratch inputs and discard the result, so that its code and weights are in the CPU "
+        "caches when the next real frame comes (measured: the real step p50 3x faster on a shared "
+        "2-core VM, for one extra step per input tick; docs/performance.md). Plain runs only (not "
+        "with IOBinding / CUDA graphs)")
     smoothing: SmoothingConfig | None = Field(
         None, description="classifiers only: causal smoothing of the class probabilities")
     deadline_ms: float | None = Field(

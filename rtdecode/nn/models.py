@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from rtdecode.errors import ModelError
@@ -40,6 +41,7 @@ __all__ = [
     "GammaCNN",
     "LinearDecoder",
     "SConvNet",
+    "StackedDecoder",
     "count_parameters",
     "describe",
     "model_from_spec",
@@ -183,7 +185,10 @@ class GammaCNN(StreamingModule):
         """Streaming step for one session: (B, n_in, T) → ((B, K, T), next states)."""
         self._check_session(session)
         check_input(x, self.in_channels, "GammaCNN")
-        return self.shared.step(self.features[session](x), states)
+        feat = self.features[session]
+        if isinstance(feat, StreamingSequential):  # 1×1 layers: no state; step also takes 0 frames
+            x, _ = feat.step(x, [])
+        return self.shared.step(x, states)
 
     def as_streaming(self, session: int = 0) -> StreamingSequential:
         """One session's network as a plain stack (shares this model's parameters)."""
@@ -229,6 +234,101 @@ class LinearDecoder(StreamingModule):
                              "pass zero_states() or the previous step's states")
         y, s = self.conv.step(x, states[0] if n else None)
         return y, [s] if s is not None else []
+
+
+class StackedDecoder(StreamingModule):
+    """Streaming decoders run side by side and mixed per frame by a linear head.
+
+    ``y_t = W · concat(member_1(x)_t, …, member_M(x)_t) + b``: an ensemble (``W`` averages
+    the members) or a stacked combination (``W`` fitted by least squares on a validation
+    set, e.g. restarts of a Gamma CNN stacked with the Wiener filter). Every member sees the
+    same input frames and keeps its own state.
+
+    Parameters
+    ----------
+    members : sequence of dict
+        Architecture specs (:func:`model_to_spec`) of the members; each must be a streaming
+        regression model (``GammaCNN`` or ``LinearDecoder``), all with the same input size.
+    n_out : int
+        Outputs K of the head.
+
+    Notes
+    -----
+    ``head`` is a 1-tap :class:`CausalConv1d` (``Σ K_i`` → ``n_out``) and keeps no state.
+    States are the members' states in member order. ``receptive_field`` is the largest
+    member's; ``delay`` the largest member delay. Build one from trained modules with
+    :meth:`from_members`.
+    """
+
+    def __init__(self, members: Sequence[dict[str, Any]], n_out: int) -> None:
+        super().__init__()
+        if not members:
+            raise ModelError("StackedDecoder needs at least one member", "give member specs")
+        built: list[GammaCNN | LinearDecoder] = []
+        for i, spec in enumerate(members):
+            m = model_from_spec(dict(spec))
+            if not isinstance(m, (GammaCNN, LinearDecoder)):
+                raise ModelError(f"StackedDecoder member {i} is a {type(m).__name__}",
+                                 "stack regression models (GammaCNN, LinearDecoder)")
+            built.append(m)
+        sizes = {m.in_channels for m in built}
+        if len(sizes) != 1:
+            raise ModelError(f"StackedDecoder members take different input sizes {sorted(sizes)}",
+                             "stack models trained on the same input frames")
+        (n_out,) = _positive_ints("n_out", [n_out])
+        self.members = nn.ModuleList(built)
+        self._typed = built  # the same modules, typed (ModuleList items are plain Modules)
+        self.in_channels = built[0].in_channels
+        self.out_channels = n_out
+        self.head = CausalConv1d(sum(m.out_channels for m in built), n_out, 1)
+        self.config: dict[str, Any] = {"members": [model_to_spec(m) for m in built], "n_out": n_out}
+        self._n_states = [len(m.state_shapes()) for m in built]
+
+    @classmethod
+    def from_members(cls, members: Sequence[nn.Module], weight: Tensor, bias: Tensor) -> StackedDecoder:
+        """Stack trained ``members`` (weights copied) with head ``weight`` (K, Σ K_i) and ``bias`` (K,)."""
+        out = cls([model_to_spec(m) for m in members], int(weight.shape[0]))
+        with torch.no_grad():
+            for dst, src in zip(out.members, members, strict=True):
+                dst.load_state_dict(src.state_dict())
+            out.head.weight.copy_(weight.reshape(out.head.weight.shape))
+            assert out.head.bias is not None
+            out.head.bias.copy_(bias)
+        return out.eval()
+
+    @property
+    def receptive_field(self) -> int:
+        return max(m.receptive_field for m in self._typed)
+
+    @property
+    def delay(self) -> int:
+        return max(m.delay for m in self._typed)
+
+    def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
+        return [s for m in self._typed for s in m.state_shapes(batch)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Offline pass: (B, n_in, T) → (B, n_out, T)."""
+        check_input(x, self.in_channels, "StackedDecoder")
+        return self._mix(torch.cat([m(x) for m in self._typed], dim=1))
+
+    def _mix(self, z: Tensor) -> Tensor:
+        # the 1-tap head as a matrix product: also defined for a chunk of 0 frames
+        assert self.head.bias is not None
+        return torch.matmul(self.head.weight[:, :, 0], z) + self.head.bias[:, None]
+
+    def step(self, x: Tensor, states: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """Streaming step: (B, n_in, T) → ((B, n_out, T), next states)."""
+        if len(states) != sum(self._n_states):
+            raise ModelError(f"StackedDecoder.step got {len(states)} states, expected {sum(self._n_states)}",
+                             "pass zero_states() or the previous step's states")
+        ys, new, i = [], [], 0
+        for m, n in zip(self._typed, self._n_states, strict=True):
+            y, ss = m.step(x, list(states[i:i + n]))
+            ys.append(y)
+            new += ss
+            i += n
+        return self._mix(torch.cat(ys, dim=1)), new
 
 
 # -- seed 004 ------------------------------------------------------------------------
@@ -458,6 +558,7 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {
     "LinearDecoder": LinearDecoder,
     "SConvNet": SConvNet,
     "AllConvNet": AllConvNet,
+    "StackedDecoder": StackedDecoder,
 }
 
 

@@ -55,7 +55,7 @@ from rtdecode.nn.datasets import (
 )
 from rtdecode.nn.gamma import GammaConv1d
 from rtdecode.nn.layers import CausalConv1d
-from rtdecode.nn.models import GammaCNN, LinearDecoder, count_parameters, model_from_spec
+from rtdecode.nn.models import GammaCNN, LinearDecoder, StackedDecoder, count_parameters, model_from_spec
 from rtdecode.nn.protocols import (
     groups_of_five,
     leave_one_trial_out,
@@ -170,6 +170,13 @@ class ProtocolConfig(_Strict):
     smoothing_s: list[float] = Field(default_factory=list, description="loto: causal smoothing windows, s")
     smoothing_methods: list[Literal["average", "majority"]] = Field(
         default_factory=lambda: ["average", "majority"])  # type: ignore[arg-type]
+    ensemble: bool = Field(False, description="ab: also score each network as the mean of all its "
+                           "restarts (the Amax members tested on B, the Bmax members on A); "
+                           "exportable as '<name>_ensemble'")
+    stack_linear: bool = Field(False, description="ab: also score the first network's ensemble stacked "
+                               "with the linear control (a per-frame linear mix of both, least squares "
+                               "on A for B and on B for A); needs controls = ['linear']; exportable as "
+                               "'<name>_ensemble_linear'")
     baselines: list[Literal["lda"]] = Field(default_factory=list, description="loto: LDA on MAV, WL, ZC, SSC")
     lda_window_s: float = Field(0.2, gt=0)
     lda_threshold: float = Field(0.01, ge=0, description="ZC / SSC dead zone, units of the filtered input")
@@ -238,10 +245,21 @@ class TrainConfig(_Strict):
             if self.loss.kind not in want:
                 raise ValueError(f"loss.kind: {self.loss.kind!r} does not fit a {self.task} "
                                  f"(use {' or '.join(want)})")
+        if self.protocol.stack_linear and "linear" not in self.protocol.controls:
+            raise ValueError("protocol.stack_linear: needs the linear control "
+                             "(protocol.controls = ['linear'])")
+        if (self.protocol.ensemble or self.protocol.stack_linear) and self.protocol.kind != "ab":
+            raise ValueError("protocol.ensemble / stack_linear: only for protocol.kind = 'ab'")
         exportable = names + (["control_linear"] if "linear" in self.protocol.controls else [])
+        if self.protocol.ensemble:
+            exportable += [f"{n}_ensemble" for n in names]
+        if self.protocol.stack_linear:
+            exportable.append(f"{names[0]}_ensemble_linear")
         if self.export.model is not None and self.export.model not in exportable:
             raise ValueError(f"export.model: {self.export.model!r} is not one of {exportable} "
-                             "(models[].name, or control_linear with protocol.controls = ['linear'])")
+                             "(models[].name, control_linear with protocol.controls = ['linear'], "
+                             "<name>_ensemble with protocol.ensemble, <first>_ensemble_linear with "
+                             "protocol.stack_linear)")
         if self.preprocessing.seed004_images and self.data.kind != "flexemg":
             raise ValueError("preprocessing.seed004_images: only for data.kind='flexemg'")
         if self.protocol.baselines and self.task != "classification":
@@ -854,8 +872,83 @@ def _ab_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: d
                      for f, at in zip(fits, attempts, strict=True)],
         "mean_attempt_amax_b": float(np.mean([a["amax"]["b"] for a in attempts])),
     }
-    return {"metrics": metrics, "models": chosen, "curves": {"amax": fa["history"], "bmax": fb["history"]},
-            "predictions": preds_a}
+    out = {"metrics": metrics, "models": chosen, "curves": {"amax": fa["history"], "bmax": fb["history"]},
+           "predictions": preds_a}
+    if cfg.protocol.ensemble or cfg.protocol.stack_linear:
+        members = {key: _restart_members(entry, data, fits, key, y_mean, y_std) for key in ("a", "b")}
+        ens = {key: mean_stack(m) for key, m in members.items()}
+        sizes = {k: len(v) for k, v in members.items()}
+        out["ensemble"] = {**_ab_scores(data, sets, skip, ens), "members": members,
+                           "metrics_extra": {"of": entry.name, "members": sizes}}
+    return out
+
+
+def _restart_members(entry: ModelEntry, data: TrainingData, fits: Sequence[dict[str, Any]], key: str,
+                     y_mean: np.ndarray, y_std: np.ndarray) -> list[nn.Module]:
+    """Every restart's model at its best step on set ``key`` (physical units); diverged ones left out."""
+    out = []
+    for f in fits:
+        state = f["best"][key].get("state")
+        if state is None or f["best"][key]["step"] < 0:
+            continue
+        m = build_model(entry, data)
+        m.load_state_dict(state)
+        out.append(fold_target_scaling(m, y_mean, y_std).eval())
+    if not out:
+        raise ModelError(f"{entry.name}: no restart reached a best step on set {key.upper()}",
+                            "lower optim.lr or raise optim.steps")
+    return out
+
+
+def mean_stack(members: Sequence[nn.Module]) -> StackedDecoder:
+    """The ensemble of ``members`` (same outputs): a :class:`StackedDecoder` whose head averages them."""
+    k = int(members[0].out_channels)
+    w = torch.cat([torch.eye(k)] * len(members), dim=1) / len(members)
+    return StackedDecoder.from_members(members, w, torch.zeros(k))
+
+
+def _ab_scores(data: TrainingData, sets: Mapping[str, Sequence[int]], skip: int,
+               models: Mapping[str, nn.Module]) -> dict[str, Any]:
+    """Score a model pair the seed-000 way: ``models["a"]`` (chosen on A) on B, ``models["b"]`` on A."""
+    preds = {key: _segment_predictions(m, data) for key, m in models.items()}
+    r2_ab = _r2_on(data, preds["a"], sets["b"], skip)
+    r2_ba = _r2_on(data, preds["b"], sets["a"], skip)
+    amax_b, bmax_a = float(np.nanmean(r2_ab)), float(np.nanmean(r2_ba))
+    return {
+        "metrics": {"kind": type(models["a"]).__name__, "parameters": count_parameters(models["a"]),
+                    "receptive_field_frames": int(getattr(models["a"], "receptive_field", 1)),
+                    "score": 0.5 * (amax_b + bmax_a), "amax_b": amax_b, "bmax_a": bmax_a,
+                    "r2_outputs": {"amax_b": [float(v) for v in r2_ab], "bmax_a": [float(v) for v in r2_ba]}},
+        "models": dict(models), "predictions": preds,
+    }
+
+
+def _stack_with_linear(data: TrainingData, sets: Mapping[str, Sequence[int]], skip: int,
+                       ensemble: dict[str, Any], linear: Mapping[str, nn.Module]) -> dict[str, Any]:
+    """The ensemble stacked with the linear control: ``y = W_e · ensemble + W_l · linear + b``.
+
+    For each validation set (A, B) the head is fitted by least squares on that set's frames
+    (the members and the linear control chosen on it are fixed), then the pair is scored the
+    seed-000 way on the other set.
+    """
+    stacked = {}
+    k = data.n_outputs
+    for key in ("a", "b"):
+        lin_pred = _segment_predictions(linear[key], data)
+        feats, ys = [], []
+        for s, pe, pl in zip(data.segments, ensemble["predictions"][key], lin_pred, strict=True):
+            m = np.isin(s.trial, np.asarray(list(sets[key]))) & skip_mask(s.n_frames, skip)
+            feats.append(np.column_stack([pe[m], pl[m], np.ones(int(m.sum()))]))
+            ys.append(s.y[m])
+        coef = np.linalg.lstsq(np.concatenate(feats).astype(np.float64),
+                               np.concatenate(ys).astype(np.float64), rcond=None)[0]  # (2K + 1, K)
+        members = ensemble["members"][key]
+        n = len(members)
+        w_e, w_l, b = coef[:k].T, coef[k:2 * k].T, coef[2 * k]
+        w = np.concatenate([w_e / n] * n + [w_l], axis=1)
+        stacked[key] = StackedDecoder.from_members([*members, linear[key]], torch.from_numpy(w).float(),
+                                                   torch.from_numpy(b).float())
+    return _ab_scores(data, sets, skip, stacked)
 
 
 def run_ab(cfg: TrainConfig, data: TrainingData, log: Callable[[str], None] = logger.info) -> RunResult:
@@ -872,6 +965,7 @@ def run_ab(cfg: TrainConfig, data: TrainingData, log: Callable[[str], None] = lo
     models: dict[str, nn.Module] = {}
     curves: dict[str, Any] = {}
     preds: dict[str, Any] = {}
+    ensembles: dict[str, Any] = {}
     for entry in cfg.models:
         res = _ab_network(cfg, entry, data, sets, skip, y_mean, y_std, shuffled=False, log=log)
         metrics["models"][entry.name] = res["metrics"]
@@ -880,13 +974,33 @@ def run_ab(cfg: TrainConfig, data: TrainingData, log: Callable[[str], None] = lo
         preds[entry.name] = res["predictions"]
         log(f"{entry.name}: session score {res['metrics']['score']:.3f} (Amax(B) "
             f"{res['metrics']['amax_b']:.3f}, Bmax(A) {res['metrics']['bmax_a']:.3f})")
+        if "ensemble" in res:
+            ens = res["ensemble"]
+            ensembles[entry.name] = ens
+            if cfg.protocol.ensemble:
+                name = f"{entry.name}_ensemble"
+                metrics["models"][name] = {**ens["metrics"], **ens["metrics_extra"]}
+                models[name] = ens["models"]["a"]
+                log(f"{name}: session score {ens['metrics']['score']:.3f} "
+                    f"({ens['metrics_extra']['members']['a']} members)")
     if "linear" in cfg.protocol.controls:
         lags = max(1, int(round(cfg.protocol.linear_history_s * data.frame_rate_hz)))
         lin = fit_linear(data, sets, lags=lags, ridges=cfg.protocol.linear_ridge, skip_frames=skip)
-        models["control_linear"] = lin.pop("models")["a"]
+        lin_models = lin.pop("models")
+        models["control_linear"] = lin_models["a"]
         preds["control_linear"] = lin.pop("predictions")
         metrics["controls"]["linear"] = lin
         log(f"linear control ({lags} lags): score {lin['score']:.3f}")
+        if cfg.protocol.stack_linear:
+            first = cfg.models[0].name
+            st = _stack_with_linear(data, sets, skip, ensembles[first], lin_models)
+            name = f"{first}_ensemble_linear"
+            sizes = {k: len(ensembles[first]["members"][k]) for k in ("a", "b")}
+            metrics["models"][name] = {**st["metrics"], "of": [f"{first}_ensemble", "control_linear"],
+                                       "members": sizes}
+            models[name] = st["models"]["a"]
+            preds[name] = st["predictions"]["a"]
+            log(f"{name}: session score {st['metrics']['score']:.3f}")
     if "shuffled" in cfg.protocol.controls:
         res = _ab_network(cfg, cfg.models[0], data, sets, skip, y_mean, y_std, shuffled=True, log=log)
         metrics["controls"]["shuffled"] = res["metrics"]

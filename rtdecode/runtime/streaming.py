@@ -115,6 +115,7 @@ class StreamingModel:
         self.warmup: WarmupReport | None = None
         self._sess: ort.InferenceSession | None = None
         self._host_state: dict[str, np.ndarray] = {}
+        self._warm_feeds: dict[str, np.ndarray] | None = None
         self._bound: BoundStepper | None = None
         self._out_names: list[str] = []
         self.frames_seen = 0
@@ -227,6 +228,24 @@ class StreamingModel:
             raise ModelError(f"{where}: graph inputs {sorted(extra)} are not declared as states", fix)
 
     # -- streaming -------------------------------------------------------
+    def warm_step(self) -> bool:
+        """Run the session once on a zero frame and zero scratch states; discard the result.
+
+        Keeps the model's code, weights and ONNX Runtime's buffers in the CPU caches between
+        real steps (a decimating chain calls the model on one input tick in many). The
+        streaming state is not touched. Returns False (and does nothing) on the IOBinding /
+        CUDA-graph path, whose state lives on the device.
+        """
+        if self._sess is None or self.meta is None:
+            raise ModelError(f"model {self.path} is not open", "call open() before warm_step()")
+        if self._bound is not None:
+            return False
+        if self._warm_feeds is None:
+            self._warm_feeds = {s.name: np.zeros(s.shape, dtype=np.float32) for s in self.meta.states}
+            self._warm_feeds["x"] = np.zeros((1, self.meta.model_channels, 1), dtype=np.float32)
+        self._sess.run(self._out_names, self._warm_feeds)
+        return True
+
     def reset(self) -> None:
         """Zero all states (equals the front zero-padding of the offline model)."""
         assert self.meta is not None, "open() first"

@@ -26,6 +26,10 @@ from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
 
+#: keep_warm: at most one scratch model step per this interval, s (caches stay warm for
+#: about a millisecond; a 30 kHz stream pulled sample by sample must not run 30 000 extra steps/s)
+WARM_INTERVAL_S = 0.5e-3
+
 
 @dataclass
 class DecoderOutput:
@@ -63,6 +67,9 @@ class Decoder:
     deadline_misses: int = 0
     failure_episodes: int = 0
     failing: bool = False
+    warm_failed: bool = False
+    warm_steps: int = 0
+    last_run: float = 0.0
     pending_flags: int = 0
     _episode_calls: int = 0
 
@@ -279,13 +286,23 @@ class Pipeline:
             if frames.shape[0] == 0:  # between decimated frames: nothing to run or publish
                 d.pending_flags = dflags
                 outs.append(d.no_output)
+                if (d.cfg.keep_warm and not d.failing and not d.warm_failed
+                        and time.perf_counter() - d.last_run >= WARM_INTERVAL_S):
+                    d.last_run = time.perf_counter()
+                    d.warm_steps += 1
+                    try:
+                        d.model.warm_step()
+                    except Exception as exc:  # noqa: BLE001 - never stop the loop for a warm-up
+                        d.warm_failed = True  # real steps go on and report their own faults
+                        logger.warning("decoder %s: keep_warm step failed (%s: %s); keep_warm is "
+                                       "off for it from now on", d.name, type(exc).__name__, exc)
                 if tm is not None:
                     tb = time.perf_counter_ns()
                 continue
             start = d.model.frames_seen
             d.pending_flags = 0
             fault: str | None = None
-            t_call = time.perf_counter()
+            t_call = d.last_run = time.perf_counter()
             try:
                 y = d.model.step(frames)
                 if tm is not None:
@@ -343,6 +360,6 @@ class Pipeline:
                  "delay_s": d.chain.delay_s + (d.smoother.delay_frames / d.chain.rate_out_hz
                                                if d.smoother is not None else 0.0),
                  "receptive_field": d.model.meta.receptive_field if d.model.meta else None,
-                 "failures": d.failures, "deadline_misses": d.deadline_misses,
+                 "failures": d.failures, "deadline_misses": d.deadline_misses, "warm_steps": d.warm_steps,
                  "failure_episodes": d.failure_episodes, "failing": d.failing}
                 for d in self.decoders]

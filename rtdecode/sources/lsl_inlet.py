@@ -420,8 +420,7 @@ class LslInlet:
             time.sleep(timeout_s)
             return None
         try:
-            _, ts = self.inlet.pull_chunk(timeout=timeout_s, max_samples=cap, dest_obj=self._raw,
-                                          min_samples=1, as_numpy=True)
+            ts = self._wait_and_pull(timeout_s, cap)
         except pylsl.util.LostError as exc:
             # An outlet without a source_id cannot be recovered by liblsl: the daemon goes
             # stale and poll_reconnect() switches to a new outlet when one appears.
@@ -440,6 +439,26 @@ class LslInlet:
         chunk = Chunk(samples=x, t_lsl=t, first_index=self.samples_in)
         self.samples_in += n
         return chunk
+
+    def _wait_and_pull(self, timeout_s: float, cap: int) -> np.ndarray:
+        """Pull up to ``cap`` samples into ``self._raw``; spin first when ``busy_poll_s`` asks."""
+        assert self.inlet is not None
+        spin = min(self.cfg.busy_poll_s, timeout_s)
+        if spin > 0:
+            end = time.perf_counter() + spin
+            while True:
+                _, ts = self.inlet.pull_chunk(timeout=0.0, max_samples=cap, dest_obj=self._raw,
+                                              min_samples=1, as_numpy=True)
+                if len(ts):
+                    return ts
+                if time.perf_counter() >= end:
+                    break
+            timeout_s -= spin
+            if timeout_s <= 0:
+                return ts
+        _, ts = self.inlet.pull_chunk(timeout=timeout_s, max_samples=cap, dest_obj=self._raw,
+                                      min_samples=1, as_numpy=True)
+        return ts
 
     def _account(self, x: np.ndarray, t: np.ndarray) -> None:
         period = 1.0 / self.rate_hz

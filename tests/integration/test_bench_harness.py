@@ -42,9 +42,10 @@ def _check_common(r: dict, case: Case) -> None:
     assert rss["end"] is not None and rss["samples"]
 
 
-def test_harness_daemon_case(tmp_path: Path) -> None:
+@pytest.mark.parametrize("busy_poll_s", [0.0, 0.002], ids=["block", "busy-poll"])
+def test_harness_daemon_case(tmp_path: Path, busy_poll_s: float) -> None:
     case = Case("tiny-daemon", "daemon", 4, 500.0, seconds=2.0, model="linear", publish="every",
-                group="test", settle_s=0.5)
+                group="test", settle_s=0.5, busy_poll_s=busy_poll_s)
     r = run_case(case, tmp_path)
     _check_common(r, case)
     m = r["messages"]

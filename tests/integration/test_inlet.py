@@ -50,6 +50,28 @@ def test_gaps_and_lost_index_samples_are_counted(unique_name: str) -> None:
     np.testing.assert_allclose(t, t0 + idx / 100.0, atol=1e-3)  # clock-corrected, same host
 
 
+def test_busy_poll_delivers_every_sample_in_order_and_times_out(unique_name: str) -> None:
+    out = _outlet(unique_name)
+    cfg = SourceConfig(name=unique_name, channels=3, rate_hz=100.0, index_channel=0, resolve_timeout_s=10,
+                       busy_poll_s=0.02)
+    with LslInlet(cfg) as inlet:
+        assert out.wait_for_consumers(10)
+        # nothing sent: the spin (20 ms) then the blocking rest of the wait, then None
+        t0 = time.monotonic()
+        assert inlet.pull(0.05) is None
+        assert time.monotonic() - t0 >= 0.045
+        # spin only (timeout shorter than busy_poll_s)
+        assert inlet.pull(0.005) is None
+        x = np.zeros((300, 3), np.float32)
+        x[:, 0] = np.arange(300)
+        for i in range(0, 300, 3):  # pushed while the inlet spins
+            out.push_chunk(x[i:i + 3])
+            time.sleep(0.001)
+        got, _ = _pull_all(inlet, 300)
+    np.testing.assert_array_equal(got[:, 0], np.arange(300))
+    assert inlet.index_lost == 0 and inlet.index_dup == 0
+
+
 def test_duplicate_index_counted(unique_name: str) -> None:
     out = _outlet(unique_name)
     with LslInlet(SourceConfig(name=unique_name, index_channel=0, resolve_timeout_s=10)) as inlet:

@@ -19,6 +19,7 @@ from rtdecode.nn.models import (  # noqa: E402
     GammaCNN,
     LinearDecoder,
     SConvNet,
+    StackedDecoder,
     count_parameters,
     describe,
     model_from_spec,
@@ -55,6 +56,35 @@ def test_gamma_cnn_streams_like_offline_for_each_session(variant: str, rate_hz: 
     assert not torch.allclose(outs[0], outs[1])  # separate feature stacks
     with pytest.raises(ModelError, match="session"):
         model(x, session=2)
+
+
+def test_stacked_decoder_mixes_members_and_streams_like_offline() -> None:
+    torch.manual_seed(1)
+    g1, g2 = tiny_gamma_cnn().eval(), tiny_gamma_cnn("free", free_taps=4).eval()
+    lin = LinearDecoder(5, 2, 7).eval()
+    w, b = torch.randn(3, 6), torch.randn(3)
+    stack = StackedDecoder.from_members([g1, g2, lin], w, b)
+    assert stack.out_channels == 3 and stack.in_channels == 5
+    assert stack.receptive_field == max(g1.receptive_field, g2.receptive_field, lin.receptive_field)
+    assert stack.state_shapes(1) == g1.state_shapes(1) + g2.state_shapes(1) + lin.state_shapes(1)
+    assert count_parameters(stack) == sum(map(count_parameters, (g1, g2, lin))) + w.numel() + b.numel()
+    x = torch.randn(1, 5, 3 * stack.receptive_field)
+    with torch.no_grad():
+        want = (torch.einsum("kc,bct->bkt", w, torch.cat([g1(x), g2(x), lin(x)], dim=1))
+                + b[None, :, None])
+        torch.testing.assert_close(stack(x), want, atol=1e-5, rtol=1e-5)
+    assert_stream_equals_offline(stack, x)
+    with pytest.raises(ModelError, match="expected 5"):
+        stack.step(x, [])
+
+
+def test_stacked_decoder_rejects_mismatched_members() -> None:
+    with pytest.raises(ModelError, match="different input sizes"):
+        StackedDecoder([model_to_spec(LinearDecoder(3, 2, 2)), model_to_spec(LinearDecoder(4, 2, 2))], 2)
+    with pytest.raises(ModelError, match="regression models"):
+        StackedDecoder([model_to_spec(SConvNet("A", (4, 3), 3, widths=(2, 3), fc=4))], 2)
+    with pytest.raises(ModelError, match="at least one member"):
+        StackedDecoder([], 2)
 
 
 def test_gamma_cnn_paper_defaults() -> None:
@@ -139,6 +169,8 @@ MODELS = {
     "gamma": lambda: tiny_gamma_cnn("gamma"),
     "free": lambda: tiny_gamma_cnn("free", free_taps=4),
     "linear": lambda: LinearDecoder(3, 2, 5),
+    "stacked": lambda: StackedDecoder.from_members([tiny_gamma_cnn(), LinearDecoder(5, 2, 3)],
+                                                   torch.randn(2, 4), torch.randn(2)),
     "sconv-B": lambda: SConvNet("B", (4, 3), 3, widths=(2, 3), fc=4, pool="avg"),
     "allconv": lambda: AllConvNet((5, 3), 3, widths=(2, 3)),
 }

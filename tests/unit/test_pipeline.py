@@ -49,6 +49,25 @@ def test_chunked_equals_one_pass(model: Path) -> None:
     assert (one.flags[:2] & Flags.WARMUP).all() and (one.flags[2:] == 0).all()
 
 
+def test_keep_warm_steps_do_not_change_the_output(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rtdecode.service.pipeline as pipeline_mod
+
+    monkeypatch.setattr(pipeline_mod, "WARM_INTERVAL_S", 0.0)  # warm on every frameless tick
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((801, 4)) * 3).astype(np.float32)
+    t = np.arange(len(x)) / 200.0
+    outs = {}
+    for warm in (False, True):
+        p = Pipeline([DecoderConfig(name="d", model=model, keep_warm=warm)], 200.0, 4).open()
+        ys = [p.process(x[i:i + 1], t[i:i + 1])[0].y for i in range(len(x))]  # 1-sample ticks
+        outs[warm] = np.concatenate(ys)
+        assert (p.decoders[0].warm_steps > 0) == warm
+        assert p.describe()[0]["warm_steps"] == p.decoders[0].warm_steps
+    # 3 of 4 ticks complete no frame: each of those ran a scratch step, the state is untouched
+    np.testing.assert_array_equal(outs[True], outs[False])
+    assert outs[True].shape[0] == len(x) // 4
+
+
 @pytest.mark.parametrize("policy", ["hold", "zero"])
 def test_nonfinite_input_is_repaired_and_flagged(model: Path, policy: str) -> None:
     rng = np.random.default_rng(1)

@@ -58,6 +58,8 @@ def test_minimal_config_validates_with_defaults() -> None:
     (_base(models=[{"name": "s", "kind": "SConvNet"}]), "protocol.kind: classifiers use 'loto'"),
     (_base(loss={"kind": "cross_entropy"}), "loss.kind"),
     (_base(export={"model": "nope"}), "export.model"),
+    (_base(export={"model": "g_ensemble"}), "export.model"),
+    (_base(protocol={"kind": "ab", "stack_linear": True}), "protocol.stack_linear"),
     (_base(models=[{"name": "a", "kind": "GammaCNN"}, {"name": "a", "kind": "GammaCNN"}]), "names repeat"),
     (_base(models=[{"name": "a", "kind": "GammaCNN"}, {"name": "b", "kind": "SConvNet"}]),
      "mixes classifiers"),
