@@ -137,7 +137,7 @@ def tables(quick: dict | None, full: dict | None, compact: bool = False) -> str:
     sweeps = [c for c in src["cases"] if c["case"]["group"] not in ("headline", "bare")]
     if sweeps:
         bare = {(c["case"]["channels"], c["case"]["rate_hz"], c["case"]["chunk"]): c for c in src["cases"]
-                if c["case"]["target"] == "bare"}
+                if c["case"]["target"] == "bare" and not c["case"].get("busy_poll_s", 0.0)}
         lines += ["", "Sweeps (daemon vs the bare transport on the same stream):", "",
                   "| sweep | model | stream | daemon e2e p50 / p99 ms | bare p50 / p99 ms | lost | CPU |",
                   "|---|---|---|---|---|---|---|"]
@@ -217,7 +217,7 @@ def plots(quick: dict | None, full: dict | None) -> list[Path]:
     # 3. sweeps
     if full is not None:
         bare = {(c["case"]["channels"], c["case"]["rate_hz"], c["case"]["chunk"]): c for c in full["cases"]
-                if c["case"]["target"] == "bare"}
+                if c["case"]["target"] == "bare" and not c["case"].get("busy_poll_s", 0.0)}
         specs = [("channels", "channels", lambda cs: cs["channels"], "p99_vs_channels.png"),
                  ("rates", "input rate, Hz", lambda cs: cs["rate_hz"], "p99_vs_rate.png"),
                  ("chunks", "samples per push", lambda cs: cs["chunk"], "p99_vs_chunk.png")]
@@ -229,7 +229,8 @@ def plots(quick: dict | None, full: dict | None) -> list[Path]:
                         and c["case"]["rate_hz"] == 2048.0]
             if group == "chunks":
                 pts += [c for c in full["cases"] if c["case"]["group"] == "headline"
-                        and c["case"]["target"] == "daemon" and c["case"]["stage_timing"]]
+                        and c["case"]["target"] == "daemon" and c["case"]["stage_timing"]
+                        and c["case"].get("keep_warm", True) and not c["case"].get("busy_poll_s", 0.0)]
             pts = sorted({key(c["case"]): c for c in pts}.values(), key=lambda c: key(c["case"]))
             if not pts:
                 continue
