@@ -874,7 +874,7 @@ def _ab_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: d
     }
     out = {"metrics": metrics, "models": chosen, "curves": {"amax": fa["history"], "bmax": fb["history"]},
            "predictions": preds_a}
-    if cfg.protocol.ensemble or cfg.protocol.stack_linear:
+    if (cfg.protocol.ensemble or cfg.protocol.stack_linear) and not shuffled:
         members = {key: _restart_members(entry, data, fits, key, y_mean, y_std) for key in ("a", "b")}
         ens = {key: mean_stack(m) for key, m in members.items()}
         sizes = {k: len(v) for k, v in members.items()}
