@@ -872,11 +872,11 @@ def _ab_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: d
                      for f, at in zip(fits, attempts, strict=True)],
         "mean_attempt_amax_b": float(np.mean([a["amax"]["b"] for a in attempts])),
     }
-    out = {"metrics": metrics, "models": chosen, "curves": {"amax": fa["history"], "bmax": fb["history"]},
-           "predictions": preds_a}
+    out: dict[str, Any] = {"metrics": metrics, "models": chosen, "predictions": preds_a,
+                           "curves": {"amax": fa["history"], "bmax": fb["history"]}}
     if (cfg.protocol.ensemble or cfg.protocol.stack_linear) and not shuffled:
         members = {key: _restart_members(entry, data, fits, key, y_mean, y_std) for key in ("a", "b")}
-        ens = {key: mean_stack(m) for key, m in members.items()}
+        ens = {key: _mean_stack(m, data.n_outputs) for key, m in members.items()}
         sizes = {k: len(v) for k, v in members.items()}
         out["ensemble"] = {**_ab_scores(data, sets, skip, ens), "members": members,
                            "metrics_extra": {"of": entry.name, "members": sizes}}
@@ -896,13 +896,12 @@ def _restart_members(entry: ModelEntry, data: TrainingData, fits: Sequence[dict[
         out.append(fold_target_scaling(m, y_mean, y_std).eval())
     if not out:
         raise ModelError(f"{entry.name}: no restart reached a best step on set {key.upper()}",
-                            "lower optim.lr or raise optim.steps")
+                         "lower optim.lr or raise optim.steps")
     return out
 
 
-def mean_stack(members: Sequence[nn.Module]) -> StackedDecoder:
-    """The ensemble of ``members`` (same outputs): a :class:`StackedDecoder` whose head averages them."""
-    k = int(members[0].out_channels)
+def _mean_stack(members: Sequence[nn.Module], k: int) -> StackedDecoder:
+    """The ensemble of ``members`` (``k`` outputs each): a :class:`StackedDecoder` averaging them."""
     w = torch.cat([torch.eye(k)] * len(members), dim=1) / len(members)
     return StackedDecoder.from_members(members, w, torch.zeros(k))
 
