@@ -67,3 +67,18 @@ def test_harness_bare_transport_case(tmp_path: Path) -> None:
     assert r["daemon_status"] is None
     # one message per pulled chunk: never more messages than samples
     assert r["messages"]["received"] <= r["input"]["samples_pushed"]
+
+
+def test_cold_path_benchmark_runs() -> None:
+    from bench.cold_path import model_path, publish_path
+
+    pub = publish_path(gaps_ms=(0.0, 1.0), n=20)
+    assert [r["gap_ms"] for r in pub] == [0.0, 1.0]
+    for r in pub:
+        for key in ("local_clock_us", "encode_us", "send_us"):
+            assert r[key]["n"] == 20 and 0 < r[key]["p50"] <= r[key]["p99"]
+    mod = model_path(ticks=60)
+    assert {(r["wait"], r["keep_warm"]) for r in mod} == {(w, k) for w in ("none", "busy", "sleep")
+                                                          for k in (False, True)}
+    for r in mod:  # 2-sample chunks at 2048 Hz, one 102.4 Hz frame per 10 chunks
+        assert r["chain_us"]["n"] == 60 and r["model_step_us"]["n"] == 6
