@@ -13,7 +13,7 @@ other time passes between them:
   1 ms sleep; each with ``keep_warm`` (a scratch step on every chunk that completes no frame)
   off and on.
 
-Times are p50 / p99 in microseconds of ``time.perf_counter_ns`` around each call.
+Times are p50 / p90 / p99 / p99.9 / max / mean in microseconds of ``time.perf_counter_ns`` around each call.
 
     python -m bench.cold_path          # → bench/results/cold_path.json (~1 min)
 
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from bench.micro import us_summary
 from bench.sysinfo import machine
 from rtdecode.dsp import build_chain
 from rtdecode.lsl import pylsl
@@ -41,12 +42,6 @@ from rtdecode.sinks.zmq_pub import Publisher
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "openhdemg_gamma.onnx"
-
-
-def _us(ns: list[int]) -> dict[str, float]:
-    a = np.asarray(ns, dtype=np.float64) / 1e3
-    return {"p50": round(float(np.percentile(a, 50)), 2), "p99": round(float(np.percentile(a, 99)), 2),
-            "n": int(a.size)}
 
 
 def _wait(gap_s: float, how: str) -> None:
@@ -97,8 +92,8 @@ def publish_path(gaps_ms: tuple[float, ...] = (0.0, 1.0, 10.0), n: int = 500) ->
                 clk.append(t1 - t0)
                 en.append(t2 - t1)
                 snd.append(t3 - t2)
-            out.append({"gap_ms": gap, "wait": "busy", "local_clock_us": _us(clk), "encode_us": _us(en),
-                        "send_us": _us(snd)})
+            out.append({"gap_ms": gap, "wait": "busy", "local_clock_us": us_summary(clk),
+                        "encode_us": us_summary(en), "send_us": us_summary(snd)})
         stop.set()
         th.join()
         sub.close()
@@ -131,8 +126,8 @@ def model_path(ticks: int = 3000) -> list[dict]:
                     tm.append(time.perf_counter_ns() - b)
                 elif warm:
                     m.warm_step()
-            out.append({"wait": how, "gap_ms": gap * 1e3, "keep_warm": warm, "chain_us": _us(tc),
-                        "model_step_us": _us(tm)})
+            out.append({"wait": how, "gap_ms": gap * 1e3, "keep_warm": warm, "chain_us": us_summary(tc),
+                        "model_step_us": us_summary(tm)})
     m.close()
     return out
 

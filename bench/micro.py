@@ -25,7 +25,8 @@ from bench.models import MODELS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _us(ns: np.ndarray) -> dict[str, float]:
+def us_summary(ns: np.ndarray | list[int]) -> dict[str, float]:
+    """Nanosecond timings → p50 / p90 / p99 / p99.9 / max / mean in µs and the count."""
     us = np.asarray(ns, dtype=np.float64) / 1e3
     q = np.percentile(us, [50, 90, 99, 99.9])
     return {"p50": round(float(q[0]), 2), "p90": round(float(q[1]), 2), "p99": round(float(q[2]), 2),
@@ -114,7 +115,7 @@ def ort_vs_torch(models: tuple[str, ...] = ("openhdemg_gamma",), steps: int = 20
                 if i % 97 == 0 and meta.task != "classification":
                     diff = max(diff, float(np.abs(y1[0] - y2[0, :, 0].numpy()).max()))
         m.close()
-        o, tt = _us(t_ort), _us(t_torch)
+        o, tt = us_summary(t_ort), us_summary(t_torch)
         res["models"].append({"model": f"models/{name}.onnx", "onnxruntime_us": o, "torch_eager_us": tt,
                               "torch_over_ort_p50": round(tt["p50"] / o["p50"], 2),
                               "max_abs_output_diff": diff if meta.task != "classification" else None,
@@ -145,7 +146,7 @@ def telemetry_overhead(chunks: int = 4000, block: int = 200, log=lambda s: None)
             pipe.process(x[2 * i:2 * i + 2], t[2 * i:2 * i + 2])
             dest.append(time.perf_counter_ns() - a)
     pipe.close()
-    s_on, s_off = _us(np.array(on)), _us(np.array(off))
+    s_on, s_off = us_summary(np.array(on)), us_summary(np.array(off))
     # the timer calls alone, without the pipeline (isolates their cost from noise)
     n = 20000
     a = time.perf_counter_ns()

@@ -851,16 +851,13 @@ def _ab_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: d
         if state is not None:
             m.load_state_dict(state)
         chosen[key] = fold_target_scaling(m, y_mean, y_std).eval()
-    preds_a = _segment_predictions(chosen["a"], data)
-    preds_b = _segment_predictions(chosen["b"], data)
-    r2_amax_b = _r2_on(data, preds_a, sets["b"], skip)
-    r2_bmax_a = _r2_on(data, preds_b, sets["a"], skip)
+    scored = _ab_scores(data, sets, skip, chosen)
     fa, fb = fits[sel["amax_attempt"]], fits[sel["bmax_attempt"]]
     metrics = {
         "kind": entry.kind, "config": chosen["a"].config, "parameters": count_parameters(chosen["a"]),
         "receptive_field_frames": int(getattr(chosen["a"], "receptive_field", 1)),
         "score": sel["score"], "amax_b": sel["amax_b"], "bmax_a": sel["bmax_a"],
-        "r2_outputs": {"amax_b": [float(v) for v in r2_amax_b], "bmax_a": [float(v) for v in r2_bmax_a]},
+        "r2_outputs": scored["metrics"]["r2_outputs"],
         "amax": {"attempt": sel["amax_attempt"], "step": fa["best"]["a"]["step"],
                  "r2": fa["best"]["a"].get("r2")},
         "bmax": {"attempt": sel["bmax_attempt"], "step": fb["best"]["b"]["step"],
@@ -872,7 +869,7 @@ def _ab_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: d
                      for f, at in zip(fits, attempts, strict=True)],
         "mean_attempt_amax_b": float(np.mean([a["amax"]["b"] for a in attempts])),
     }
-    out: dict[str, Any] = {"metrics": metrics, "models": chosen, "predictions": preds_a,
+    out: dict[str, Any] = {"metrics": metrics, "models": chosen, "predictions": scored["predictions"]["a"],
                            "curves": {"amax": fa["history"], "bmax": fb["history"]}}
     if (cfg.protocol.ensemble or cfg.protocol.stack_linear) and not shuffled:
         members = {key: _restart_members(entry, data, fits, key, y_mean, y_std) for key in ("a", "b")}

@@ -286,12 +286,12 @@ class Pipeline:
             if frames.shape[0] == 0:  # between decimated frames: nothing to run or publish
                 d.pending_flags = dflags
                 outs.append(d.no_output)
+                now = time.perf_counter()
                 if (d.cfg.keep_warm and not d.failing and not d.warm_failed
-                        and time.perf_counter() - d.last_run >= WARM_INTERVAL_S):
-                    d.last_run = time.perf_counter()
-                    d.warm_steps += 1
+                        and now - d.last_run >= WARM_INTERVAL_S):
+                    d.last_run = now
                     try:
-                        d.model.warm_step()
+                        d.warm_steps += int(d.model.warm_step())  # False: state on the device, no step
                     except Exception as exc:  # noqa: BLE001 - never stop the loop for a warm-up
                         d.warm_failed = True  # real steps go on and report their own faults
                         logger.warning("decoder %s: keep_warm step failed (%s: %s); keep_warm is "
