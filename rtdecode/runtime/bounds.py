@@ -143,4 +143,5 @@ class OutputLimits:
         if not out.any():
             return None
         np.clip(y, self.lo, self.hi, out=y)
-        return out.any(axis=1)
+        rows: np.ndarray = out.any(axis=1)
+        return rows
