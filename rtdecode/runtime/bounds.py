@@ -143,5 +143,4 @@ class OutputLimits:
         if not out.any():
             return None
         np.clip(y, self.lo, self.hi, out=y)
-        rows: np.ndarray = out.any(axis=1)
-        return rows
+        return np.asarray(out.any(axis=1))
