@@ -229,6 +229,8 @@ class TmsOutlets:
         self.n_pushed = 0
         self._outlet: pylsl.StreamOutlet | None = None
         self._next_marker = 0
+        #: LSL time of sample 0 of the last run (its pulse k is at ``t0 + k / rate_hz``).
+        self.t0 = math.nan
 
     def open(self) -> TmsOutlets:
         """Create both outlets (idempotent)."""
@@ -282,7 +284,7 @@ class TmsOutlets:
         sim, chunk = self.sim, self.chunk_samples
         limit = math.inf if duration_s is None else int(round(duration_s * sim.rate_hz))
         pacer = Pacer(sim.rate_hz, chunk)
-        pacer.start()
+        self.t0 = pacer.start()
         i = 0
         while i < limit and not (stop is not None and stop.is_set()):
             end = sim.end_sample
