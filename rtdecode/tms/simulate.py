@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Generator, Iterator
 
 import numpy as np
@@ -267,11 +268,17 @@ class TmsOutlets:
         self.close()
 
     def wait_for_consumers(self, timeout_s: float) -> bool:
-        """Wait (up to ``timeout_s`` in all) for a consumer of the EMG and of the marker stream."""
+        """Wait up to ``timeout_s`` for a consumer of the EMG stream, then of the markers.
+
+        With a trigger channel the pulses are in the EMG stream, so only its consumer is awaited.
+        """
         if self._outlet is None or self.markers.outlet is None:
             raise SourceError("TMS outlets are not open", "call open() first")
-        return bool(self._outlet.wait_for_consumers(timeout_s)
-                    and self.markers.outlet.wait_for_consumers(timeout_s))
+        end = time.monotonic() + timeout_s
+        ok = bool(self._outlet.wait_for_consumers(timeout_s))
+        if ok and not self.sim.trigger:
+            ok = bool(self.markers.outlet.wait_for_consumers(max(0.0, end - time.monotonic())))
+        return ok
 
     def run(self, stop: threading.Event | None = None, duration_s: float | None = None) -> int:
         """Stream until the protocol is over (+1 s), ``duration_s`` passes or ``stop`` is set.
