@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from rtdecode.errors import ConfigError
+from rtdecode.tms.config import MarkerStreamConfig, MeasureConfig, TmsConfig, TriggerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -295,8 +296,9 @@ class Config(_Strict):
 
     source: SourceConfig
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
-    decoders: list[DecoderConfig] = Field(..., min_length=1)
+    decoders: list[DecoderConfig] = Field(default_factory=list)
     fusion: FusionConfig | None = None
+    tms: TmsConfig | None = None
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
@@ -311,6 +313,15 @@ class Config(_Strict):
         if "_status" in topics:
             raise ValueError("topic '_status' is reserved for the status message; rename the decoder")
         return v
+
+    @model_validator(mode="after")
+    def _something_to_serve(self) -> Config:
+        if not self.decoders and self.tms is None:
+            raise ValueError("nothing to serve: add at least one [[decoders]] table or a [tms] "
+                             "section (docs/configuration.md, docs/tms.md)")
+        if self.tms is not None and self.tms.topic in [d.out_topic for d in self.decoders]:
+            raise ValueError(f"tms.topic {self.tms.topic!r} is already a decoder's topic; choose another")
+        return self
 
     @model_validator(mode="after")
     def _fusion_fits(self) -> Config:
@@ -492,6 +503,12 @@ def reference_markdown() -> str:
          "Optional: fuse several decoders' outputs with a Kalman filter (docs/fusion.md)."),
         ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
         ("service", ServiceConfig, "The daemon loop."),
+        ("tms", TmsConfig, "Optional: TMS pulse events and per-channel MEP measures, one event "
+         "message per pulse (docs/tms.md). Needs one of `[tms.markers]` or `[tms.trigger]`."),
+        ("tms.markers", MarkerStreamConfig, "Pulses from an LSL marker stream (payload: docs/tms.md)."),
+        ("tms.trigger", TriggerConfig, "Pulses from edges of a trigger channel in the input stream."),
+        ("tms.measure", MeasureConfig, "The chain before measurement and the windows, ms after the "
+         "pulse; a window [a, b] holds the samples whose time lies in [a, b]."),
     ]
     out = [
         "# Configuration reference",

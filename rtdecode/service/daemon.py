@@ -48,6 +48,8 @@ from rtdecode.service.telemetry import (
 from rtdecode.sinks.protocol import STATUS_TOPIC, EstimateEncoder, encode_status
 from rtdecode.sinks.zmq_pub import Publisher
 from rtdecode.sources.lsl_inlet import LslInlet
+from rtdecode.tms.events import channel_labels
+from rtdecode.tms.plugin import PluginContext, TmsEvents
 from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,7 @@ class Daemon:
         self._safe: dict[str, np.ndarray] = {}
         self._stale_period: dict[str, float] = {}
         self._stale_next: dict[str, float] = {}
+        self.plugins = [TmsEvents(cfg.tms)] if cfg.tms is not None else []  # until the plug-in API
 
     # -- signals ---------------------------------------------------------
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -163,6 +166,7 @@ class Daemon:
             "fusion": self.fusion.status() if self.fusion is not None else None,
             "rss_mb": round(_rss_mb(), 1),
             "stages_ms": self.stages.summary_ms() if self.stages is not None else None,
+            **{p.name: p.status() for p in self.plugins},
         }
 
     def _reason(self, now: float) -> str:
@@ -403,6 +407,12 @@ class Daemon:
                                       f"give {self.fusion.n_values} values in service.safe_vector "
                                       "(decoders with other output counts: decoders[...].safe_vector)")
                 self._safe[cfg.fusion.topic] = np.asarray(vec, np.float32)
+        assert self.inlet.info is not None
+        ctx = PluginContext(self.inlet.rate_hz, self.inlet.n_channels, channel_labels(self.inlet.info),
+                            self.inlet.info.source_id(), self.publisher.send, pylsl.local_clock,
+                            cfg.source.gap_factor)
+        for p in self.plugins:
+            p.open(ctx)
         self.state = "running"
         self.phase = "streaming"
         self._send_status()
@@ -424,6 +434,7 @@ class Daemon:
         remaining = svc.max_samples
         tm = self.stages
         tp = 0
+        plugin_due = math.inf
         while not self.stop.is_set():
             # wait for input no longer than the next STALE / fused message (no busy loop)
             timeout = svc.poll_timeout_s
@@ -431,6 +442,7 @@ class Daemon:
                 due = min(next_stale if stale else math.inf,
                           self.fusion.next_due if self.fusion is not None else math.inf)
                 timeout = min(timeout, max(0.0, due - pylsl.local_clock()))
+            timeout = min(timeout, max(0.0, plugin_due - pylsl.local_clock()))
             if tm is not None:
                 tp = time.perf_counter_ns()
             chunk = self.inlet.pull(timeout, remaining)
@@ -467,6 +479,8 @@ class Daemon:
                         tm.add_ns(STAGE_FUSION, tr - tp)
                 if tm is not None:
                     tm.add_ns(STAGE_TICK, tr - tq)
+                for p in self.plugins:
+                    p.on_chunk(chunk, self.inlet.chunk_flags)
                 if remaining is not None:
                     remaining -= chunk.n
                     if remaining <= 0:
@@ -485,6 +499,7 @@ class Daemon:
                 self._publish_fused(stale)
                 if tm is not None:
                     tm.add_ns(STAGE_FUSION_PUBLISH, time.perf_counter_ns() - tp)
+            plugin_due = min((p.poll(now) for p in self.plugins), default=math.inf)
             self._heartbeat_if_due()
             if now >= next_stats:
                 cpu1, wall1 = time.process_time(), time.perf_counter()
@@ -508,6 +523,8 @@ class Daemon:
         if self.state == "stopped":
             return
         self.state = "stopping"
+        for p in self.plugins:
+            p.close()
         try:
             if self.publisher.is_open:
                 self._send_status()
