@@ -96,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulating {sim.n_neurons} neurons at {sim.rate_hz:g} Hz: LSL streams "
               f"{outlets.name!r} (Spikes) and {outlets.kinematics_name!r} (Kinematics)",
               file=sys.stderr)  # noqa: T201
-        if args.wait_consumer_s > 0 and not outlets.wait_for_consumers(
-                args.wait_consumer_s, markers=not outlets.sim.trigger):
+        if args.wait_consumer_s > 0 and not outlets.wait_for_consumers(args.wait_consumer_s):
             if stop.is_set():
                 return 0
             logger.warning("no consumer connected to %r within %g s; streaming anyway",
