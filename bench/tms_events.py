@@ -185,7 +185,8 @@ def _analyse(prod: _Producer, events: dict[int, tuple[float, int]], base_m: list
     flagged = sum(1 for _, f in events.values() if f & 0x600)
     return {"pulses": {"sent": int(np.isfinite(prod.marker_push).sum()), "received": int(ids.size),
                        "flagged_no_samples_or_outage": flagged},
-            "event_ms": _stats_ms(ev[np.isfinite(ev)]), "after_window_ms": _stats_ms(after[np.isfinite(after)]),
+            "event_ms": _stats_ms(ev[np.isfinite(ev)]),
+            "after_window_ms": _stats_ms(after[np.isfinite(after)]),
             "baseline_marker_ms": _stats_ms(bm[np.isfinite(bm)]),
             "baseline_sample_ms": _stats_ms(bs[np.isfinite(bs)]),
             "daemon_status_tms": status}

@@ -296,9 +296,17 @@ class Config(_Strict):
 
     source: SourceConfig
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
-    decoders: list[DecoderConfig] = Field(default_factory=list)
+    decoders: list[DecoderConfig] = Field(
+        ..., description="streaming decoders (may be left out when a [tms] section is given)")
     fusion: FusionConfig | None = None
     tms: TmsConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tms_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tms") is not None and "decoders" not in data:
+            return {**data, "decoders": []}  # a TMS-only service decodes nothing
+        return data
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
@@ -562,8 +570,11 @@ def reference_markdown() -> str:
         "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
         "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
         "`failures`, `deadline_misses`, `failure_episodes`, `failing`), `fusion`, `rss_mb` and",
-        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on). It never",
-        "contains secrets.",
+        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on), and with a",
+        "`[tms]` section `tms` (`topic`, `pulses_from`, `channels` (labels of the measured",
+        "channels, in event order), `pulses`, `published`, `measured`, `no_samples`, `outage`,",
+        "`preactivated`, `pending`, `last_pulse`, `markers_ignored`, `marker_field_errors`,",
+        "`delay_after_window_ms`; docs/tms.md). It never contains secrets.",
         "",
     ]
     return "\n".join(out)

@@ -144,7 +144,8 @@ def _stream_tms(outlets: TmsOutlets, args: argparse.Namespace) -> None:
     with stop_on_signals(stop), outlets:
         print(f"streaming {outlets.name!r} (EMG, {outlets.sim.n_channels} ch at "
               f"{outlets.sim.rate_hz:g} Hz) and {outlets.markers.name!r}", file=sys.stderr)
-        if args.wait_consumer_s > 0 and not outlets.wait_for_consumers(args.wait_consumer_s):
+        if args.wait_consumer_s > 0 and not outlets.wait_for_consumers(
+                args.wait_consumer_s, markers=not outlets.sim.trigger):
             if stop.is_set():
                 return
             logger.warning("no consumer of %r within %g s; streaming anyway", outlets.name,

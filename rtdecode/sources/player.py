@@ -218,15 +218,15 @@ class Player:
                               "call open() (or use `with Player(...)`) before this")
         return self._outlet
 
-    def wait_for_consumers(self, timeout_s: float) -> bool:
+    def wait_for_consumers(self, timeout_s: float, markers: bool = False) -> bool:
         """Block until a consumer connects or ``timeout_s`` passes; True if one is connected.
 
-        With a marker outlet, also wait (within the same time) for a consumer of the markers,
-        so that the first markers are not pushed before anyone listens.
+        With ``markers`` (and a marker outlet), then also wait, within the same time, for a
+        consumer of the markers, so that the first markers are not pushed before anyone listens.
         """
         end = time.monotonic() + float(timeout_s)
         ok = bool(self._require_outlet().wait_for_consumers(float(timeout_s)))
-        if ok and self.markers is not None and self.markers.outlet is not None:
+        if ok and markers and self.markers is not None and self.markers.outlet is not None:
             ok = bool(self.markers.outlet.wait_for_consumers(max(0.0, end - time.monotonic())))
         return ok
 
@@ -268,13 +268,11 @@ class Player:
         buf = np.empty((chunk, n_ch), dtype=np.float32)
         ramp = np.arange(chunk, dtype=np.float64)
         stamps = np.empty(chunk, dtype=np.float64)
-        index = np.empty(chunk, dtype=np.float64)
         x = rec.x
         k = self.index_channel
         pacer = Pacer(self.push_rate_hz, chunk)
         t0 = pacer.start()
-        marks = (MarkerSchedule(self._marker_at, self._marker_labels, self._marker_lead,
-                                n_rec if self.loop else None) if self.markers is not None else None)
+        marks = self._marker_schedule()
         logger.info("replay %r started: %s samples at %g Hz (x%g)%s", self.name,
                     "unbounded" if math.isinf(limit) else int(limit), self.push_rate_hz,
                     self.rate_factor, ", looping" if self.loop else "")
@@ -284,10 +282,8 @@ class Player:
             while i < limit and not (stop is not None and stop.is_set()):
                 n = int(min(chunk, limit - i))
                 pos = copy_looped(buf[:n], x, pos)
-                if k is not None:
-                    np.add(ramp[:n], self.n_pushed, out=index[:n])
-                    np.mod(index[:n], INDEX_MODULUS, out=index[:n])
-                    buf[:n, k] = index[:n]
+                if k is not None:  # the running sample index, modulo 2**24
+                    np.mod(ramp[:n] + self.n_pushed, INDEX_MODULUS, out=buf[:n, k], casting="unsafe")
                 np.add(ramp[:n], i, out=stamps[:n])
                 stamps[:n] /= self.push_rate_hz
                 stamps[:n] += t0
@@ -299,8 +295,7 @@ class Player:
                 self.n_pushed += n
                 if marks is not None:
                     self._push_markers(marks, i, pacer)
-            if marks is not None and i >= n_rec and not self.loop and not (stop is not None
-                                                                           and stop.is_set()):
+            if i >= n_rec and not self.loop:
                 self._push_late_markers(marks, pacer, stop)
         finally:
             self.max_lateness_s = pacer.max_lateness_s
@@ -308,10 +303,17 @@ class Player:
                         "%.1f ms)", self.name, i, pacer.n_late, 1e3 * pacer.max_lateness_s)
         return i
 
-    def _push_late_markers(self, marks: MarkerSchedule, pacer: Pacer,
+    def _marker_schedule(self) -> MarkerSchedule | None:
+        if self.markers is None:
+            return None
+        return MarkerSchedule(self._marker_at, self._marker_labels, self._marker_lead,
+                              self.recording.n_samples if self.loop else None)
+
+    def _push_late_markers(self, marks: MarkerSchedule | None, pacer: Pacer,
                            stop: threading.Event | None) -> None:
         """Markers at or past the last sample: pushed at their own times (samples never come)."""
-        assert self.markers is not None
+        if marks is None or self.markers is None or (stop is not None and stop.is_set()):
+            return
         for index, label in marks.rest():
             pacer.wait_until(pacer.sample_time(index - marks.lead), stop)
             if stop is not None and stop.is_set():

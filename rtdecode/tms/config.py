@@ -137,7 +137,8 @@ class TmsConfig(_Strict):
         "uV", description="units of the EMG stream (the published measures are in µV and ms)")
     markers: MarkerStreamConfig | None = Field(None, description="pulses from a marker stream")
     trigger: TriggerConfig | None = Field(None, description="pulses from a trigger channel")
-    measure: MeasureConfig = Field(default_factory=MeasureConfig)  # type: ignore[arg-type]
+    measure: MeasureConfig = Field(default_factory=MeasureConfig,  # type: ignore[arg-type]
+                                   description="chain and windows: the [tms.measure] table")
     max_wait_s: float = Field(
         1.0, gt=0, le=60, description="a pulse waits this long after its window's end for the "
         "samples; then it is published flagged NO_SAMPLES")

@@ -234,7 +234,7 @@ class TriggerDetector:
 def channel_labels(info: pylsl.StreamInfo) -> list[str]:
     """Channel labels from an LSL stream's ``desc/channels`` (``ch<i>`` where missing)."""
     n = info.channel_count()
-    labels = []
+    labels: list[str] = []
     ch = info.desc().child("channels").child("channel")
     while not ch.empty() and len(labels) < n:
         labels.append(ch.child_value("label") or f"ch{len(labels)}")

@@ -19,11 +19,11 @@ import numpy as np
 
 from rtdecode.errors import ConfigError
 from rtdecode.tms.coil import CoilPose3D
-from rtdecode.tms.subject import PA45, MUSCLES, Response, VirtualSubject
+from rtdecode.tms.subject import MUSCLES, PA45, Response, VirtualSubject
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Stimulus", "Trial", "fixed_protocol", "mapping_protocol"]
+__all__ = ["Stimulus", "Trial", "deliver", "fixed_protocol", "mapping_protocol"]
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,11 @@ def mapping_protocol(centre_mm: tuple[float, float], rng: np.random.Generator, *
         peak = np.full(len(MUSCLES), 1e-9)
         seen: list[tuple[int, np.ndarray]] = []
         for i in rng.permutation(len(points)):
-            mep = yield Stimulus(*points[i], _direction(rng, jitter_deg), intensity)
+            mep = yield Stimulus(float(points[i][0]), float(points[i][1]), _direction(rng, jitter_deg),
+                                 intensity)
             if mep is not None:
                 seen.append((int(i), np.asarray(mep)))
-        for i, mep in seen:
+        for _, mep in seen:
             peak = np.maximum(peak, mep)
         for i, mep in seen:
             score[i] += float((mep / peak).sum())

@@ -67,7 +67,7 @@ class PluginContext:
     n_channels: int
     channel_names: list[str]
     source_id: str
-    publish: Callable[[Any], None]
+    publish: Callable[[Any], object]
     clock: Callable[[], float]
     gap_factor: float = 3.0
 

@@ -267,16 +267,16 @@ class TmsOutlets:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def wait_for_consumers(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` for a consumer of the EMG stream, then of the markers.
+    def wait_for_consumers(self, timeout_s: float, markers: bool = True) -> bool:
+        """Wait up to ``timeout_s`` for a consumer of the EMG stream, then (``markers``) of the markers.
 
-        With a trigger channel the pulses are in the EMG stream, so only its consumer is awaited.
+        With a trigger channel the pulses are in the EMG stream: pass ``markers=False``.
         """
         if self._outlet is None or self.markers.outlet is None:
             raise SourceError("TMS outlets are not open", "call open() first")
         end = time.monotonic() + timeout_s
         ok = bool(self._outlet.wait_for_consumers(timeout_s))
-        if ok and not self.sim.trigger:
+        if ok and markers:
             ok = bool(self.markers.outlet.wait_for_consumers(max(0.0, end - time.monotonic())))
         return ok
 

@@ -58,44 +58,44 @@ def _config(name: str, endpoint: str, tms: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def _daemon(cfg: dict[str, Any]) -> Iterator[Daemon]:
-    """The daemon in a thread of this process (real LSL and ZeroMQ, no subprocess start-up)."""
-    d = Daemon(load_config(data=cfg))
+def _in_thread(run: Callable[[threading.Event], None], join_s: float) -> Iterator[None]:
+    """Run ``run(stop)`` in a thread for the block; set ``stop`` and join after it; re-raise."""
+    stop_ev = threading.Event()
     errors: list[BaseException] = []
 
-    def run() -> None:
+    def target() -> None:
         try:
-            d.run()
+            run(stop_ev)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
 
-    t = threading.Thread(target=run, name="tms-test-daemon", daemon=True)
+    t = threading.Thread(target=target, daemon=True)
     t.start()
     try:
-        yield d
+        yield
     finally:
-        d.stop.set()
-        t.join(15)
+        stop_ev.set()
+        t.join(join_s)
     assert not errors, errors
 
 
-@contextmanager
-def _streaming(source: Any) -> Iterator[threading.Thread]:
-    """Run a Player / TmsOutlets (open, wait for both consumers, stream) in a thread."""
-    stop_ev = threading.Event()
+def _daemon(cfg: dict[str, Any]) -> Any:
+    """The daemon in a thread of this process (real LSL and ZeroMQ, no subprocess start-up)."""
+    def run(stop_ev: threading.Event) -> None:
+        d = Daemon(load_config(data=cfg), stop_event=stop_ev)
+        d.run()
 
-    def run() -> None:
+    return _in_thread(run, 15)
+
+
+def _streaming(source: Any, markers: bool = True) -> Any:
+    """Run a Player / TmsOutlets (open, wait for its consumers, stream) in a thread."""
+    def run(stop_ev: threading.Event) -> None:
         with source:
-            source.wait_for_consumers(30)
+            source.wait_for_consumers(30, markers=markers)
             source.run(stop_ev)
 
-    t = threading.Thread(target=run, name="tms-test-source", daemon=True)
-    t.start()
-    try:
-        yield t
-    finally:
-        stop_ev.set()
-        t.join(30)
+    return _in_thread(run, 30)
 
 
 def _events(sub: Subscriber, n: int, timeout_s: float = 60.0,
@@ -164,7 +164,7 @@ def test_trigger_channel_gives_the_same_pulses(subject: VirtualSubject, unique_n
     outlets = TmsOutlets(sim, unique_name)
     tms = {"trigger": {"channel": "TRIG", "threshold": 2.5}}
     with Subscriber(ipc_endpoint, topics=["tms"]) as sub, _daemon(_config(unique_name, ipc_endpoint, tms)):
-        with _streaming(outlets):
+        with _streaming(outlets, markers=False):
             events = _events(sub, n)
     _assert_once_each(events, n)
     offline = _simulator(subject, n, trigger=True, preactivation_prob=0.0).recording(

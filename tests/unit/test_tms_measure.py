@@ -162,3 +162,14 @@ def test_trigger_edges_are_chunk_invariant(edge: str) -> None:
         got += det.step(x[i:i + k], t[i:i + k])
         i += k
     assert got == whole
+
+
+def test_service_config_with_a_tms_section() -> None:
+    from rtdecode.config import load_config
+
+    cfg = load_config(data={"source": {"name": "emg"}, "tms": {"markers": {"name": "m"}}}, environ={})
+    assert cfg.decoders == [] and cfg.tms is not None and cfg.tms.topic == "tms"
+    with pytest.raises(ConfigError, match="nothing to serve"):
+        load_config(data={"source": {"name": "emg"}, "decoders": []}, environ={})
+    with pytest.raises(ConfigError, match="tms.markers"):
+        load_config(data={"source": {"name": "emg"}, "tms": {"markers": {}}}, environ={})
