@@ -23,7 +23,7 @@ from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
 COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "experiment", "replay", "simulate",
-            "listen", "check", "demo", "keygen", "doctor", "tms"]
+            "listen", "check", "demo", "keygen", "doctor", "tms", "m2m"]
 
 
 def build_parser() -> argparse.ArgumentParser:

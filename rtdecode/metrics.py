@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["r2_per_column", "rms"]
+__all__ = ["aicc", "bic", "nrmse", "r2_per_column", "rms", "sigma2_ml"]
 
 
 def r2_per_column(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
@@ -31,3 +31,42 @@ def r2_per_column(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
 def rms(err: np.ndarray) -> float:
     """Root mean square over all entries of ``err``."""
     return float(np.sqrt(np.mean(np.square(err))))
+
+
+def nrmse(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Normalised RMS error of response vectors (seed 001, eq. 7).
+
+    ``sqrt(Σ_j ||y_j − ŷ_j||² / Σ_j ||y_j||²)`` over the rows ``j`` (trials) of ``y``, ``yhat``
+    float (T, k). NaN when every target is 0.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    den = float(np.square(y).sum())
+    if den <= 0:
+        return float("nan")
+    return float(np.sqrt(np.square(y - np.asarray(yhat, np.float64)).sum() / den))
+
+
+def sigma2_ml(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Maximum-likelihood noise variance ``Σ ||y_i − ŷ_i||² / (N k)`` (seed 001, eq. 9)."""
+    err = np.asarray(y, np.float64) - np.asarray(yhat, np.float64)
+    return float(np.square(err).mean())
+
+
+def bic(sigma2: float, n_values: int, n_params: int) -> float:
+    """Bayesian information criterion ``Nk log σ̂² + p log(Nk)`` (seed 001, eq. 10).
+
+    ``n_values`` is ``N k`` (trials × responses), ``n_params`` the free parameters ``p``.
+    """
+    return float(n_values * np.log(sigma2) + n_params * np.log(n_values))
+
+
+def aicc(sigma2: float, n_values: int, n_params: int) -> float:
+    """Corrected Akaike criterion ``Nk log σ̂² + Nk (p + Nk) / (Nk − p − 2)`` (seed 001, eq. 11).
+
+    As in the paper, the formula is applied as written even when ``p > Nk − 2`` (the
+    correction is then negative, as in its Table 2); NaN when ``Nk − p − 2 = 0``.
+    """
+    den = n_values - n_params - 2
+    if den == 0:
+        return float("nan")
+    return float(n_values * np.log(sigma2) + n_values * (n_params + n_values) / den)

@@ -289,10 +289,22 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
     return metrics
 
 
+def _is_m2m_config(path: str) -> bool:
+    """Whether a training config is an M2M-Net one (``task = "m2m"``, docs/m2m.md)."""
+    from rtdecode.config import _read_file
+
+    return _read_file(Path(path)).get("task") == "m2m"
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the config, train, print a short summary; 0 when the exported model verifies."""
     from rtdecode.nn.train import load_train_config
 
+    if _is_m2m_config(args.config):  # an M2M-Net study (seed 001): its own schema and protocol
+        from rtdecode.commands.m2m import run_train
+
+        return run_train(argparse.Namespace(config=args.config, out=args.out, threads=args.threads,
+                                            no_export=args.no_export))
     cfg = load_train_config(args.config)
     if args.threads is not None:
         cfg.threads = int(args.threads)

@@ -16,7 +16,8 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``verify`` sub-command."""
-    p = sub.add_parser("verify", help="check torch offline == ONNX offline == ONNX streaming for a model")
+    p = sub.add_parser("verify", help="check torch offline == ONNX offline == ONNX streaming for a model "
+                       "(event models: batch == single, torch == ONNX, volume path, output range)")
     p.add_argument("model", help=".onnx file (its <stem>.torch.npz sidecar is used when present)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="pass when max|err| <= tolerance * max(1, max|reference|) (default 1e-4)")
@@ -60,10 +61,16 @@ def format_report(report: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Verify, print the table (or JSON), return 0 (pass) or 1 (fail)."""
     from rtdecode.nn.verify import verify_model
+    from rtdecode.tms.m2m_model import is_m2m_file
 
     providers = [p.strip() for p in args.providers.split(",") if p.strip()] if args.providers else None
-    report = verify_model(args.model, providers=providers, frames=args.frames, seed=args.seed,
-                          tolerance=args.tolerance)
+    if is_m2m_file(args.model):  # an event model (M2M-Net): stateless, volume in (docs/m2m.md)
+        from rtdecode.tms.m2m_verify import verify_m2m
+
+        report = verify_m2m(args.model, seed=args.seed, tolerance=args.tolerance)
+    else:
+        report = verify_model(args.model, providers=providers, frames=args.frames, seed=args.seed,
+                              tolerance=args.tolerance)
     if args.json:
         print(json.dumps(_jsonable(report), indent=2))
     else:

@@ -49,7 +49,8 @@ from rtdecode.sinks.protocol import STATUS_TOPIC, EstimateEncoder, encode_status
 from rtdecode.sinks.zmq_pub import Publisher
 from rtdecode.sources.lsl_inlet import LslInlet
 from rtdecode.tms.events import channel_labels
-from rtdecode.tms.plugin import PluginContext, TmsEvents
+from rtdecode.tms.m2m_serve import tms_plugins
+from rtdecode.tms.plugin import PluginContext
 from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class Daemon:
         self._safe: dict[str, np.ndarray] = {}
         self._stale_period: dict[str, float] = {}
         self._stale_next: dict[str, float] = {}
-        self.plugins = [TmsEvents(cfg.tms)] if cfg.tms is not None else []  # until the plug-in API
+        self.plugins = tms_plugins(cfg.tms) if cfg.tms is not None else []  # until the plug-in API
 
     # -- signals ---------------------------------------------------------
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

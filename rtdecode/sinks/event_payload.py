@@ -51,6 +51,7 @@ __all__ = [
     "EVENT_SIZE",
     "INTENSITY_UNITS",
     "MEASURES",
+    "PREDICTION_MEASURES",
     "EventData",
     "EventFlags",
     "event_frame_size",
@@ -66,6 +67,9 @@ EVENT_FORMAT = "<QdfHHff"
 EVENT_SIZE = struct.calcsize(EVENT_FORMAT)
 #: Names of the measures per channel, in wire order.
 MEASURES = ("p2p_uv", "latency_ms", "area_uv_ms", "pre_rms_uv")
+#: Measures of an event flagged ``PREDICTION`` (a model's prediction, docs/m2m.md): the
+#: predicted peak to peak, the measured one, their difference and the running NRMSE.
+PREDICTION_MEASURES = ("pred_p2p_uv", "p2p_uv", "error_uv", "running_nrmse")
 #: Intensity units by code (index): none, % of maximum stimulator output, % of resting motor threshold.
 INTENSITY_UNITS = ("", "%MSO", "%RMT")
 
@@ -85,6 +89,8 @@ class EventFlags(enum.IntFlag):
     OUTAGE = 1 << 9  #: input samples missing inside the pulse's windows (outage, gap)
     NO_SAMPLES = 1 << 10  #: the window's samples never came (or were gone); values are 0
     NO_RESPONSE = 1 << 11  #: peak to peak below the response threshold; latency is 0
+    PREDICTION = 1 << 12  #: the values are a model's prediction (measures PREDICTION_MEASURES)
+    NO_PREDICTION = 1 << 13  #: no usable coil pose / intensity (or the model failed): predicted values are 0
 
 
 def intensity_unit_code(unit: str) -> int:
@@ -136,17 +142,22 @@ class EventData:
     window_ms: tuple[float, float]
     values: np.ndarray
     channel_flags: np.ndarray
+    measures: tuple[str, ...] = MEASURES
 
     def measure(self, name: str) -> np.ndarray:
         """One measure for every channel, float32 (M,), e.g. ``measure("p2p_uv")``."""
-        k = MEASURES.index(name)
+        if name not in self.measures:
+            raise ProtocolError(f"this event's measures are {self.measures}, not {name!r}",
+                                "read prediction events (flag PREDICTION) by PREDICTION_MEASURES")
+        k = self.measures.index(name)
         if k >= self.values.shape[1]:
             raise ProtocolError(f"this event carries {self.values.shape[1]} measures, not {name!r}",
                                 "update the publisher")
         return self.values[:, k]
 
 
-def parse_event_payload(data: bytes, offset: int, count: int, where: str) -> EventData:
+def parse_event_payload(data: bytes, offset: int, count: int, where: str,
+                        prediction: bool = False) -> EventData:
     """Read and check an event payload.
 
     Parameters
@@ -159,6 +170,8 @@ def parse_event_payload(data: bytes, offset: int, count: int, where: str) -> Eve
         Channels, from the header's ``count``.
     where : str
         Topic and sequence number, for error messages.
+    prediction : bool
+        The header carries ``PREDICTION``: the measures are ``PREDICTION_MEASURES``.
 
     Raises
     ------
@@ -188,7 +201,8 @@ def parse_event_payload(data: bytes, offset: int, count: int, where: str) -> Eve
                             "carries NaN/Inf", "fix the publisher")
     flags = np.frombuffer(data, dtype=_U32, count=count, offset=start + 4 * count * k)
     return EventData(int(pulse_id), float(t_pulse), float(intensity), INTENSITY_UNITS[unit],
-                     (float(w0), float(w1)), values.reshape(count, k), flags.astype(np.uint32))
+                     (float(w0), float(w1)), values.reshape(count, k), flags.astype(np.uint32),
+                     PREDICTION_MEASURES if prediction else MEASURES)
 
 
 def pack_event_header(buf: bytearray, offset: int, pulse_id: int, t_pulse: float, intensity: float,

@@ -760,7 +760,8 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
             raise ProtocolError(
                 f"event t_source is {t_source} on topic {topic!r}; expected finite", fix_peer
             )
-        event = parse_event_payload(data, payload_start, count, f"on topic {topic!r} (seq {seq})")
+        event = parse_event_payload(data, payload_start, count, f"on topic {topic!r} (seq {seq})",
+                                    bool(flags & EventFlags.PREDICTION))
         return Message(topic, kind, version, Flags(flags), seq, t_source, t_publish, event=event)
     if kind == KIND_ESTIMATE:
         if payload_len != 4 * count:

@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from rtdecode.tms.m2m_config import M2mServeConfig
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["MarkerStreamConfig", "MeasureConfig", "TmsConfig", "TriggerConfig", "UV_PER_UNIT"]
@@ -144,6 +146,8 @@ class TmsConfig(_Strict):
         "samples; then it is published flagged NO_SAMPLES")
     buffer_s: float = Field(
         10.0, gt=0, le=600, description="input kept for markers that arrive after their samples")
+    m2m: M2mServeConfig | None = Field(None, description="predict each pulse's MEPs with an "
+                                       "M2M-Net model (docs/m2m.md)")
 
     @model_validator(mode="after")
     def _one_pulse_source(self) -> TmsConfig:
@@ -152,6 +156,8 @@ class TmsConfig(_Strict):
                              "[tms.trigger] (a trigger channel in the EMG stream)")
         if self.topic == "_status":
             raise ValueError("tms.topic '_status' is reserved for the status message")
+        if self.m2m is not None and self.m2m.topic in (self.topic, "_status"):
+            raise ValueError(f"tms.m2m.topic {self.m2m.topic!r} must differ from tms.topic and '_status'")
         need_s = self.measure.span_ms / 1e3 + self.max_wait_s
         if self.buffer_s < need_s:
             raise ValueError(f"tms.buffer_s = {self.buffer_s:g} s is shorter than one pulse's span "

@@ -132,6 +132,9 @@ class TmsEvents:
         self._post_end_s = cfg.measure.post_ms[1] / 1e3
         self._gap_factor = 3.0
         self._seq = 0
+        #: Observers of pulses (``on_pulse(pulse)``) and of their published measures
+        #: (``on_measured(pulse, result)``), e.g. the M2M-Net predictor (rtdecode.tms.m2m_serve).
+        self.listeners: list[Any] = []
 
     def open(self, ctx: PluginContext) -> None:
         """Check the channels, build the measurer and buffers, open the marker stream."""
@@ -172,6 +175,8 @@ class TmsEvents:
             return
         self.counts["pulses"] += 1
         bisect.insort(self.pending, pulse, key=lambda p: p.t)
+        for listener in self.listeners:
+            listener.on_pulse(pulse)
 
     def poll(self, now: float) -> float:
         """Take new markers, publish every pulse that is due; returns when to call again (LSL s)."""
@@ -205,6 +210,8 @@ class TmsEvents:
         self._ctx.publish(frame)
         self._seq += 1
         self.last_pulse = pulse.pulse_id
+        for listener in self.listeners:
+            listener.on_measured(pulse, result)
         c = self.counts
         c["published"] += 1
         if result.flags & EventFlags.NO_SAMPLES:

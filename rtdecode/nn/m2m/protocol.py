@@ -1,0 +1,225 @@
+"""Seed 001's study: input (E-field / firing) × mapper depth (3 / 6) × head, against baselines.
+
+::
+
+    per input kind:   autoencoder on the training session's volumes (inputs only) → codes
+      per repeat:     9:1 calibration / test split of the training session; output min-max
+                      scaling and NMF synergies fitted on the calibration pulses; baselines
+        per depth, per model:
+                      Direct, Synergy and (on Synergy's calibration errors) the residual net
+                      → NRMSE (eq. 7) on the split's test pulses and on every held-out
+                      session, BIC / AICc (eqs. 10–11) on the calibration pulses, parameters
+
+Scores are on the min-max scaled responses (the calibration pulses' range per muscle, as in
+the paper); ``nrmse_uv`` is the same on µV. The autoencoder sees the training session's test
+pulses' *volumes* (never their MEPs) — the held-out sessions it never sees at all, which is
+why they carry the headline numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtdecode.metrics import aicc, bic, nrmse, sigma2_ml
+from rtdecode.nn.m2m.config import M2mTrainConfig
+from rtdecode.nn.m2m.fit import VolumePrep, encode, fit_autoencoder, fit_mapper, predict
+from rtdecode.nn.m2m.model import Encoder, Mapper, count_params
+from rtdecode.nn.m2m.sessions import Session, load_sessions, splits
+from rtdecode.nn.m2m.synergy import Synergies, fit_synergies
+from rtdecode.tms.m2m_baselines import MeanPerIntensity, NearestMapped, VolumeRidge
+from rtdecode.tms.m2m_data import MinMax
+from rtdecode.tms.session_table import MappingTable
+from rtdecode.tms.volume import VolumeModel
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AutoencoderRun", "Shipped", "Targets", "run_study"]
+
+HEADS = ("direct", "synergy", "both")
+
+
+@dataclass
+class AutoencoderRun:
+    """An input kind's trained encoder, its input prep, code scaling and scaled codes."""
+
+    kind: str
+    encoder: Encoder
+    prep: VolumePrep
+    code_scale: MinMax
+    codes: np.ndarray  #: scaled codes of the training session (N, *code)
+    test_codes: list[np.ndarray]  #: scaled codes of each held-out session
+    history: dict[str, Any]
+
+
+@dataclass
+class Targets:
+    """A repeat's output scaling, scaled responses and synergies (calibration-fitted)."""
+
+    scale: MinMax
+    y: np.ndarray  #: scaled responses of the training session (N, k)
+    test_y: list[np.ndarray]
+    synergies: Synergies
+    activations: np.ndarray  #: synergy targets (N, r), valid on the calibration rows
+
+
+@dataclass
+class Shipped:
+    """What the exported model is made of."""
+
+    ae: AutoencoderRun
+    targets: Targets
+    mappers: dict[str, Mapper]
+    depth: int
+    scores: dict[str, Any]
+    table: MappingTable  #: the training session's usable pulses
+
+
+def _autoencoder(kind: str, train: Session, tests: list[Session], cfg: M2mTrainConfig) -> AutoencoderRun:
+    firing_cfg = cfg.volume.firing if kind == "firing" else None
+    prep = VolumePrep.fit(train.mags, firing_cfg)
+    order = np.random.default_rng([cfg.seed, 1]).permutation(len(train.mags))
+    n_val = max(1, int(round(cfg.protocol.val_fraction * len(order))))
+    ae, hist = fit_autoencoder(train.mags, np.sort(order[n_val:]), np.sort(order[:n_val]), prep,
+                               cfg.autoencoder.channels, cfg.autoencoder.optim, cfg.seed)
+    raw = encode(ae.encoder, train.mags, prep)
+    code_scale = MinMax.fit(raw, per_column=False)
+    tests_raw = [encode(ae.encoder, s.mags, prep) for s in tests]
+    return AutoencoderRun(kind, ae.encoder, prep, code_scale, code_scale.apply(raw),
+                          [code_scale.apply(c) for c in tests_raw],
+                          {**hist.to_json(), "params_encoder": count_params(ae.encoder),
+                           "params_decoder": count_params(ae.decoder)})
+
+
+def _targets(train: Session, tests: list[Session], calib: np.ndarray, rank: int, seed: int) -> Targets:
+    scale = MinMax.fit(train.table.mep_uv[calib], per_column=True)
+    y = scale.apply(train.table.mep_uv)
+    syn = fit_synergies(y[calib], rank, seed)
+    act = np.zeros((len(y), rank))
+    act[calib] = syn.activations
+    return Targets(scale, y, [scale.apply(s.table.mep_uv) for s in tests], syn, act)
+
+
+def _flat(prep: VolumePrep, mags: np.ndarray, keep: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Scaled volumes flattened to the voxels ``keep``, float32 (N, len(keep))."""
+    return np.concatenate([prep(mags[i:i + chunk]).numpy().reshape(len(mags[i:i + chunk]), -1)[:, keep]
+                           for i in range(0, len(mags), chunk)])
+
+
+def _baselines(kind: str, first: bool, train: Session, tests: list[Session], ae: AutoencoderRun,
+               tg: Targets, calib: np.ndarray, test: np.ndarray, repeat: int) -> list[dict[str, Any]]:
+    """Scores of the baselines fitted on the calibration pulses (ridge per input kind)."""
+    t = train.table
+    preds: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
+    if first:
+        mpi = MeanPerIntensity().fit(t.intensity_mso[calib], tg.y[calib])
+        preds[mpi.name] = (mpi.predict(t.intensity_mso[test]),
+                           [mpi.predict(s.table.intensity_mso) for s in tests])
+        nm = NearestMapped().fit(t.pose[calib, :3], t.intensity_mso[calib], tg.y[calib])
+        preds[f"{nm.name} (k={nm.k})"] = (nm.predict(t.pose[test, :3], t.intensity_mso[test]),
+                                           [nm.predict(s.table.pose[:, :3], s.table.intensity_mso)
+                                            for s in tests])
+    keep = np.flatnonzero((train.mags[calib] > 0).any(axis=0).ravel())
+    ridge = VolumeRidge().fit(_flat(ae.prep, train.mags[calib], keep), tg.y[calib])
+    preds[f"{ridge.name} ({kind})"] = (ridge.predict(_flat(ae.prep, train.mags[test], keep)),
+                                       [ridge.predict(_flat(ae.prep, s.mags, keep)) for s in tests])
+    rows = []
+    for name, (p_test, p_held) in preds.items():
+        rows.append({"baseline": name, "input": kind if "ridge" in name else None, "repeat": repeat,
+                     **_nrmse_block(tg, test, p_test, p_held, tests)})
+    return rows
+
+
+def _nrmse_block(tg: Targets, test: np.ndarray, p_test: np.ndarray, p_held: list[np.ndarray],
+                 tests: list[Session]) -> dict[str, Any]:
+    """NRMSE (scaled and µV) on the split's test pulses and on each held-out session."""
+    out: dict[str, Any] = {"nrmse_test": nrmse(tg.y[test], p_test),
+                           "nrmse_test_uv": nrmse(tg.scale.invert(tg.y[test]), tg.scale.invert(p_test))}
+    for s, y, p in zip(tests, tg.test_y, p_held, strict=True):
+        out[f"nrmse_{s.name}"] = nrmse(y, p)
+        out[f"nrmse_{s.name}_uv"] = nrmse(s.table.mep_uv, tg.scale.invert(p))
+    return out
+
+
+def _train_setting(ae: AutoencoderRun, tg: Targets, fit: np.ndarray, val: np.ndarray, depth: int,
+                   cfg: M2mTrainConfig, seed: int) -> tuple[dict[str, Mapper], dict[str, Any]]:
+    """Direct, Synergy and the residual net of Both for one setting."""
+    mc, opt = cfg.mapper, cfg.mapper.optim
+    code_shape = tuple(ae.codes.shape[1:])
+    k, r = tg.y.shape[1], tg.activations.shape[1]
+
+    def make(n_out: int, out: str = "sigmoid", hidden: str = "relu") -> Mapper:
+        return Mapper(code_shape, n_out, depth, out, hidden, mc.channels, mc.dense, mc.dropout)  # type: ignore[arg-type]
+
+    hist: dict[str, Any] = {}
+    direct, h = fit_mapper(make(k), ae.codes, tg.y, fit, val, opt, seed, f"{ae.kind} d{depth} direct")
+    hist["direct"] = h.to_json()
+    syn, h = fit_mapper(make(r), ae.codes, tg.activations, fit, val, opt, seed + 1,
+                        f"{ae.kind} d{depth} synergy")
+    hist["synergy"] = h.to_json()
+    resid = tg.y - predict(syn, ae.codes) @ tg.synergies.basis
+    res, h = fit_mapper(make(k, "tanh", "linear"), ae.codes, resid, fit, val, opt, seed + 2,
+                        f"{ae.kind} d{depth} residual")
+    hist["residual"] = h.to_json()
+    return {"direct": direct, "synergy": syn, "residual": res}, hist
+
+
+def head_predictions(mappers: dict[str, Mapper], basis: np.ndarray, codes: np.ndarray
+                     ) -> dict[str, np.ndarray]:
+    """Scaled responses (N, k) of each head for scaled codes."""
+    syn = predict(mappers["synergy"], codes) @ basis
+    return {"direct": predict(mappers["direct"], codes), "synergy": syn,
+            "both": syn + predict(mappers["residual"], codes)}
+
+
+def _score(ae: AutoencoderRun, tg: Targets, mappers: dict[str, Mapper], calib: np.ndarray,
+           test: np.ndarray, tests: list[Session]) -> dict[str, Any]:
+    """NRMSE, BIC, AICc and parameters per head."""
+    basis = tg.synergies.basis
+    p_all = head_predictions(mappers, basis, ae.codes)
+    p_held = [head_predictions(mappers, basis, c) for c in ae.test_codes]
+    params = {"direct": count_params(mappers["direct"]), "synergy": count_params(mappers["synergy"]),
+              "both": count_params(mappers["synergy"], mappers["residual"])}
+    out = {}
+    n_values = len(calib) * tg.y.shape[1]
+    for h in HEADS:
+        s2 = sigma2_ml(tg.y[calib], p_all[h][calib])
+        out[h] = {"params": params[h], "sigma2_calib": s2, "bic": bic(s2, n_values, params[h]),
+                  "aicc": aicc(s2, n_values, params[h]), "nrmse_calib": nrmse(tg.y[calib], p_all[h][calib]),
+                  **_nrmse_block(tg, test, p_all[h][test], [p[h] for p in p_held], tests)}
+    return out
+
+
+def run_study(cfg: M2mTrainConfig, out_dir: Path) -> tuple[dict[str, Any], Shipped | None]:
+    """Run the whole protocol; returns the results (JSON-able) and the parts of the shipped model."""
+    vm = VolumeModel(cfg.volume, cache_size=0)
+    train, tests = load_sessions(cfg.data, cfg.protocol, vm, out_dir)
+    proto, ex = cfg.protocol, cfg.export
+    sp = splits(len(train.table), proto, cfg.seed)
+    res: dict[str, Any] = {"sessions": {"train": {"name": train.name, "pulses": len(train.table)},
+                                        "held_out": [{"name": s.name, "pulses": len(s.table)}
+                                                     for s in tests]},
+                           "splits": [{"fit": len(a), "val": len(b), "test": len(c)} for a, b, c in sp],
+                           "autoencoders": {}, "settings": [], "baselines": []}
+    shipped = None
+    for ki, kind in enumerate(proto.inputs):
+        ae = _autoencoder(kind, train, tests, cfg)
+        res["autoencoders"][kind] = ae.history
+        for r, (fit, val, test) in enumerate(sp):
+            calib = np.sort(np.concatenate([fit, val]))
+            tg = _targets(train, tests, calib, proto.synergies, cfg.seed + r)
+            res["baselines"] += _baselines(kind, ki == 0, train, tests, ae, tg, calib, test, r)
+            for depth in proto.depths:
+                for m in range(proto.models):
+                    seed = cfg.seed + 1000 * r + 10 * m
+                    mappers, hist = _train_setting(ae, tg, fit, val, depth, cfg, seed)
+                    scores = _score(ae, tg, mappers, calib, test, tests)
+                    res["settings"].append({"input": kind, "depth": depth, "repeat": r, "model": m,
+                                            "heads": scores, "history": hist})
+                    if ex.enabled and (kind, depth, r, m) == (ex.input, ex.depth, 0, 0):
+                        shipped = Shipped(ae, tg, mappers, depth, scores, train.table)
+    return res, shipped
