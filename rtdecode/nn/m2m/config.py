@@ -126,7 +126,10 @@ class M2mExportConfig(_Strict):
     enabled: bool = True
     input: Literal["efield", "firing"] = "firing"
     depth: Literal[3, 6] = 3
-    primary: Literal["direct", "synergy", "both"] = Field("both", description="head served as `mep`")
+    primary: Literal["direct", "synergy", "both"] = Field("both", description="head the service "
+                                                          "publishes")
+    members: int = Field(1, ge=1, description="mappers averaged in the shipped model (the study's "
+                         "first model of the setting on the first split, and members − 1 more seeds)")
     path: Path | None = Field(None, description="output .onnx (default <out_dir>/<name>.onnx)")
 
 

@@ -40,15 +40,18 @@ EXPORT_HEADS = ("direct", "synergy", "both")
 def build_net(spec: dict[str, Any], state: dict[str, torch.Tensor] | None = None) -> M2MNet:
     """An :class:`M2MNet` from its spec (and weights): the inverse of :func:`_spec`."""
     code = tuple(spec["code_shape"])
-    mappers = {}
-    for name, n_out in spec["mappers"].items():
-        out, hidden = ("tanh", "linear") if name == "residual" else ("sigmoid", "relu")
-        mappers[name] = Mapper(code, n_out, spec["depth"], out, hidden, tuple(spec["mapper_channels"]),  # type: ignore[arg-type]
-                               spec["dense"], spec["dropout"])
+    members = []
+    for _ in range(spec["members"]):
+        mappers = {}
+        for name, n_out in spec["mappers"].items():
+            out, hidden = ("tanh", "linear") if name == "residual" else ("sigmoid", "relu")
+            mappers[name] = Mapper(code, n_out, spec["depth"], out, hidden,  # type: ignore[arg-type]
+                                   tuple(spec["mapper_channels"]), spec["dense"], spec["dropout"])
+        members.append(mappers)
     k = spec["n_out"]
     scaling = {n: torch.zeros(k if n.startswith("out") else ()) for n in
                ("in_lo", "in_span", "code_lo", "code_span", "out_lo", "out_span")}
-    net = M2MNet(Encoder(tuple(spec["encoder_channels"])), mappers,  # type: ignore[arg-type]
+    net = M2MNet(Encoder(tuple(spec["encoder_channels"])), members,  # type: ignore[arg-type]
                  torch.zeros(spec["synergies"], k), scaling,
                  tuple(spec["firing"]) if spec["firing"] else None)
     if state is not None:
@@ -58,7 +61,7 @@ def build_net(spec: dict[str, Any], state: dict[str, torch.Tensor] | None = None
 
 def _spec(sh: Shipped, cfg_mapper: Any, vol: VolumeConfig) -> dict[str, Any]:
     return {"code_shape": list(sh.ae.codes.shape[1:]), "depth": sh.depth,
-            "mappers": {n: m.n_out for n, m in sh.mappers.items()},
+            "mappers": {n: m.n_out for n, m in sh.members[0].items()}, "members": len(sh.members),
             "mapper_channels": list(cfg_mapper.channels), "dense": cfg_mapper.dense,
             "dropout": cfg_mapper.dropout, "n_out": sh.targets.y.shape[1],
             "synergies": sh.targets.synergies.basis.shape[0],
@@ -72,8 +75,9 @@ def _net(sh: Shipped, spec: dict[str, Any]) -> M2MNet:
     values = {"in_lo": ps.lo, "in_span": ps.span, "code_lo": cs.lo, "code_span": cs.span,
               "out_lo": ys.lo, "out_span": ys.span}
     scaling = {k: torch.tensor(np.asarray(v, np.float64), dtype=f32) for k, v in values.items()}
-    net = M2MNet(sh.ae.encoder, dict(sh.mappers), torch.tensor(sh.targets.synergies.basis, dtype=f32),
-                 scaling, tuple(spec["firing"]) if spec["firing"] else None)
+    basis = torch.tensor(sh.targets.synergies.basis, dtype=f32)
+    net = M2MNet(sh.ae.encoder, [dict(m) for m in sh.members], basis, scaling,
+                 tuple(spec["firing"]) if spec["firing"] else None)
     return net.eval()
 
 

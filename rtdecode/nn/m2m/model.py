@@ -151,10 +151,11 @@ class M2MNet(nn.Module):
     Parameters
     ----------
     encoder : Encoder
-    mappers : dict
-        ``direct``, ``synergy`` and ``residual`` :class:`Mapper`\\ s (those present).
+    members : list of dict
+        Per ensemble member, its ``direct``, ``synergy`` and ``residual`` :class:`Mapper`\\ s;
+        every head is the mean of the members' (seed 001 trains 12 models per setting).
     basis : Tensor (r, k)
-        Synergy basis ``B`` (scaled units), present with a synergy mapper.
+        Synergy basis ``B`` (scaled units).
     scaling : dict of float tensors
         ``in_lo``, ``in_span`` (volume), ``code_lo``, ``code_span``, ``out_lo``, ``out_span`` (k,).
     firing : (float, float) or None
@@ -168,19 +169,17 @@ class M2MNet(nn.Module):
     out_lo: Tensor
     out_span: Tensor
     basis: Tensor
+    heads = ("direct", "synergy", "both")
 
-    def __init__(self, encoder: Encoder, mappers: dict[str, Mapper], basis: Tensor | None,
+    def __init__(self, encoder: Encoder, members: list[dict[str, Mapper]], basis: Tensor,
                  scaling: dict[str, Tensor], firing: tuple[float, float] | None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.mappers = nn.ModuleDict(mappers)
-        self.register_buffer("basis", basis if basis is not None else torch.zeros(1, 1))
+        self.members = nn.ModuleList([nn.ModuleDict(m) for m in members])
+        self.register_buffer("basis", basis.float())
         for k, v in scaling.items():
             self.register_buffer(k, v.float())
         self.firing = firing
-        self.heads = [h for h, need in (("direct", ("direct",)), ("synergy", ("synergy",)),
-                                         ("both", ("synergy", "residual")))
-                      if all(n in mappers for n in need)]
 
     def scaled_code(self, volume: Tensor) -> Tensor:
         """(B, X, Y, Z) |E| → the min-max scaled code (B, 1, X/4, Y/4, Z/4)."""
@@ -191,17 +190,14 @@ class M2MNet(nn.Module):
         x = ((x - self.in_lo) / self.in_span).unsqueeze(1)
         return (self.encoder(x) - self.code_lo) / self.code_span
 
-    def forward(self, volume: Tensor) -> tuple[Tensor, ...]:
-        """MEPs (B, k), µV, for each head in ``self.heads`` order."""
+    def forward(self, volume: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """MEPs (B, k), µV, of the heads Direct, Synergy and Both (members averaged)."""
         c = self.scaled_code(volume)
-        out = []
-        syn = self.mappers["synergy"](c) @ self.basis if "synergy" in self.mappers else None
-        for h in self.heads:
-            if h == "direct":
-                z = self.mappers["direct"](c)
-            elif h == "synergy":
-                z = syn
-            else:
-                z = syn + self.mappers["residual"](c)
-            out.append(z * self.out_span + self.out_lo)
-        return tuple(out)
+        direct, syn, res = [], [], []
+        for m in self.members:
+            direct.append(m["direct"](c))
+            syn.append(m["synergy"](c) @ self.basis)
+            res.append(m["residual"](c))
+        d, s = torch.stack(direct).mean(0), torch.stack(syn).mean(0)
+        b = s + torch.stack(res).mean(0)
+        return tuple(z * self.out_span + self.out_lo for z in (d, s, b))  # type: ignore[return-value]

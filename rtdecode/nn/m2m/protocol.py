@@ -73,7 +73,7 @@ class Shipped:
 
     ae: AutoencoderRun
     targets: Targets
-    mappers: dict[str, Mapper]
+    members: list[dict[str, Mapper]]  #: the ensemble (one set of mappers per member)
     depth: int
     scores: dict[str, Any]
     table: MappingTable  #: the training session's usable pulses
@@ -84,14 +84,18 @@ def _autoencoder(kind: str, train: Session, tests: list[Session], cfg: M2mTrainC
     prep = VolumePrep.fit(train.mags, firing_cfg)
     order = np.random.default_rng([cfg.seed, 1]).permutation(len(train.mags))
     n_val = max(1, int(round(cfg.protocol.val_fraction * len(order))))
-    ae, hist = fit_autoencoder(train.mags, np.sort(order[n_val:]), np.sort(order[:n_val]), prep,
+    val = np.sort(order[:n_val])
+    ae, hist = fit_autoencoder(train.mags, np.sort(order[n_val:]), val, prep,
                                cfg.autoencoder.channels, cfg.autoencoder.optim, cfg.seed)
+    zero_mse = float(np.mean([np.square(prep(train.mags[val[i:i + 16]]).numpy()).mean()
+                              for i in range(0, len(val), 16)]))  # MSE of reconstructing zeros
     raw = encode(ae.encoder, train.mags, prep)
     code_scale = MinMax.fit(raw, per_column=False)
     tests_raw = [encode(ae.encoder, s.mags, prep) for s in tests]
     return AutoencoderRun(kind, ae.encoder, prep, code_scale, code_scale.apply(raw),
                           [code_scale.apply(c) for c in tests_raw],
-                          {**hist.to_json(), "params_encoder": count_params(ae.encoder),
+                          {**hist.to_json(), "zero_mse_val": zero_mse,
+                           "params_encoder": count_params(ae.encoder),
                            "params_decoder": count_params(ae.decoder)})
 
 
@@ -168,22 +172,27 @@ def _train_setting(ae: AutoencoderRun, tg: Targets, fit: np.ndarray, val: np.nda
     return {"direct": direct, "synergy": syn, "residual": res}, hist
 
 
-def head_predictions(mappers: dict[str, Mapper], basis: np.ndarray, codes: np.ndarray
+def head_predictions(members: list[dict[str, Mapper]], basis: np.ndarray, codes: np.ndarray
                      ) -> dict[str, np.ndarray]:
-    """Scaled responses (N, k) of each head for scaled codes."""
-    syn = predict(mappers["synergy"], codes) @ basis
-    return {"direct": predict(mappers["direct"], codes), "synergy": syn,
-            "both": syn + predict(mappers["residual"], codes)}
+    """Scaled responses (N, k) of each head for scaled codes (the mean over the members)."""
+    out: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
+    for m in members:
+        syn = predict(m["synergy"], codes) @ basis
+        out["direct"].append(predict(m["direct"], codes))
+        out["synergy"].append(syn)
+        out["both"].append(syn + predict(m["residual"], codes))
+    return {h: np.mean(v, axis=0) for h, v in out.items()}
 
 
-def _score(ae: AutoencoderRun, tg: Targets, mappers: dict[str, Mapper], calib: np.ndarray,
+def _score(ae: AutoencoderRun, tg: Targets, members: list[dict[str, Mapper]], calib: np.ndarray,
            test: np.ndarray, tests: list[Session]) -> dict[str, Any]:
-    """NRMSE, BIC, AICc and parameters per head."""
+    """NRMSE, BIC, AICc and parameters (of all members) per head."""
     basis = tg.synergies.basis
-    p_all = head_predictions(mappers, basis, ae.codes)
-    p_held = [head_predictions(mappers, basis, c) for c in ae.test_codes]
-    params = {"direct": count_params(mappers["direct"]), "synergy": count_params(mappers["synergy"]),
-              "both": count_params(mappers["synergy"], mappers["residual"])}
+    p_all = head_predictions(members, basis, ae.codes)
+    p_held = [head_predictions(members, basis, c) for c in ae.test_codes]
+    params = {"direct": count_params(*(m["direct"] for m in members)),
+              "synergy": count_params(*(m["synergy"] for m in members)),
+              "both": count_params(*(m[n] for m in members for n in ("synergy", "residual")))}
     out = {}
     n_values = len(calib) * tg.y.shape[1]
     for h in HEADS:
@@ -192,6 +201,18 @@ def _score(ae: AutoencoderRun, tg: Targets, mappers: dict[str, Mapper], calib: n
                   "aicc": aicc(s2, n_values, params[h]), "nrmse_calib": nrmse(tg.y[calib], p_all[h][calib]),
                   **_nrmse_block(tg, test, p_all[h][test], [p[h] for p in p_held], tests)}
     return out
+
+
+def _ensemble(ae: AutoencoderRun, tg: Targets, first: dict[str, Mapper], depth: int,
+              split: tuple[np.ndarray, np.ndarray, np.ndarray], train: Session, tests: list[Session],
+              cfg: M2mTrainConfig) -> Shipped:
+    """The shipped model: ``export.members`` sets of mappers (the study's first, then new seeds)."""
+    fit, val, test = split
+    members = [first]
+    for i in range(1, cfg.export.members):
+        members.append(_train_setting(ae, tg, fit, val, depth, cfg, cfg.seed + 7919 * i)[0])
+    calib = np.sort(np.concatenate([fit, val]))
+    return Shipped(ae, tg, members, depth, _score(ae, tg, members, calib, test, tests), train.table)
 
 
 def run_study(cfg: M2mTrainConfig, out_dir: Path) -> tuple[dict[str, Any], Shipped | None]:
@@ -217,9 +238,10 @@ def run_study(cfg: M2mTrainConfig, out_dir: Path) -> tuple[dict[str, Any], Shipp
                 for m in range(proto.models):
                     seed = cfg.seed + 1000 * r + 10 * m
                     mappers, hist = _train_setting(ae, tg, fit, val, depth, cfg, seed)
-                    scores = _score(ae, tg, mappers, calib, test, tests)
+                    scores = _score(ae, tg, [mappers], calib, test, tests)
                     res["settings"].append({"input": kind, "depth": depth, "repeat": r, "model": m,
                                             "heads": scores, "history": hist})
                     if ex.enabled and (kind, depth, r, m) == (ex.input, ex.depth, 0, 0):
-                        shipped = Shipped(ae, tg, mappers, depth, scores, train.table)
+                        shipped = _ensemble(ae, tg, mappers, depth, (fit, val, test), train, tests, cfg)
+                        res["shipped_scores"] = shipped.scores
     return res, shipped

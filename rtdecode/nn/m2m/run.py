@@ -74,7 +74,7 @@ def _provenance(cfg: M2mTrainConfig, seconds: float) -> dict[str, Any]:
 
 def _export(cfg: M2mTrainConfig, sh: Shipped, out_dir: Path, verdict: dict[str, Any],
             provenance: dict[str, Any], muscles: list[str], features: np.ndarray, mep_uv: np.ndarray) -> Path:
-    preds = head_predictions(sh.mappers, sh.targets.synergies.basis, sh.ae.codes)
+    preds = head_predictions(sh.members, sh.targets.synergies.basis, sh.ae.codes)
     bounds = stimulus_bounds(features, mep_uv, sh.targets.scale.invert(preds[cfg.export.primary]),
                              f"{len(features)} pulses of the training session")
     path = cfg.export.path or out_dir / f"{cfg.name}.onnx"
