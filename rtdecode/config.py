@@ -290,6 +290,8 @@ class Config(_Strict):
         ..., description="streaming decoders (may be left out when a [tms] section is given)")
     fusion: FusionConfig | None = None
     tms: TmsConfig | None = None
+    sink: SinkConfig = Field(default_factory=SinkConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -297,8 +299,6 @@ class Config(_Strict):
         if isinstance(data, dict) and data.get("tms") is not None and "decoders" not in data:
             return {**data, "decoders": []}  # a TMS-only service decodes nothing
         return data
-    sink: SinkConfig = Field(default_factory=SinkConfig)
-    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @field_validator("decoders")
     @classmethod

@@ -442,7 +442,8 @@ class Daemon:
                 due = min(next_stale if stale else math.inf,
                           self.fusion.next_due if self.fusion is not None else math.inf)
                 timeout = min(timeout, max(0.0, due - pylsl.local_clock()))
-            timeout = min(timeout, max(0.0, plugin_due - pylsl.local_clock()))
+            if plugin_due < math.inf:
+                timeout = min(timeout, max(0.0, plugin_due - pylsl.local_clock()))
             if tm is not None:
                 tp = time.perf_counter_ns()
             chunk = self.inlet.pull(timeout, remaining)
