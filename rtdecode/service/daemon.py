@@ -48,6 +48,7 @@ from rtdecode.service.telemetry import (
 from rtdecode.sinks.protocol import STATUS_TOPIC, EstimateEncoder, encode_status
 from rtdecode.sinks.zmq_pub import Publisher
 from rtdecode.sources.lsl_inlet import LslInlet
+from rtdecode.sources.stream_choice import Layout
 from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
@@ -381,7 +382,9 @@ class Daemon:
         self._next_hb = pylsl.local_clock() + cfg.sink.heartbeat_s
         self.phase = "resolving the input stream"
         self._send_status()
-        self.inlet.open(self.stop, on_wait=self._heartbeat_if_due)
+        self.inlet.open(self.stop, on_wait=self._heartbeat_if_due,
+                        layouts=[Layout(m.meta.channels, m.meta.rate_hz, f"model {m.path.name}")
+                                 for m in models if m.meta is not None])
         self.phase = "checking models against the stream"
         self.pipeline = Pipeline(cfg.decoders, self.inlet.rate_hz, self.inlet.n_channels,
                                  cfg.preprocessing).open(models)
