@@ -10,11 +10,12 @@ Two ways a GPU decoder silently ends up on the CPU are closed here:
    logger. :func:`check_session_providers` compares what the session got with what was asked.
 
 :func:`provider_list` builds the ``providers=`` argument with each GPU provider's options:
-TensorRT engine and timing caches in a directory (the first build takes minutes; later
-starts load the engine), an explicit optimisation profile for the dynamic time axis of ``x``
-(so a new chunk length never triggers an engine rebuild on the hot path), optional fp16, the
-CUDA device id, heuristic cuDNN algorithm search (exhaustive search would re-run for every new
-chunk length) and CUDA graphs when asked for.
+TensorRT engine and timing caches in folders keyed by :mod:`rtdecode.runtime.engine_cache`
+(the first build takes minutes; later starts load the engine; a changed model, TensorRT, GPU
+or precision gets a new folder, so a stale engine is never loaded), an explicit optimisation
+profile for the dynamic time axis of ``x`` (so a new chunk length never triggers an engine
+rebuild on the hot path), optional fp16, the CUDA device id, heuristic cuDNN algorithm search
+(exhaustive search would re-run for every new chunk length) and CUDA graphs when asked for.
 """
 
 from __future__ import annotations
@@ -112,8 +113,11 @@ class ProviderSettings:
     ----------
     device_id : int
         CUDA device ordinal.
-    trt_cache_dir : Path or None
-        TensorRT engine / timing cache directory (None: :func:`default_trt_cache_dir`).
+    trt_engine_dir : Path or None
+        TensorRT engine cache folder of this model's key (:class:`~rtdecode.runtime.engine_cache.
+        EnginePlan`); None switches the engine cache off (every start builds).
+    trt_timing_dir : Path or None
+        TensorRT timing cache folder (per TensorRT version and GPU); None: no timing cache.
     fp16 : bool
         Let TensorRT build fp16 kernels (faster on Jetson / tensor cores; parity within ~1e-3).
     cuda_graph : bool
@@ -125,16 +129,24 @@ class ProviderSettings:
     """
 
     device_id: int = 0
-    trt_cache_dir: Path | None = None
+    trt_engine_dir: Path | None = None
+    trt_timing_dir: Path | None = None
     fp16: bool = False
     cuda_graph: bool = False
     max_frames: int = 2048
     x_channels: int = 0
 
-    @property
-    def cache_dir(self) -> Path:
-        """The TensorRT cache directory in effect."""
-        return Path(self.trt_cache_dir) if self.trt_cache_dir is not None else default_trt_cache_dir()
+
+def trt_profile(x_channels: int, max_frames: int) -> tuple[str, str, str] | None:
+    """The explicit TensorRT optimisation profile of ``x`` (min, opt, max shapes), or None.
+
+    One profile for the dynamic time axis: ``[1, C, 1]`` up to ``[1, C, max_frames]``, so a new
+    chunk length never rebuilds the engine. None when the channel count is unknown (0).
+    """
+    if x_channels <= 0:
+        return None
+    c, t = x_channels, max(1, max_frames)
+    return f"x:1x{c}x1", f"x:1x{c}x1", f"x:1x{c}x{t}"
 
 
 def provider_options(short: str, settings: ProviderSettings) -> dict[str, Any]:
@@ -166,21 +178,19 @@ def provider_options(short: str, settings: ProviderSettings) -> dict[str, Any]:
             opts["enable_cuda_graph"] = "1"
         return opts
     if short == "tensorrt":
-        cache = str(settings.cache_dir)
         opts = {
             "device_id": str(settings.device_id),
-            "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": cache,
-            "trt_timing_cache_enable": "True",
-            "trt_timing_cache_path": cache,
+            "trt_engine_cache_enable": "True" if settings.trt_engine_dir is not None else "False",
+            "trt_timing_cache_enable": "True" if settings.trt_timing_dir is not None else "False",
             "trt_fp16_enable": "True" if settings.fp16 else "False",
         }
-        if settings.x_channels > 0:
-            c, t = settings.x_channels, max(1, settings.max_frames)
-            # one explicit profile for the dynamic time axis: a new T never rebuilds the engine
-            opts["trt_profile_min_shapes"] = f"x:1x{c}x1"
-            opts["trt_profile_opt_shapes"] = f"x:1x{c}x1"
-            opts["trt_profile_max_shapes"] = f"x:1x{c}x{t}"
+        if settings.trt_engine_dir is not None:
+            opts["trt_engine_cache_path"] = str(settings.trt_engine_dir)
+        if settings.trt_timing_dir is not None:
+            opts["trt_timing_cache_path"] = str(settings.trt_timing_dir)
+        profile = trt_profile(settings.x_channels, settings.max_frames)
+        for bound, shape in zip(("min", "opt", "max"), profile or (), strict=False):
+            opts[f"trt_profile_{bound}_shapes"] = shape
         # no trt_cuda_graph_enable: TensorRT captures one graph per session, but the ping-pong
         # state buffers alternate between two address sets (rtdecode's CUDA graphs: cuda only)
         return opts
