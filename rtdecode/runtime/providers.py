@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ PROVIDER_NAMES = {
     "cpu": "CPUExecutionProvider",
 }
 SHORT_NAMES = {full: short for short, full in PROVIDER_NAMES.items()}
+#: the distributions that install the ``onnxruntime`` module on Linux
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
 #: the device each provider keeps its tensors on (OrtValue device type)
 PROVIDER_DEVICE = {"tensorrt": "cuda", "cuda": "cuda", "cpu": "cpu"}
@@ -51,6 +54,60 @@ def available_providers() -> list[str]:
     """Short names (tensorrt / cuda / cpu) of the providers this onnxruntime build offers."""
     avail = set(ort.get_available_providers())
     return [short for short, full in PROVIDER_NAMES.items() if full in avail]
+
+
+def ort_distributions() -> dict[str, str]:
+    """Installed distributions that provide the ``onnxruntime`` module (name → version).
+
+    ``onnxruntime`` (CPU) and ``onnxruntime-gpu`` write the same files; with both installed the
+    one installed last wins, and uninstalling either breaks the other.
+    """
+    found = {}
+    for name in ORT_DISTRIBUTIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def require_providers(required: list[str]) -> list[str]:
+    """Check that this onnxruntime build offers every required provider; the available ones.
+
+    Parameters
+    ----------
+    required : list of str
+        Short names (tensorrt, cuda, cpu).
+
+    Raises
+    ------
+    ModelError
+        Naming what is missing, the installed onnxruntime distributions and the fix for that
+        situation (CPU build installed, both builds installed, or a GPU build without TensorRT).
+    """
+    unknown = [p for p in required if p not in PROVIDER_NAMES]
+    if unknown:
+        raise ModelError(f"unknown execution provider(s) {unknown}", f"use some of {sorted(PROVIDER_NAMES)}")
+    avail = available_providers()
+    missing = [p for p in required if p not in avail]
+    if not missing:
+        return avail
+    dists = ort_distributions()
+    if len(dists) > 1:
+        fix = ("onnxruntime (CPU) and onnxruntime-gpu are both installed and share one module: "
+               "pip uninstall -y onnxruntime onnxruntime-gpu, then install only onnxruntime-gpu "
+               "(Jetson: deploy/jetson/install-ort.sh)")
+    elif "onnxruntime-gpu" not in dists:
+        fix = ("this is the CPU-only onnxruntime (PyPI has no onnxruntime-gpu for aarch64, so a plain "
+               "pip install gets the CPU build on a Jetson). Jetson: deploy/jetson/install-ort.sh "
+               "(index and version in deploy/jetson/versions.env); x86_64: pip uninstall -y "
+               "onnxruntime && pip install onnxruntime-gpu")
+    else:
+        fix = (f"this onnxruntime-gpu build lacks {', '.join(missing)}: on a Jetson install the "
+               "JetPack build with deploy/jetson/install-ort.sh; on x86_64 see docs/deployment.md")
+    have = ", ".join(f"{k} {v}" for k, v in dists.items()) or "no onnxruntime distribution metadata"
+    raise ModelError(f"execution provider(s) {', '.join(missing)} missing: onnxruntime {ort.__version__} "
+                     f"({have}) offers {', '.join(avail)}", fix)
 
 
 def default_trt_cache_dir() -> Path:
