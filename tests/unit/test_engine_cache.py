@@ -22,7 +22,7 @@ from rtdecode.runtime.streaming import StreamingModel, read_metadata
 ROOT = Path(__file__).resolve().parents[2]
 WIENER = ROOT / "models" / "cortex_wiener.onnx"
 KF = ROOT / "models" / "cortex_kf.onnx"
-ORIN = ec.Platform(tensorrt="10.3.0", gpu="Orin (nvgpu)", compute_capability="8.7", onnxruntime="1.23.0")
+ORIN = ec.Platform(tensorrt="10.3.0", gpu="Orin (nvgpu)", compute_capability="8.7", onnxruntime="1.20.0")
 
 
 def _key(model: Path, platform: ec.Platform = ORIN, *, fp16: bool = False,
