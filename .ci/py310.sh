@@ -4,8 +4,15 @@
 # reason) for the core paths, then a CLI smoke: replay a recording -> serve -> subscriber.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY310="${PY310:-$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python3.10 2>/dev/null | tail -1)}"
-if [ -z "$PY310" ] || ! "$PY310" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+if [ -z "${PY310:-}" ]; then
+    # the last runnable candidate wins: pyenv's own 3.10 builds over a python3.10 on the PATH
+    for cand in "$(command -v python3.10 || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python3.10; do
+        if [ -x "$cand" ] && "$cand" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+            PY310="$cand"
+        fi
+    done
+fi
+if [ -z "${PY310:-}" ] || ! "$PY310" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
     echo "py310.sh: no Python 3.10 found (set PY310=/path/to/python3.10)" >&2
     exit 1
 fi

@@ -33,6 +33,7 @@ from rtdecode import __version__
 from rtdecode.config import Config
 from rtdecode.errors import ConfigError, RtdecodeError
 from rtdecode.lsl import pylsl
+from rtdecode.runtime.engine_cache import build_phase
 from rtdecode.service.fusion_stage import FusionStage
 from rtdecode.service.pipeline import Pipeline
 from rtdecode.service.telemetry import (
@@ -143,7 +144,7 @@ class Daemon:
         return {
             "state": self.state,
             "reason": self._reason(now),
-            "phase": self.phase,
+            "phase": build_phase(self.phase),  # "building TensorRT engine …" while one builds
             "version": __version__,
             "pid": os.getpid(),
             "uptime_s": round(now - self._t_start, 3) if self._t_start else 0.0,
@@ -177,7 +178,7 @@ class Daemon:
                 why += f"; refused a new outlet: {self.inlet.last_rejection}"
             return why
         if self.state == "starting":
-            return self.phase
+            return build_phase(self.phase)
         if self.state in ("stopping", "stopped"):
             return "daemon is shutting down"
         failing = [d.name for d in self.pipeline.decoders if d.failing] if self.pipeline else []
