@@ -29,6 +29,10 @@ class Stage(abc.ABC):
     delay_s : float
         Declared group delay of the stage (s) at the frequencies of interest
         (0 for memoryless stages).
+    memory_s : float
+        How long one input sample keeps affecting the output, s: a FIR's length, an IIR
+        filter's settling time to 1e-3 of an impulse (0 for memoryless stages). The
+        pipeline flags outputs this long after repaired input.
     spec : pydantic model or None
         The spec the stage was built from (see :mod:`rtdecode.dsp.specs`), so a chain
         can be written back to JSON; None for a stage built by hand.
@@ -39,11 +43,12 @@ class Stage(abc.ABC):
     n_in: int
     n_out: int
     delay_s: float = 0.0
+    memory_s: float = 0.0
     spec: Any = None
 
-    @abc.abstractmethod
     def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Process new samples.
+        """Process new samples (validated; a :class:`~rtdecode.dsp.chain.Chain` validates once
+        and calls :meth:`_step` on each stage).
 
         Parameters
         ----------
@@ -58,7 +63,20 @@ class Stage(abc.ABC):
             Output samples produced by this call (m = n unless the stage changes rate).
         t_out : float64 (m,)
             Time of each output sample: the time of the newest input sample it depends on.
+
+        Raises
+        ------
+        StageError
+            If ``x`` is not (n, n_in) or ``t`` not one time per row.
         """
+        x, t = check_chunk(x, t, self.n_in, type(self).__name__)
+        if x.shape[0] == 0:
+            return empty_output(self.n_out)
+        return self._step(x, t)
+
+    @abc.abstractmethod
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` on input already checked: float64 (n, n_in) with n >= 1, times (n,)."""
 
     @abc.abstractmethod
     def reset(self) -> None:
@@ -149,11 +167,8 @@ class MemorylessStage(Stage):
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Map input samples float64 (n, n_in), n >= 1, to output samples float64 (n, n_out)."""
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply the stage to new samples; see :meth:`Stage.step`."""
-        x, t = check_chunk(x, t, self.n_in, type(self).__name__)
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
         return self.apply(x), t
 
     def reset(self) -> None:

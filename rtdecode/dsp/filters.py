@@ -8,18 +8,19 @@ zero-padding of the offline filter). Never ``filtfilt``.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
 from scipy import signal
 
-from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
+from rtdecode.dsp.base import Stage, check_io
 from rtdecode.dsp.specs import ButterSpec
 from rtdecode.errors import StageError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SMALL_CHUNK", "ButterStage", "SosState", "sos_group_delay_s"]
+__all__ = ["SMALL_CHUNK", "ButterStage", "SosState", "sos_group_delay_s", "sos_settle_s"]
 
 
 #: Chunks of up to this many samples are filtered by one matrix product (see :class:`SosState`).
@@ -111,6 +112,23 @@ def sos_group_delay_s(sos: np.ndarray, f_hz: float, rate_hz: float) -> float:
     return total / rate_hz
 
 
+def sos_settle_s(sos: np.ndarray, rate_hz: float, level: float = 1e-3) -> float:
+    """Time until the impulse response of a stable cascade stays below ``level`` × its peak, s.
+
+    The response is computed over twice the decay time of the slowest pole (radius r < 1),
+    ``2 ln(level) / ln(r)`` samples (at most one minute of samples), and searched for its
+    last sample above the level.
+    """
+    r = max(float(np.max(np.abs(np.roots(sec[3:])), initial=0.0)) for sec in sos)
+    if r >= 1.0:
+        return math.inf
+    n = int(min(2 * math.log(level) / math.log(r) if r > 0 else 0.0, 60 * rate_hz)) + 8 * len(sos)
+    impulse = np.zeros(n)
+    impulse[0] = 1.0
+    h = np.abs(signal.sosfilt(sos, impulse))
+    return float(np.flatnonzero(h > level * h.max())[-1] + 1) / rate_hz
+
+
 class ButterStage(Stage):
     """Causal Butterworth filter (:class:`~rtdecode.dsp.specs.ButterSpec`).
 
@@ -153,17 +171,15 @@ class ButterStage(Stage):
         else:
             f_ref = 0.0
         self.delay_s = sos_group_delay_s(sos, f_ref, rate)
+        self.memory_s = sos_settle_s(sos, rate)
 
     @property
     def sos(self) -> np.ndarray:
         """Second-order sections, float64 (n_sections, 6)."""
         return self._filter.sos
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Filter new samples; see :meth:`Stage.step`. Returns float64 (n, n_in), t."""
-        x, t = check_chunk(x, t, self.n_in, "butter")
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
         return self._filter.step(x), t
 
     def reset(self) -> None:

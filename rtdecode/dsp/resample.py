@@ -13,8 +13,8 @@ import logging
 import numpy as np
 from scipy import signal
 
-from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
-from rtdecode.dsp.filters import SosState, sos_group_delay_s
+from rtdecode.dsp.base import Stage, check_io, empty_output
+from rtdecode.dsp.filters import SosState, sos_group_delay_s, sos_settle_s
 from rtdecode.dsp.specs import BinSpec, DecimateSpec
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,11 @@ class DecimateStage(Stage):
             sos = antialias_sos(self.factor, rate)
             self._filter = SosState(sos, n)
             self.delay_s = sos_group_delay_s(sos, 0.0, rate)
+            self.memory_s = sos_settle_s(sos, rate)
+        self.memory_s += self.factor / rate
         self._phase = 0  # input samples seen (since build or reset) modulo factor
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decimate new samples; see :meth:`Stage.step`.
 
         Returns
@@ -84,10 +86,7 @@ class DecimateStage(Stage):
         t_out : float64 (m,)
             Times of those input samples, s.
         """
-        x, t = check_chunk(x, t, self.n_in, "decimate")
         n = x.shape[0]
-        if n == 0:
-            return empty_output(self.n_out)
         if self._filter is not None:
             x = self._filter.step(x)
         first = (self.factor - 1 - self._phase) % self.factor
@@ -127,11 +126,12 @@ class BinStage(Stage):
         self.rate_out_hz = rate / self.factor
         self.n_in = self.n_out = n
         self.delay_s = (self.factor - 1) / 2.0 / rate
+        self.memory_s = self.factor / rate
         self._mean = spec.reduce == "mean"
         self._partial = np.zeros((self.factor, n), dtype=np.float64)
         self._fill = 0  # samples of the current, incomplete bin held in _partial
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bin new samples; see :meth:`Stage.step`.
 
         Returns
@@ -141,10 +141,7 @@ class BinStage(Stage):
         t_out : float64 (m,)
             Time of each completed bin's last sample, s.
         """
-        x, t = check_chunk(x, t, self.n_in, "bin")
         n = x.shape[0]
-        if n == 0:
-            return empty_output(self.n_out)
         f, p = self.factor, self._fill
         n_bins = (p + n) // f
         if n_bins == 0:

@@ -1,6 +1,6 @@
 """Streaming ONNX graphs of the classic decoders and of the ANN fusion network.
 
-Every graph follows the streaming-state contract of DESIGN.md (input ``x`` float32
+Every graph follows the streaming-state contract of docs/architecture.md (input ``x`` float32
 ``[1, C, T]`` with T dynamic, output ``y`` ``[1, K, T]``, one ``state_k`` / ``state_k_out``
 pair per piece of state, :class:`~rtdecode.runtime.metadata.ModelMetadata` under
 ``metadata_props["rtdecode"]``), so the daemon serves them with
@@ -28,6 +28,7 @@ from rtdecode.decoders.fir import CausalLinearDecoder
 from rtdecode.decoders.kalman import KalmanDecoder
 from rtdecode.errors import ModelError
 from rtdecode.export.onnx_graphs import _onnx, causal_conv_graph, finish_graph
+from rtdecode.runtime.bounds import ModelBounds
 from rtdecode.runtime.metadata import ModelMetadata, OutputSpec, StateSpec
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
                      output_names: list[str], output_units: list[str] | None = None,
                      channels: int | None = None, preprocessing: list[dict] | None = None,
                      model_rate_hz: float | None = None, input_unit: str = "",
-                     provenance: dict | None = None, metrics: dict | None = None) -> ModelMetadata:
+                     provenance: dict | None = None, metrics: dict | None = None,
+                     bounds: ModelBounds | None = None) -> ModelMetadata:
     """Metadata for a fitted decoder (states and receptive field are filled in by the writers).
 
     Parameters
@@ -60,6 +62,8 @@ def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
         the decoder was fitted on.
     model_rate_hz : float, optional
         Frame rate after the chain, Hz (default ``rate_hz``).
+    bounds : ModelBounds, optional
+        Training ranges of the raw inputs and the outputs (:mod:`rtdecode.runtime.bounds`).
     """
     if len(output_names) != decoder.n_outputs:
         raise ModelError(f"{len(output_names)} output names for {decoder.n_outputs} decoder outputs",
@@ -71,7 +75,7 @@ def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
         model_channels=decoder.n_inputs,
         outputs=[OutputSpec(name=n, unit=u) for n, u in zip(output_names, units, strict=True)],
         receptive_field=1, delay=0, provenance={"decoder": decoder.describe(), **(provenance or {})},
-        metrics=dict(metrics or {}),
+        metrics=dict(metrics or {}), bounds=bounds,
     )
 
 
