@@ -83,19 +83,21 @@ class Plugin(Protocol):
         """Stop (idempotent)."""
 
 
-#: config section → "module:function" that builds the plug-in from (section, config)
+#: config section → "module:function" that builds the plug-in(s) from (section, config): one
+#: plug-in or a list of them
 FACTORIES: dict[str, str] = {"tms": "rtdecode.tms.plugin:build_plugin"}
 
 
 def build_plugins(cfg: Config) -> list[Plugin]:
     """The plug-ins the config turns on, in :data:`FACTORIES` order (not opened yet)."""
-    out = []
+    out: list[Plugin] = []
     for section, target in FACTORIES.items():
         sub = getattr(cfg, section, None)
         if sub is None:
             continue
         module, func = target.split(":")
-        factory = getattr(importlib.import_module(module), func)
-        out.append(factory(sub, cfg))
-        logger.info("plug-in %s on (config section [%s])", out[-1].name, section)
+        made = getattr(importlib.import_module(module), func)(sub, cfg)
+        for p in made if isinstance(made, list) else [made]:
+            out.append(p)
+            logger.info("plug-in %s on (config section [%s])", p.name, section)
     return out
