@@ -23,9 +23,26 @@ if "LSLAPICFG" not in os.environ:
 
 import pylsl  # noqa: E402  (must come after LSLAPICFG is set)
 
-__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "lsl_config_in_use"]
+__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "channel_labels", "lsl_config_in_use"]
 
 
 def lsl_config_in_use() -> str:
     """Return the liblsl config path in effect (``''`` means liblsl defaults)."""
     return os.environ.get("LSLAPICFG", "")
+
+
+def channel_labels(info: pylsl.StreamInfo) -> list[str]:
+    """Channel labels from a stream's ``desc/channels/channel/label`` (``ch<i>`` where missing).
+
+    Parameters
+    ----------
+    info : pylsl.StreamInfo
+        A full stream info (``inlet.info()``: a resolved info has no ``desc``).
+    """
+    n = info.channel_count()
+    labels: list[str] = []
+    ch = info.desc().child("channels").child("channel")
+    while not ch.empty() and len(labels) < n:
+        labels.append(ch.child_value("label") or f"ch{len(labels)}")
+        ch = ch.next_sibling()
+    return labels + [f"ch{i}" for i in range(len(labels), n)]

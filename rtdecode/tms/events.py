@@ -35,7 +35,7 @@ from rtdecode.tms.config import MarkerStreamConfig, TriggerConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CoilPose", "MarkerInlet", "MarkerParser", "Pulse", "TriggerDetector", "channel_labels"]
+__all__ = ["CoilPose", "MarkerInlet", "MarkerParser", "Pulse", "TriggerDetector"]
 
 
 @dataclass(frozen=True)
@@ -229,17 +229,6 @@ class TriggerDetector:
                 times.append(ti)
                 self._last = ti
         return times
-
-
-def channel_labels(info: pylsl.StreamInfo) -> list[str]:
-    """Channel labels from an LSL stream's ``desc/channels`` (``ch<i>`` where missing)."""
-    n = info.channel_count()
-    labels: list[str] = []
-    ch = info.desc().child("channels").child("channel")
-    while not ch.empty() and len(labels) < n:
-        labels.append(ch.child_value("label") or f"ch{len(labels)}")
-        ch = ch.next_sibling()
-    return labels + [f"ch{i}" for i in range(len(labels), n)]
 
 
 def _marker_predicate(cfg: MarkerStreamConfig) -> str:

@@ -28,7 +28,7 @@ import queue
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,17 +36,19 @@ from rtdecode.errors import ConfigError, RtdecodeError
 from rtdecode.sinks.event_payload import EventFlags
 from rtdecode.sinks.protocol import EventEncoder
 from rtdecode.tms.coil import CoilPose3D
-from rtdecode.tms.config import TmsConfig
 from rtdecode.tms.events import Pulse
 from rtdecode.tms.m2m_config import M2mServeConfig
 from rtdecode.tms.m2m_model import M2mModel
 from rtdecode.tms.measure import MepResult
-from rtdecode.tms.plugin import PluginContext, TmsEvents
-from rtdecode.types import Flags
+from rtdecode.tms.plugin import TmsEvents
+from rtdecode.types import Chunk, Flags
+
+if TYPE_CHECKING:
+    from rtdecode.service.plugins import PluginContext
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["M2mPredictor", "RunningNrmse", "pulse_stimulus", "tms_plugins"]
+__all__ = ["M2mPredictor", "RunningNrmse", "pulse_stimulus"]
 
 #: How often ``poll`` wants to run while a prediction is in flight, s.
 POLL_S = 0.002
@@ -187,8 +189,11 @@ class M2mPredictor:
         self.model.volumes.hits = self.model.volumes.misses = 0
 
     # -- loop thread -------------------------------------------------------
-    def on_chunk(self, chunk: Any, flags: int = 0) -> None:
+    def on_chunk(self, chunk: Chunk) -> None:
         """Input chunks are not needed: pulses come through :meth:`on_pulse`."""
+
+    def on_sent(self, frame: bytes | memoryview) -> None:
+        """Frames the daemon sent: the measures come through :meth:`on_measured` instead."""
 
     def on_pulse(self, pulse: Pulse) -> None:
         """Queue the pulse's prediction (or mark it unpredictable); never blocks."""
@@ -332,8 +337,3 @@ class M2mPredictor:
             self.events.listeners.remove(self)
         self._ctx = None
 
-
-def tms_plugins(cfg: TmsConfig) -> list[Any]:
-    """The daemon plug-ins of a ``[tms]`` section: pulse events (+ M2M-Net predictions with ``[tms.m2m]``)."""
-    events = TmsEvents(cfg)
-    return [events] if cfg.m2m is None else [events, M2mPredictor(cfg.m2m, events)]

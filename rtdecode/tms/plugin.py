@@ -20,9 +20,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,40 +34,13 @@ from rtdecode.tms.measure import MepMeasurer, MepResult, extract_epoch
 from rtdecode.tms.ring import SampleRing
 from rtdecode.types import Chunk
 
+if TYPE_CHECKING:
+    from rtdecode.config import Config
+    from rtdecode.service.plugins import PluginContext
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["PluginContext", "TmsEvents", "resolve_channels"]
-
-
-@dataclass
-class PluginContext:
-    """What the daemon gives a plug-in at ``open`` (the shape of the coming plug-in API).
-
-    Attributes
-    ----------
-    rate_hz : float
-        Nominal rate of the input stream, Hz.
-    n_channels : int
-        Channels of the input stream.
-    channel_names : list of str
-        Their labels.
-    source_id : str
-        LSL source_id of the input stream.
-    publish : callable
-        Sends one frame on the daemon's PUB socket (loop thread only).
-    clock : callable
-        The LSL local clock, s.
-    gap_factor : float
-        ``source.gap_factor``: a time step above ``gap_factor / rate_hz`` is a gap.
-    """
-
-    rate_hz: float
-    n_channels: int
-    channel_names: list[str]
-    source_id: str
-    publish: Callable[[Any], object]
-    clock: Callable[[], float]
-    gap_factor: float = 3.0
+__all__ = ["TmsEvents", "build_plugin", "resolve_channels"]
 
 
 def _channel_index(ref: int | str, names: list[str], where: str) -> int:
@@ -107,17 +78,20 @@ def resolve_channels(cfg: TmsConfig, names: list[str]) -> tuple[list[int], int |
 
 
 class TmsEvents:
-    """Daemon plug-in: pulse events and their per-channel MEP measures.
+    """Daemon plug-in (:class:`rtdecode.service.plugins.Plugin`): pulse events and their
+    per-channel MEP measures.
 
     Parameters
     ----------
     cfg : TmsConfig
         The ``[tms]`` section.
+    gap_factor : float
+        ``source.gap_factor``: a time step above ``gap_factor / rate_hz`` is a gap.
     """
 
     name = "tms"
 
-    def __init__(self, cfg: TmsConfig) -> None:
+    def __init__(self, cfg: TmsConfig, gap_factor: float = 3.0) -> None:
         self.cfg = cfg
         self.labels: list[str] = []
         self.pending: list[Pulse] = []
@@ -130,7 +104,8 @@ class TmsEvents:
         self._parser = MarkerParser(cfg.markers.accept if cfg.markers is not None else None)
         self._trigger: TriggerDetector | None = None
         self._post_end_s = cfg.measure.post_ms[1] / 1e3
-        self._gap_factor = 3.0
+        self._gap_factor = float(gap_factor)
+        self._names: list[str] = []
         self._seq = 0
         #: Observers of pulses (``on_pulse(pulse)``) and of their published measures
         #: (``on_measured(pulse, result)``), e.g. the M2M-Net predictor (rtdecode.tms.m2m_serve).
@@ -138,12 +113,14 @@ class TmsEvents:
 
     def open(self, ctx: PluginContext) -> None:
         """Check the channels, build the measurer and buffers, open the marker stream."""
-        cfg = self.cfg
-        cols, trig = resolve_channels(cfg, ctx.channel_names)
-        self._cols = None if cols == list(range(ctx.n_channels)) else np.asarray(cols)
-        self.labels = [ctx.channel_names[i] for i in cols]
-        self.measurer = MepMeasurer(cfg.measure, ctx.rate_hz, len(cols), UV_PER_UNIT[cfg.units])
-        self.ring = SampleRing(int(math.ceil(cfg.buffer_s * ctx.rate_hz)), len(cols))
+        cfg, stream = self.cfg, ctx.stream
+        names = list(stream.channel_names) or [f"ch{i}" for i in range(stream.n_channels)]
+        cols, trig = resolve_channels(cfg, names)
+        self._cols = None if cols == list(range(stream.n_channels)) else np.asarray(cols)
+        self.labels = [names[i] for i in cols]
+        self._names = names
+        self.measurer = MepMeasurer(cfg.measure, stream.rate_hz, len(cols), UV_PER_UNIT[cfg.units])
+        self.ring = SampleRing(int(math.ceil(cfg.buffer_s * stream.rate_hz)), len(cols))
         self.encoder = EventEncoder(cfg.topic, len(cols))
         self._ex = np.zeros((self.measurer.length, len(cols)), np.float32)
         self._et = np.zeros(self.measurer.length)
@@ -152,23 +129,24 @@ class TmsEvents:
         elif cfg.markers is not None:
             self._markers = MarkerInlet(cfg.markers).open()
         self._ctx = ctx
-        self._gap_factor = ctx.gap_factor
         logger.info("tms: measuring %d channel(s) %s at %g Hz, pulses from %s, events on %r",
-                    len(cols), self.labels, ctx.rate_hz, self._source(), cfg.topic)
+                    len(cols), self.labels, stream.rate_hz, self._source(), cfg.topic)
 
     def _source(self) -> str:
         if self._trigger is not None:
-            return f"trigger channel {self._ctx.channel_names[self._trigger.channel]!r}" \
-                if self._ctx else "trigger channel"
+            return f"trigger channel {self._names[self._trigger.channel]!r}"
         return f"marker stream {self._markers.name!r}" if self._markers else "markers"
 
-    def on_chunk(self, chunk: Chunk, flags: int = 0) -> None:
-        """Keep the chunk's measured channels (and find trigger edges); never blocks."""
+    def on_chunk(self, chunk: Chunk) -> None:
+        """Keep the chunk's measured channels and flags (and find trigger edges); never blocks."""
         x = chunk.samples if self._cols is None else chunk.samples[:, self._cols]
-        self.ring.write(x, chunk.t_lsl, flags)
+        self.ring.write(x, chunk.t_lsl, chunk.flags)
         if self._trigger is not None:
             for t in self._trigger.step(chunk.samples, chunk.t_lsl):
                 self._add(self._parser.parse("trigger", t, t))
+
+    def on_sent(self, frame: bytes | memoryview) -> None:
+        """Frames the daemon sent: nothing to do here."""
 
     def _add(self, pulse: Pulse | None) -> None:
         if pulse is None:
@@ -251,3 +229,16 @@ class TmsEvents:
         if self._markers is not None:
             self._markers.close()
             self._markers = None
+
+
+def build_plugin(section: TmsConfig, cfg: Config) -> TmsEvents | list[Any]:
+    """The factory of ``plugins.FACTORIES["tms"]``: the plug-in for a ``[tms]`` section.
+
+    With ``[tms.m2m]`` also the M2M-Net predictor that follows its pulses (docs/m2m.md).
+    """
+    events = TmsEvents(section, cfg.source.gap_factor)
+    if section.m2m is None:
+        return events
+    from rtdecode.tms.m2m_serve import M2mPredictor
+
+    return [events, M2mPredictor(section.m2m, events)]
