@@ -41,6 +41,7 @@ from pydantic_settings import SettingsConfigDict
 from rtdecode.errors import ConfigError, MissingModelError
 from rtdecode.settings import SettingsModel, format_validation_error, load_settings, read_document
 from rtdecode.tms.config import MarkerStreamConfig, MeasureConfig, TmsConfig, TriggerConfig
+from rtdecode.tms.m2m_config import M2mServeConfig
 
 __all__ = ["Config", "DecoderConfig", "FusionConfig", "PreprocessingConfig", "ServiceConfig",
            "SinkConfig", "SmoothingConfig", "SourceConfig", "format_validation_error", "load_config",
@@ -396,8 +397,11 @@ def _resolve_model_paths(cfg: Config, base: Path) -> None:
     paths = [dec for dec in cfg.decoders]
     if cfg.fusion is not None:
         paths.append(cfg.fusion)  # type: ignore[arg-type]
+    if cfg.tms is not None and cfg.tms.m2m is not None:
+        paths.append(cfg.tms.m2m)  # type: ignore[arg-type]
     for dec in paths:
-        where = f"decoders[{dec.name}]" if isinstance(dec, DecoderConfig) else "fusion"
+        where = (f"decoders[{dec.name}]" if isinstance(dec, DecoderConfig)
+                 else "fusion" if dec is cfg.fusion else "tms.m2m")
         try:
             if not dec.model.is_absolute():
                 cand = base / dec.model
@@ -435,6 +439,8 @@ def reference_markdown() -> str:
         ("tms.trigger", TriggerConfig, "Pulses from edges of a trigger channel in the input stream."),
         ("tms.measure", MeasureConfig, "The chain before measurement and the windows, ms after the "
          "pulse; a window [a, b] holds the samples whose time lies in [a, b]."),
+        ("tms.m2m", M2mServeConfig, "Optional: an M2M-Net prediction of every muscle's MEP on each "
+         "pulse with a coil pose, then predicted and measured side by side (docs/m2m.md)."),
     ]
     out = [
         "# Configuration reference",

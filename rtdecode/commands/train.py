@@ -291,9 +291,9 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
 
 def _is_m2m_config(path: str) -> bool:
     """Whether a training config is an M2M-Net one (``task = "m2m"``, docs/m2m.md)."""
-    from rtdecode.config import _read_file
+    from rtdecode.settings import read_document
 
-    return _read_file(Path(path)).get("task") == "m2m"
+    return read_document(Path(path), "training config").get("task") == "m2m"
 
 
 def run(args: argparse.Namespace) -> int:

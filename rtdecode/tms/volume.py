@@ -163,6 +163,10 @@ class VolumeModel:
             raise ConfigError("the volume grid does not intersect the cortical shell",
                               "check volume.centre_mm / extent_mm against cortex_mm")
 
+    def clear_cache(self) -> None:
+        """Forget every cached lattice field."""
+        self._cache.clear()
+
     @property
     def shape(self) -> Int3:
         """Voxels per axis."""

@@ -39,12 +39,19 @@
 #define RTD_FLAG_OUTAGE       (1u << 9)  /* input samples missing inside the pulse's windows */
 #define RTD_FLAG_NO_SAMPLES   (1u << 10) /* the window's samples never came; values are 0 */
 #define RTD_FLAG_NO_RESPONSE  (1u << 11) /* peak to peak below the response threshold; latency 0 */
+#define RTD_FLAG_PREDICTION    (1u << 12) /* a model's prediction: measures RTD_PRED_* (docs/m2m.md) */
+#define RTD_FLAG_NO_PREDICTION (1u << 13) /* no usable coil pose / intensity: predicted values are 0 */
 
 /* measures per channel of an event, in payload order (n_measures may be larger) */
 #define RTD_MEASURE_P2P_UV     0 /* peak to peak in the post-pulse window, uV */
 #define RTD_MEASURE_LATENCY_MS 1 /* onset latency after the pulse, ms (0 with NO_RESPONSE) */
 #define RTD_MEASURE_AREA_UV_MS 2 /* area of the rectified response in the window, uV*ms */
 #define RTD_MEASURE_PRE_RMS_UV 3 /* background RMS before the pulse, uV */
+/* Measures of an event flagged RTD_FLAG_PREDICTION (n_measures 1 before the measurement, 4 after). */
+#define RTD_PRED_P2P_UV        0 /* predicted peak to peak, uV */
+#define RTD_PRED_MEASURED_UV   1 /* measured peak to peak, uV */
+#define RTD_PRED_ERROR_UV      2 /* measured - predicted, uV */
+#define RTD_PRED_RUNNING_NRMSE 3 /* running NRMSE over the pulses so far (-1: none scored yet) */
 
 #pragma pack(push, 1)
 typedef struct {

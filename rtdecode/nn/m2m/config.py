@@ -24,14 +24,21 @@ No torch here: the serving side reads the same schema.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
+from rtdecode.settings import SettingsModel, load_settings, read_document
 from rtdecode.tms.volume import VolumeConfig
 
 logger = logging.getLogger(__name__)
+
+#: Environment variables with this prefix override M2M training config fields.
+ENV_PREFIX = "RTDECODE_M2M_"
 
 __all__ = ["AutoencoderConfig", "M2mDataConfig", "M2mExportConfig", "M2mTrainConfig", "MapperConfig",
            "OptimizerConfig", "ProtocolConfig", "SimulateConfig", "load_m2m_config"]
@@ -133,8 +140,10 @@ class M2mExportConfig(_Strict):
     path: Path | None = Field(None, description="output .onnx (default <out_dir>/<name>.onnx)")
 
 
-class M2mTrainConfig(_Strict):
-    """The whole ``rtdecode m2m train`` config."""
+class M2mTrainConfig(SettingsModel):
+    """The whole ``rtdecode m2m train`` config (``RTDECODE_M2M_*`` environment overrides)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
 
     task: Literal["m2m"] = Field("m2m", description="marks an M2M-Net config for `rtdecode train`")
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -165,7 +174,7 @@ class M2mTrainConfig(_Strict):
 def _resolve(cfg: M2mTrainConfig, base: Path) -> M2mTrainConfig:
     """Relative paths in the config are relative to its folder."""
     def fix(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else base / p
+        return None if p is None or p.is_absolute() else (base / p).resolve()
 
     d = cfg.data
     d.train = [fix(p) or p for p in d.train]
@@ -176,21 +185,27 @@ def _resolve(cfg: M2mTrainConfig, base: Path) -> M2mTrainConfig:
     return cfg
 
 
-def load_m2m_config(path: str | Path, overrides: dict[str, Any] | None = None) -> M2mTrainConfig:
-    """Read and validate an M2M-Net training config (TOML).
+def load_m2m_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                    environ: Mapping[str, str] | None = None) -> M2mTrainConfig:
+    """Read and validate an M2M-Net training config (TOML; ``RTDECODE_M2M_*`` environment overrides).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; relative paths in it are resolved against its folder.
+    overrides : dict, optional
+        Top-level fields to replace (command-line options).
+    environ : mapping, optional
+        Environment (default ``os.environ``).
 
     Raises
     ------
     ConfigError
         Unreadable TOML or a field that fails validation (named by its dotted location).
     """
-    from rtdecode.config import _format_errors, _read_file  # the service's reader and messages
-
     path = Path(path)
-    raw = _read_file(path)
-    raw.update(overrides or {})
-    try:
-        cfg = M2mTrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise _format_errors(exc, str(path)) from None
+    raw = {**read_document(path, "training config"), **(overrides or {})}
+    cfg = load_settings(M2mTrainConfig, raw, origin=str(path),
+                        environ=os.environ if environ is None else environ, prefix=ENV_PREFIX,
+                        reference="docs/m2m.md")
     return _resolve(cfg, path.parent.resolve())
