@@ -113,6 +113,12 @@ def format_pulse(msg: Message, labels: list[str] | None = None) -> str:
     if ev.intensity_unit:
         head += f" {ev.intensity:g}{ev.intensity_unit}"
     parts = []
+    if msg.flags & EventFlags.PREDICTION:  # an M2M-Net prediction: predicted[/measured] µV (docs/m2m.md)
+        if ev.values.shape[1] >= 4:
+            head += f" running NRMSE {ev.values[0, 3]:.3f}" if ev.values[0, 3] >= 0 else ""
+        parts = [f"{name} {row[0]:.0f}" + (f"/{row[1]:.0f}uV" if len(row) > 1 else "uV predicted")
+                 for name, row in zip(names, ev.values, strict=True)]
+        return f"{head} [{'|'.join(flag_names(msg.flags))}] " + " ".join(parts)
     for name, row, bits in zip(names, ev.values, ev.channel_flags, strict=True):
         cell = f"{name} {row[0]:.0f}uV"
         if not bits & EventFlags.NO_RESPONSE:

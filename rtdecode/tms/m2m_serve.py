@@ -301,6 +301,7 @@ class M2mPredictor:
         opened = hasattr(self, "scores")
         per = dict(zip(self.model.muscles, self.scores.per_muscle(), strict=True)) if opened else {}
         return {"topic": self.cfg.topic, "model": str(self.cfg.model), "head": getattr(self, "head", None),
+                "channels": self.model.muscles if opened else [],
                 **self.counts, "in_flight": sum(not math.isfinite(j.t_published) for j in self.jobs.values()),
                 "delay_after_pulse_ms": delay,
                 "running_nrmse": round(self.scores.value, 4) if opened else None,

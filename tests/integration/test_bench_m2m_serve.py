@@ -10,14 +10,13 @@ import pytest
 pytest.importorskip("torch")
 
 from bench.m2m_serve import run  # noqa: E402
-from tests.integration.test_m2m import trained  # noqa: E402,F401 - the module's fixture
 
 STAT_KEYS = {"p50", "p90", "p99", "p999", "max", "mean", "n"}
 
 
-def test_m2m_serve_benchmark_smoke(trained: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+def test_m2m_serve_benchmark_smoke(m2m_tiny: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "m2m_serve.json"
-    r = run(trained["model"], pulses=4, poses=3, isi_s=0.6, leads_s=[0.3], out_path=out)
+    r = run(m2m_tiny["model"], pulses=4, poses=3, isi_s=0.6, leads_s=[0.3], out_path=out)
     assert out.is_file()
     for key in ("predict_cold_ms", "predict_warm_ms", "onnx_ms", "lattice_ms"):
         assert set(r["compute"][key]) == STAT_KEYS and r["compute"][key]["n"] == 3, key

@@ -36,15 +36,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "train" / "m2m_tiny.toml"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Train the tiny config once: its results and the exported model's path."""
-    from rtdecode.nn.m2m.config import load_m2m_config
-    from rtdecode.nn.m2m.run import train_from_config
-
-    out = tmp_path_factory.mktemp("m2m")
-    res = train_from_config(load_m2m_config(TINY), out)
-    return {"out": out, "res": res, "model": Path(res["shipped"]["path"])}
+@pytest.fixture
+def trained(m2m_tiny: dict[str, Any]) -> dict[str, Any]:
+    """The tiny config trained once per test session (tests/integration/conftest.py)."""
+    return m2m_tiny
 
 
 def test_tiny_study_reports_every_setting_and_baseline(trained: dict[str, Any]) -> None:
@@ -76,13 +71,11 @@ def test_verify_and_train_commands(trained: dict[str, Any], tmp_path: Path,
     shutil.copy(trained["model"], alone)
     assert main(["verify", str(alone)]) == 0
     assert "skipped: torch vs onnx" in capsys.readouterr().out
-    # `rtdecode train` hands an M2M config (task = "m2m") to the M2M study; reuse the sessions
-    cfg = tmp_path / "again.toml"
-    cfg.write_text(TINY.read_text().replace("epochs = 3", "epochs = 1").replace(
-        'inputs = ["efield", "firing"]', 'inputs = ["firing"]'))
-    shutil.copytree(trained["out"] / "sessions", tmp_path / "out" / "sessions")
-    assert main(["train", str(cfg), "--out", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "m2m_tiny.onnx").exists()
+    # `rtdecode train` hands an M2M config (task = "m2m") to the M2M loader: its errors name M2M fields
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(TINY.read_text().replace("[mapper]", "[mapper]\nwidth = 3"))
+    assert main(["train", str(cfg)]) == 2
+    assert "mapper.width" in capsys.readouterr().err
 
 
 def test_map_and_predict_commands(trained: dict[str, Any], tmp_path: Path,

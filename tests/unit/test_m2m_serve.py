@@ -78,3 +78,18 @@ def test_prediction_events_round_trip_with_their_measure_names() -> None:
     assert plain.event is not None and plain.event.measures == MEASURES
     with pytest.raises(ProtocolError, match="PREDICTION_MEASURES"):
         plain.event.measure("pred_p2p_uv")
+
+
+def test_listen_shows_prediction_events() -> None:
+    from rtdecode.commands.listen import format_pulse
+
+    flags = int(EventFlags.PREDICTION)
+    lines = []
+    for k in (1, 4):
+        vals = np.tile(np.array([[100.0, 120.0, 20.0, 0.4]])[:, :k], (2, 1))
+        frame = EventEncoder("m2m", 2, k).encode(0, flags, 1.0, 1.1, pulse_id=3, t_pulse=1.0, values=vals,
+                                                 channel_flags=np.full(2, flags, np.uint32),
+                                                 window_ms=(20.0, 50.0))
+        lines.append(format_pulse(decode(bytes(frame)), ["FDI", "APB"]))
+    assert lines[0] == "pulse 3 [PREDICTION] FDI 100uV predicted APB 100uV predicted"
+    assert lines[1] == "pulse 3 running NRMSE 0.400 [PREDICTION] FDI 100/120uV APB 100/120uV"
