@@ -361,7 +361,6 @@ class Daemon:
         cpu1, wall1, samples1 = time.process_time(), time.perf_counter(), self.inlet.samples_in
         wall = wall1 - wall0
         logger.info("%s", stats_line(self, (samples1 - samples0) / wall, (cpu1 - cpu0) / wall))
-        self.outbox.window.reset()
         self._stats = (now + self.cfg.service.stats_interval_s, cpu1, wall1, samples1)
 
     def _enter_stale(self, now: float) -> None:
