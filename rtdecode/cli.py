@@ -22,8 +22,8 @@ import sys  # noqa: E402
 from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
-COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "experiment", "replay", "simulate",
-            "listen", "check", "demo", "keygen", "doctor"]
+COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "inspect",
+            "experiment", "replay", "simulate", "listen", "check", "demo", "keygen", "doctor"]
 
 
 def build_parser() -> argparse.ArgumentParser:

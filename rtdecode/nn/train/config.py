@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rtdecode.errors import ConfigError
+from rtdecode.io.labelled import DataSpec
 from rtdecode.nn.train.families import FAMILIES, Task, family, kinds_of
 
 logger = logging.getLogger(__name__)
@@ -36,17 +37,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DataConfig(_Strict):
-    """Which recordings to train on."""
-
-    kind: Literal["flexemg", "monkey_reach", "otb", "npz", "recording"] = Field(
-        description="dataset layout (see rtdecode.nn.datasets.load_recordings)")
-    path: Path = Field(description="file or folder; relative to the config file's folder")
-    targets: list[str] | None = Field(None, description="regression targets by name (default all)")
-    trial_block_s: float | None = Field(None, gt=0, description="cut a recording without trial ids "
-                                        "into trials of this length, s")
-    max_trials: int | None = Field(None, ge=1, description="flexemg: use only the first N trial files")
-    fs_hz: float | None = Field(None, gt=0, description="rate of files that do not store one, Hz")
+#: ``[data]``: which recordings, targets and trials (shared with ``rtdecode evaluate``).
+DataConfig = DataSpec
 
 
 class PreprocessingTrainConfig(_Strict):
@@ -125,7 +117,11 @@ class ProtocolConfig(_Strict):
                                "with the linear control (a per-frame linear mix of both, least squares "
                                "on A for B and on B for A); needs controls = ['linear']; exportable as "
                                "'<name>_ensemble_linear'")
-    baselines: list[Literal["lda"]] = Field(default_factory=list, description="loto: LDA on MAV, WL, ZC, SSC")
+    baselines: list[Literal["lda"]] = Field(default_factory=list, description="loto: the classic decoder, "
+                                            "time-domain features (lda_features) → LDA; exportable as 'lda'")
+    lda_features: list[Literal["mav", "wl", "zc", "ssc", "rms"]] = Field(
+        default_factory=lambda: ["mav", "wl", "zc", "ssc"],  # type: ignore[arg-type]
+        description="LDA features (Hudgins set)")
     lda_window_s: float = Field(0.2, gt=0)
     lda_threshold: float = Field(0.01, ge=0, description="ZC / SSC dead zone, units of the filtered input")
     lda_stride: int = Field(10, ge=1, description="use every n-th training window for the LDA fit")
@@ -149,6 +145,9 @@ class ExportConfig(_Strict):
     name: str | None = Field(None, description="model name in the metadata (default the run name)")
     fold: int | None = Field(None, description="loto: the test trial whose fold model is exported "
                              "(default the first fold)")
+    all_data: bool = Field(False, description="fit the exported model again on every trial, with the "
+                           "settings the protocol chose (loto networks: the folds' median best epoch count); "
+                           "its metadata keeps the protocol's held-out numbers")
     verify: bool = Field(True, description="run rtdecode verify on the exported file")
 
 
@@ -164,7 +163,8 @@ class TrainConfig(_Strict):
     description: str = ""
     data: DataConfig
     preprocessing: PreprocessingTrainConfig = Field(default_factory=PreprocessingTrainConfig)
-    models: list[ModelEntry] = Field(min_length=1)
+    models: list[ModelEntry] = Field(default_factory=list, description="networks to train (none: only "
+                                     "the protocol's baselines)")
     optim: OptimConfig = Field(default_factory=OptimConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     protocol: ProtocolConfig
@@ -172,8 +172,26 @@ class TrainConfig(_Strict):
 
     @property
     def task(self) -> Task:
-        """The task of the networks' family (all networks of a config share it)."""
-        return family(self.models[0].kind).task
+        """The task of the networks' family (all networks of a config share it), else the protocol's."""
+        if self.models:
+            return family(self.models[0].kind).task
+        return "classification" if self.protocol.kind == "loto" else "regression"
+
+    @property
+    def export_model(self) -> str:
+        """The exported model's name (``export.model``, default the first network, else the LDA)."""
+        return self.export.model or (self.models[0].name if self.models else "lda")
+
+    @property
+    def exportable(self) -> list[str]:
+        """Every model name a run of this config produces."""
+        names = [m.name for m in self.models]
+        out = names + (["control_linear"] if "linear" in self.protocol.controls else [])
+        if self.protocol.ensemble:
+            out += [f"{n}_ensemble" for n in names]
+        if self.protocol.stack_linear and names:
+            out.append(f"{names[0]}_ensemble_linear")
+        return out + (["lda"] if "lda" in self.protocol.baselines else [])
 
     @model_validator(mode="after")
     def _cross_checks(self) -> TrainConfig:
@@ -182,6 +200,9 @@ class TrainConfig(_Strict):
                              f"regressors ({', '.join(kinds_of('regression'))}); train them in separate "
                              "configs")
         names = [m.name for m in self.models]
+        if not names and not self.protocol.baselines:
+            raise ValueError("models: give at least one network (or, for a classifier, only the classic "
+                             "decoder: protocol.kind = 'loto' with protocol.baselines = ['lda'])")
         if len(set(names)) != len(names):
             raise ValueError(f"models: names repeat ({names}); give each model its own name")
         if self.task == "classification" and self.protocol.kind != "loto":
@@ -198,18 +219,13 @@ class TrainConfig(_Strict):
                              "(protocol.controls = ['linear'])")
         if (self.protocol.ensemble or self.protocol.stack_linear) and self.protocol.kind != "ab":
             raise ValueError("protocol.ensemble / stack_linear: only for protocol.kind = 'ab'")
-        exportable = names + (["control_linear"] if "linear" in self.protocol.controls else [])
-        if self.protocol.ensemble:
-            exportable += [f"{n}_ensemble" for n in names]
-        if self.protocol.stack_linear:
-            exportable.append(f"{names[0]}_ensemble_linear")
-        if self.export.model is not None and self.export.model not in exportable:
-            raise ValueError(f"export.model: {self.export.model!r} is not one of {exportable} "
+        if self.export.model is not None and self.export.model not in self.exportable:
+            raise ValueError(f"export.model: {self.export.model!r} is not one of {self.exportable} "
                              "(models[].name, control_linear with protocol.controls = ['linear'], "
                              "<name>_ensemble with protocol.ensemble, <first>_ensemble_linear with "
-                             "protocol.stack_linear)")
-        if self.preprocessing.seed004_images and self.data.kind != "flexemg":
-            raise ValueError("preprocessing.seed004_images: only for data.kind='flexemg'")
+                             "protocol.stack_linear, lda with protocol.baselines = ['lda'])")
+        if self.export.all_data and self.protocol.kind != "loto":
+            raise ValueError("export.all_data: implemented for protocol.kind = 'loto' (networks and the LDA)")
         if self.protocol.baselines and self.task != "classification":
             raise ValueError("protocol.baselines: the LDA baseline is for classifiers")
         return self
