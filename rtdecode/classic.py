@@ -25,12 +25,14 @@ from rtdecode.decoders.wiener import WienerDecoder
 from rtdecode.dsp import build_chain
 from rtdecode.errors import DataError
 from rtdecode.io.labelled import LabelledSet
+from rtdecode.io.recording import Recording
+from rtdecode.runtime.bounds import ModelBounds, RangeStats, model_bounds, probability_range
 from rtdecode.runtime.metadata import ModelMetadata
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BaselineSettings", "filter_stages", "fit_baseline", "fit_td_lda", "fit_wiener_frames",
-           "stream_of", "write_decoder"]
+__all__ = ["BaselineSettings", "decoder_bounds", "filter_stages", "fit_baseline", "fit_td_lda",
+           "fit_wiener_frames", "stream_of", "write_decoder"]
 
 #: Chain stages that keep the sample rate and channel layout (the LDA's front end).
 _FILTERS = ("butter",)
@@ -101,6 +103,23 @@ def fit_wiener_frames(chain: list[dict[str, Any]], ls: LabelledSet, targets: lis
         np.concatenate(xs), np.concatenate(ys), np.concatenate(seg))
 
 
+def decoder_bounds(dec: StreamingDecoder, recordings: list[Recording], chain: list[dict[str, Any]],
+                   targets: list[str] | None = None) -> ModelBounds:
+    """Training ranges of a numpy decoder: the raw inputs of ``recordings``; a classifier's [0, 1]
+    (``targets`` None), or a regressor's ``targets`` with its own predictions over the chain's frames."""
+    inputs = [r.x for r in recordings]
+    names = ", ".join(Path(str(r.meta.get("file"))).name for r in recordings[:3])
+    where = f"{len(inputs)} training recordings ({names}{', …' if len(recordings) > 3 else ''})"
+    if targets is None:
+        return ModelBounds(input=RangeStats.of(inputs), output=probability_range(dec.n_outputs), data=where)
+    outs: list[np.ndarray] = []
+    for rec in recordings:
+        xf, _ = build_chain(chain, rec.fs, rec.n_channels).process(rec.x, np.asarray(rec.t))
+        outs.append(dec.predict(xf))
+        outs.append(np.asarray(rec.y)[:, [rec.target_names.index(t) for t in targets]])
+    return model_bounds(inputs, outs, data=where)
+
+
 def fit_baseline(meta: ModelMetadata, ls: LabelledSet, settings: dict[str, Any]
                  ) -> tuple[StreamingDecoder, list[dict[str, Any]]]:
     """The classic decoder for ``meta``'s task and chain, fitted on ``ls``; returns it and its chain."""
@@ -120,8 +139,8 @@ def stream_of(meta: ModelMetadata) -> dict[str, Any]:
 
 def write_decoder(dec: StreamingDecoder, path: Path, *, name: str, rate_hz: float, channels: int, task: str,
                   outputs: list[tuple[str, str]], channel_names: list[str], input_unit: str,
-                  chain: list[dict[str, Any]], provenance: dict[str, Any],
-                  metrics: dict[str, Any]) -> Path:
+                  chain: list[dict[str, Any]], provenance: dict[str, Any], metrics: dict[str, Any],
+                  bounds: ModelBounds | None) -> Path:
     """Write a fitted numpy decoder as a streaming ONNX model (``channels`` @ ``rate_hz``, then ``chain``)."""
     from rtdecode.export.classic_onnx import decoder_graph, decoder_metadata
     from rtdecode.export.onnx_graphs import write_model
@@ -130,6 +149,6 @@ def write_decoder(dec: StreamingDecoder, path: Path, *, name: str, rate_hz: floa
     meta = decoder_metadata(dec, name=name, rate_hz=rate_hz, output_names=[n for n, _ in outputs],
                             output_units=[u for _, u in outputs], channels=channels, preprocessing=chain,
                             model_rate_hz=rate_out, input_unit=input_unit, provenance=provenance,
-                            metrics=metrics)
+                            metrics=metrics, bounds=bounds)
     meta = meta.model_copy(update={"task": task, "channel_names": list(channel_names)})
     return write_model(decoder_graph(dec, meta), path)

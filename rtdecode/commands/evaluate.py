@@ -78,7 +78,7 @@ def _labelled(meta: Any, recordings: list[str], config: str | None) -> LabelledS
 
 def _fit_baseline(model: Path, meta: Any, args: argparse.Namespace, out: Path) -> Path:
     """Fit the classic decoder on the model's training data and write it as ``out/baseline.onnx``."""
-    from rtdecode.classic import BaselineSettings, fit_baseline, stream_of, write_decoder
+    from rtdecode.classic import BaselineSettings, decoder_bounds, fit_baseline, stream_of, write_decoder
     from rtdecode.evaluation import load_for_model
 
     stored = meta.provenance.get("data_spec")
@@ -94,8 +94,10 @@ def _fit_baseline(model: Path, meta: Any, args: argparse.Namespace, out: Path) -
     dec, chain = fit_baseline(meta, train, settings)
     prov = {"fitted_by": "rtdecode evaluate (the classic baseline on the model's training data)",
             "of_model": meta.name, "data": str(spec.path), "settings": dict(settings)}
+    targets = None if meta.task == "classification" else [o.name for o in meta.outputs]
+    bounds = decoder_bounds(dec, train.recordings, chain, targets)
     return write_decoder(dec, out / "baseline.onnx", name=f"{meta.name}_baseline", chain=chain,
-                         provenance=prov, metrics={}, **stream_of(meta))
+                         provenance=prov, metrics={}, bounds=bounds, **stream_of(meta))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def _summary(cfg: TrainConfig, result: RunResult) -> dict[str, Any]:
 
 def _write_network(result: RunResult, name: str, path: Path, model_name: str, prov: dict[str, Any],
                    held: dict[str, Any]) -> None:
-    from rtdecode.nn.export import export_streaming
+    from rtdecode.nn.export import export_streaming, training_bounds
 
     data = result.data
     model = result.models[name]
@@ -115,13 +115,14 @@ def _write_network(result: RunResult, name: str, path: Path, model_name: str, pr
     export_streaming(model, path, rate_hz=data.rate_hz, channels=data.channels,
                      preprocessing=data.preprocessing, outputs=outputs, task=data.task,
                      provenance=prov, metrics=held, channel_names=data.channel_names,
-                     grid_shape=data.grid_shape, input_unit=data.input_unit, name=model_name)
+                     grid_shape=data.grid_shape, input_unit=data.input_unit, name=model_name,
+                     bounds=training_bounds(model, data))
 
 
 def _write_decoder(result: RunResult, name: str, path: Path, model_name: str, prov: dict[str, Any],
                    held: dict[str, Any]) -> None:
     """A numpy decoder (the classic LDA) as a streaming ONNX graph, with its own chain."""
-    from rtdecode.classic import write_decoder
+    from rtdecode.classic import decoder_bounds, write_decoder
 
     data = result.data
     dec = result.models[name]
@@ -129,7 +130,8 @@ def _write_decoder(result: RunResult, name: str, path: Path, model_name: str, pr
     write_decoder(dec, path, name=model_name, rate_hz=data.rate_hz, channels=data.channels, task=data.task,
                   outputs=list(zip(data.output_names, data.output_units, strict=True)),
                   channel_names=data.channel_names, input_unit=data.input_unit,
-                  chain=result.chains.get(name, data.preprocessing), provenance=prov, metrics=held)
+                  chain=result.chains.get(name, data.preprocessing), provenance=prov, metrics=held,
+                  bounds=decoder_bounds(dec, data.recordings, [], None))
 
 
 def _export(cfg: TrainConfig, result: RunResult, name: str, path: Path,

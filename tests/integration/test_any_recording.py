@@ -58,6 +58,7 @@ def test_starter_config_trains_and_exports_a_verified_streaming_lda(trained: dic
     assert [s["kind"] for s in meta.preprocessing] == ["butter"] and meta.states[0].shape == [1, 8, 51]
     assert meta.provenance["fitted_on"].startswith("every labelled sample")
     assert meta.provenance["data_spec"]["markers"]["offset_s"] == 0.6
+    assert meta.bounds is not None and meta.bounds.input.n == 8 and meta.bounds.output.max == [1.0] * 4
 
 
 def test_evaluate_on_another_recording_beside_the_baseline(trained: dict[str, Path],
