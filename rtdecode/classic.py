@@ -23,7 +23,7 @@ from rtdecode.decoders.features import HUDGINS
 from rtdecode.decoders.td import TDDecoder
 from rtdecode.decoders.wiener import WienerDecoder
 from rtdecode.dsp import build_chain
-from rtdecode.errors import DataError
+from rtdecode.errors import DataError, ModelError
 from rtdecode.io.labelled import LabelledSet
 from rtdecode.io.recording import Recording
 from rtdecode.runtime.bounds import ModelBounds, RangeStats, model_bounds, probability_range
@@ -31,8 +31,8 @@ from rtdecode.runtime.metadata import ModelMetadata
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BaselineSettings", "decoder_bounds", "filter_stages", "fit_baseline", "fit_td_lda",
-           "fit_wiener_frames", "stream_of", "write_decoder"]
+__all__ = ["BaselineSettings", "decoder_bounds", "filter_stages", "fit_baseline", "fit_td", "fit_td_lda",
+           "fit_wiener_frames", "refit_decoder", "stream_of", "write_decoder"]
 
 #: Chain stages that keep the sample rate and channel layout (the LDA's front end).
 _FILTERS = ("butter",)
@@ -71,21 +71,24 @@ def _filtered(chain: list[dict[str, Any]], ls: LabelledSet) -> tuple[np.ndarray,
     return np.concatenate(xs), np.concatenate(ys).astype(np.int64), np.concatenate(seg), np.concatenate(tr)
 
 
-def fit_td_lda(chain: list[dict[str, Any]], ls: LabelledSet, n_classes: int, settings: dict[str, Any],
-               trials: list[int] | None = None) -> TDDecoder:
-    """TD features → LDA on the labelled samples (of ``trials``, default all) of ``ls``."""
+def fit_td(dec: TDDecoder, chain: list[dict[str, Any]], ls: LabelledSet, n_classes: int) -> TDDecoder:
+    """Fit an LDA-head :class:`TDDecoder` on every labelled sample of ``ls`` (through ``chain``)."""
     x, y, seg, tr = _filtered(chain, ls)
-    keep = tr >= 0 if trials is None else np.isin(tr, trials)
-    window = max(2, int(round(float(settings["window_s"]) * ls.recordings[0].fs)))
-    dec = TDDecoder(window, float(settings["threshold"]), settings["features"], head="lda",
-                    stride=int(settings["stride"]))
     feats = dec.features_of(x, seg).astype(np.float32)  # as rtdecode train keeps them (memory)
-    return dec.fit_features(feats, y, np.flatnonzero(keep), n_inputs=x.shape[1], n_classes=n_classes)
+    return dec.fit_features(feats, y, np.flatnonzero(tr >= 0), n_inputs=x.shape[1], n_classes=n_classes)
+
+
+def fit_td_lda(chain: list[dict[str, Any]], ls: LabelledSet, n_classes: int,
+               settings: dict[str, Any]) -> TDDecoder:
+    """TD features over ``settings["window_s"]`` → LDA on the labelled samples of ``ls``."""
+    window = max(2, int(round(float(settings["window_s"]) * ls.recordings[0].fs)))
+    return fit_td(TDDecoder(window, float(settings["threshold"]), settings["features"], head="lda",
+                            stride=int(settings["stride"])), chain, ls, n_classes)
 
 
 def fit_wiener_frames(chain: list[dict[str, Any]], ls: LabelledSet, targets: list[str],
-                      settings: dict[str, Any]) -> WienerDecoder:
-    """A ridge Wiener filter over ``history_s`` of the chain's frames → ``targets``."""
+                      settings: dict[str, Any], lags: int | None = None) -> WienerDecoder:
+    """A ridge Wiener filter over ``history_s`` (or ``lags`` frames) of the chain's frames → ``targets``."""
     xs, ys, seg = [], [], []
     rate = None
     for i, (rec, trial) in enumerate(zip(ls.recordings, ls.trials, strict=True)):
@@ -98,9 +101,33 @@ def fit_wiener_frames(chain: list[dict[str, Any]], ls: LabelledSet, targets: lis
         ys.append(rec.y[idx][keep][:, cols])  # type: ignore[index]
         seg.append(np.full(int(keep.sum()), i))
         rate = chain_i.rate_out_hz
-    lags = max(1, int(round(float(settings["history_s"]) * float(rate or 1.0))))
+    lags = lags or max(1, int(round(float(settings["history_s"]) * float(rate or 1.0))))
     return WienerDecoder(lags=lags, ridge=float(settings["ridge"])).fit(
         np.concatenate(xs), np.concatenate(ys), np.concatenate(seg))
+
+
+def refit_decoder(meta: ModelMetadata, ls: LabelledSet) -> StreamingDecoder:
+    """The numpy decoder of a classic model file, fitted again on ``ls`` with its own settings.
+
+    The settings come from the file (``provenance["decoder"]``: the TD window, threshold and
+    features; a Wiener filter's history is its receptive field).
+
+    Raises
+    ------
+    ModelError
+        For a model that is not a TD-LDA or a linear (Wiener) filter.
+    """
+    d = dict(meta.provenance.get("decoder") or {})
+    kind = str(d.get("kind", ""))
+    if kind == "td_lda":
+        proto = TDDecoder(int(d["window"]), float(d["threshold"]), list(d["features"]), head="lda",
+                          stride=int(d.get("stride", 5)))
+        return fit_td(proto, [dict(s) for s in meta.preprocessing], ls, len(meta.outputs))
+    if kind in ("wiener", "linear"):
+        return fit_wiener_frames([dict(s) for s in meta.preprocessing], ls, [o.name for o in meta.outputs],
+                                 {"ridge": float(d.get("ridge", 1e-3))}, lags=meta.receptive_field)
+    raise ModelError(f"{meta.name} is a {kind or 'model'} without a refit rule",
+                     "calibrate a TD-LDA or a Wiener model, or a network with its .torch.npz sidecar")
 
 
 def decoder_bounds(dec: StreamingDecoder, recordings: list[Recording], chain: list[dict[str, Any]],

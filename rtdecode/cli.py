@@ -22,7 +22,7 @@ import sys  # noqa: E402
 from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
-COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "inspect",
+COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "calibrate", "inspect",
             "experiment", "replay", "simulate", "listen", "check", "demo", "keygen", "doctor"]
 
 

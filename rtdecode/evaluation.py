@@ -27,7 +27,7 @@ import numpy as np
 
 from rtdecode.commands.predict import predict_recording
 from rtdecode.decoders.smoothing import ProbabilitySmoother, window_frames
-from rtdecode.errors import DataError
+from rtdecode.errors import ConfigError, DataError
 from rtdecode.io.labelled import DataSpec, LabelledSet, load_labelled
 from rtdecode.metrics import confusion, r2_per_column
 from rtdecode.runtime.metadata import ModelMetadata
@@ -35,7 +35,8 @@ from rtdecode.runtime.streaming import read_metadata
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Scored", "data_spec_of", "evaluate_model", "evaluation_plots", "load_for_model", "score_frames"]
+__all__ = ["Scored", "data_spec_of", "evaluate_model", "evaluation_plots", "labelled_for", "load_for_model",
+           "score_frames", "spec_for"]
 
 METHODS = ("average", "majority")
 
@@ -80,6 +81,29 @@ def data_spec_of(meta: ModelMetadata, recording: str | Path) -> DataSpec:
     for key in ("path", "trials", "events_per_trial", "trial_block_s", "max_trials"):
         stored.pop(key, None)
     return DataSpec.model_validate({**stored, "path": Path(recording)})
+
+
+def spec_for(meta: ModelMetadata, recording: str | Path, config: str | Path | None = None) -> DataSpec:
+    """How to label ``recording`` for ``meta``'s model: the ``[data]`` table of a training ``config``
+    (its path, trials and file selection replaced), else the model's own (:func:`data_spec_of`)."""
+    if config is None:
+        return data_spec_of(meta, recording)
+    from rtdecode.config import _read_file  # the service's TOML reader (tomli on 3.10)
+
+    table = dict(_read_file(Path(config)).get("data") or {})
+    if not table:
+        raise ConfigError(f"{config} has no [data] table", "give a training config (configs/train/*.toml)")
+    for key in ("path", "trials", "events_per_trial", "trial_block_s", "max_trials"):
+        table.pop(key, None)
+    return DataSpec.model_validate({**table, "path": Path(recording)})
+
+
+def labelled_for(meta: ModelMetadata, recordings: list[str], config: str | None = None) -> LabelledSet:
+    """Every recording labelled for the model, as one set (each file keeps its own fresh state)."""
+    sets = [load_for_model(meta, spec_for(meta, r, config)) for r in recordings]
+    return LabelledSet(recordings=[r for s in sets for r in s.recordings],
+                       trials=[t for s in sets for t in s.trials],
+                       class_names=sets[0].class_names, files=[f for s in sets for f in s.files])
 
 
 def load_for_model(meta: ModelMetadata, spec: DataSpec) -> LabelledSet:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rtdecode.errors import ConfigError, DataError
-from rtdecode.io.labelled import DataSpec, LabelledSet
+from rtdecode.io.labelled import DataSpec
 
 logger = logging.getLogger(__name__)
 
@@ -51,35 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _spec(meta: Any, recording: str, config: str | None) -> DataSpec:
-    from rtdecode.evaluation import data_spec_of
-
-    if config is None:
-        return data_spec_of(meta, recording)
-    from rtdecode.config import _read_file  # the service's TOML reader (tomli on 3.10)
-
-    table = dict(_read_file(Path(config)).get("data") or {})
-    if not table:
-        raise ConfigError(f"{config} has no [data] table", "give a training config (configs/train/*.toml)")
-    for key in ("path", "trials", "events_per_trial", "trial_block_s", "max_trials"):
-        table.pop(key, None)
-    return DataSpec.model_validate({**table, "path": Path(recording)})
-
-
-def _labelled(meta: Any, recordings: list[str], config: str | None) -> LabelledSet:
-    """Every recording labelled for the model, one set (each file keeps its own fresh state)."""
-    from rtdecode.evaluation import load_for_model
-
-    sets = [load_for_model(meta, _spec(meta, r, config)) for r in recordings]
-    return LabelledSet(recordings=[r for s in sets for r in s.recordings],
-                       trials=[t for s in sets for t in s.trials],
-                       class_names=sets[0].class_names, files=[f for s in sets for f in s.files])
-
-
 def _fit_baseline(model: Path, meta: Any, args: argparse.Namespace, out: Path) -> Path:
     """Fit the classic decoder on the model's training data and write it as ``out/baseline.onnx``."""
     from rtdecode.classic import BaselineSettings, decoder_bounds, fit_baseline, stream_of, write_decoder
-    from rtdecode.evaluation import load_for_model
+    from rtdecode.evaluation import load_for_model, spec_for
 
     stored = meta.provenance.get("data_spec")
     if stored is None and args.train_data is None:
@@ -88,7 +63,7 @@ def _fit_baseline(model: Path, meta: Any, args: argparse.Namespace, out: Path) -
     moved = {"path": args.train_data} if args.train_data else {}
     spec = DataSpec.model_validate({**(stored or {}), **moved})
     if args.config is not None:
-        spec = _spec(meta, str(spec.path), args.config).model_copy(update={"trials": spec.trials})
+        spec = spec_for(meta, str(spec.path), args.config).model_copy(update={"trials": spec.trials})
     train = load_for_model(meta, spec)
     settings = BaselineSettings.of(meta, window_s=args.lda_window_s, threshold=args.lda_threshold)
     dec, chain = fit_baseline(meta, train, settings)
@@ -102,14 +77,14 @@ def _fit_baseline(model: Path, meta: Any, args: argparse.Namespace, out: Path) -
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Score the model (and the baseline) on the recordings; returns the summary written to JSON."""
-    from rtdecode.evaluation import evaluate_model, score_frames
+    from rtdecode.evaluation import evaluate_model, labelled_for, score_frames
     from rtdecode.runtime.streaming import read_metadata
 
     model = Path(args.model)
     meta = read_metadata(model)
     out = Path(args.out) if args.out else Path("out") / "evaluate" / meta.name
     out.mkdir(parents=True, exist_ok=True)
-    labelled = _labelled(meta, args.recordings, args.config)
+    labelled = labelled_for(meta, args.recordings, args.config)
     scored = {"model": evaluate_model(model, labelled)}
     summary: dict[str, Any] = {"recordings": [str(r) for r in args.recordings], "model_file": str(model)}
     baseline: Path | None = None

@@ -162,4 +162,4 @@ class TDDecoder(StreamingDecoder):
     def describe(self) -> dict[str, Any]:
         """Kind, sizes, window and features."""
         return {**super().describe(), "window": self.window, "threshold": self.threshold,
-                "features": list(self.features), "head": self.head}
+                "features": list(self.features), "head": self.head, "stride": self.stride}

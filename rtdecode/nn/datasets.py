@@ -100,6 +100,10 @@ class TrainingData:
     recordings : list of Recording
         The recordings the segments came from (for baselines with their own chain and for
         replaying through the service); one per segment.
+    sample_y : list of ndarray
+        Per recording, the target of every input sample (int64 (n,) labels or float32 (n, K)).
+    sample_trials : list of int64 (n,)
+        Per recording, the trial id of every input sample (-1: left out).
     """
 
     segments: list[Segment]
@@ -116,6 +120,8 @@ class TrainingData:
     grid_shape: tuple[int, int] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     recordings: list[Recording] = field(default_factory=list)
+    sample_y: list[np.ndarray] = field(default_factory=list)
+    sample_trials: list[np.ndarray] = field(default_factory=list)
 
     @property
     def trials(self) -> list[int]:
@@ -245,14 +251,17 @@ def _check_recordings(recordings: Sequence[Recording]) -> Recording:
     return first
 
 
+def _targets(rec: Recording, cols: list[int], task: Task) -> np.ndarray:
+    y = np.asarray(rec.y)[:, cols]
+    return y[:, 0].astype(np.int64) if task == "classification" else y.astype(np.float32)
+
+
 def _segment(rec: Recording, trial: np.ndarray, chain: Any, cols: list[int], task: Task) -> Segment:
     """Run one recording through the chain; each frame gets the target at the newest sample it saw."""
     t_in = np.asarray(rec.t)
     x, t_out = chain.process(rec.x, t_in)
     idx = np.clip(np.searchsorted(t_in, t_out), 0, rec.n_samples - 1)
-    y = rec.y[idx][:, cols]  # type: ignore[index]
-    y = y[:, 0].astype(np.int64) if task == "classification" else y.astype(np.float32)
-    return Segment(x=x, y=y, trial=np.asarray(trial)[idx].astype(np.int64),
+    return Segment(x=x, y=_targets(rec, cols, task)[idx], trial=np.asarray(trial)[idx].astype(np.int64),
                    name=Path(str(rec.meta.get("file", ""))).name)
 
 
@@ -312,4 +321,6 @@ def make_training_data(recordings: Sequence[Recording], trials: Sequence[np.ndar
         output_names=out_names, output_units=out_units, class_names=cls,
         channel_names=list(first.channel_names), input_unit=str(units_meta.get("x", "")),
         grid_shape=chain.grid_shape, provenance=dict(provenance or {}), recordings=list(recordings),
+        sample_y=[_targets(r, cols, task) for r in recordings],
+        sample_trials=[np.asarray(t, dtype=np.int64) for t in trials],
     )

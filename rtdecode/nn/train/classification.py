@@ -9,6 +9,7 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -48,9 +49,9 @@ def predict_proba(model: nn.Module, x: np.ndarray, batch: int = 4096) -> np.ndar
 
 
 def _epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, Y: torch.Tensor, batch_size: int,
-           rng: np.random.Generator, bar: object) -> float:
+           rng: np.random.Generator, bar: object, train_mode: Callable[[nn.Module], object]) -> float:
     """One pass over the shuffled training frames; the mean minibatch loss (NaN if none ran)."""
-    model.train()
+    train_mode(model)
     order = torch.from_numpy(rng.permutation(X.shape[0]))
     losses = []
     for i in range(0, X.shape[0], batch_size):
@@ -69,7 +70,8 @@ def _epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, Y: tor
 def fit_classifier(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                    y_val: np.ndarray, *, epochs: int, batch_size: int, lr: float, patience: int,
                    rng: np.random.Generator, weight_decay: float = 0.0, progress: bool = False,
-                   desc: str = "train", early_stopping: bool = True) -> ClassifierFit:
+                   desc: str = "train", early_stopping: bool = True,
+                   train_mode: Callable[[nn.Module], object] = nn.Module.train) -> ClassifierFit:
     """Minibatch Adam with cross-entropy, early-stopped on the validation loss (seed 004).
 
     Parameters
@@ -85,6 +87,9 @@ def fit_classifier(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x
         Keep the epoch with the lowest validation loss and stop after ``patience`` epochs
         without one; False: run all ``epochs`` and keep the last (a fit whose epoch count
         was chosen before, e.g. on every trial).
+    train_mode : callable
+        Puts the model in training mode each epoch (default ``model.train()``; calibration
+        keeps the frozen layers' batch norm in eval mode).
 
     Returns
     -------
@@ -101,7 +106,7 @@ def fit_classifier(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x
     ep = 0
     with progress_bar(epochs * max(1, X.shape[0] // batch_size), desc, progress) as bar:
         for ep in range(epochs):
-            hist.train_loss.append(_epoch(model, opt, X, Y, batch_size, rng, bar))
+            hist.train_loss.append(_epoch(model, opt, X, Y, batch_size, rng, bar, train_mode))
             p = predict_proba(model, x_val)
             val_loss = float(-np.mean(np.log(np.clip(p[np.arange(len(yv)), yv], 1e-12, None))))
             hist.val_loss.append(val_loss)

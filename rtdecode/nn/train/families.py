@@ -26,7 +26,7 @@ from rtdecode.errors import ConfigError, ModelError
 from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.gamma import GammaConv1d
 from rtdecode.nn.layers import CausalConv1d
-from rtdecode.nn.models import GammaCNN, LinearDecoder, model_from_spec
+from rtdecode.nn.models import AllConvNet, FrameMLP, GammaCNN, LinearDecoder, SConvNet, model_from_spec
 
 if TYPE_CHECKING:
     from rtdecode.nn.train.config import ModelEntry
@@ -59,12 +59,16 @@ class Family:
     last_layer : callable, optional
         Regression: the model's linear output layer (a :class:`CausalConv1d`,
         :class:`GammaConv1d` or ``nn.Linear``-like module with ``weight``/``bias``).
+    session_part : callable, optional
+        The session-specific modules ``rtdecode calibrate`` refits on a short recording of a
+        new session (the rest stays frozen); ``None``: the family cannot be recalibrated.
     """
 
     name: str
     task: Task
     fill: Fill
     last_layer: Callable[[nn.Module], nn.Module] | None = None
+    session_part: Callable[[nn.Module], list[nn.Module]] | None = None
 
 
 #: Registered families by name (in registration order).
@@ -177,6 +181,29 @@ def _fill_grid_classifier(c: dict[str, Any], data: TrainingData, where: str) -> 
     return c
 
 
+def _fill_frame_classifier(c: dict[str, Any], data: TrainingData, where: str) -> dict[str, Any]:
+    c.setdefault("n_in", data.n_inputs)
+    c.setdefault("n_classes", data.n_outputs)
+    return c
+
+
+def _gamma_session(model: nn.Module) -> list[nn.Module]:
+    assert isinstance(model, GammaCNN)
+    return [model.features[0]]  # seed 000's session-dependent 1×1 feature layers (the exported stack)
+
+
+def _image_session(model: nn.Module) -> list[nn.Module]:
+    """Input normalisation and the first conv block of seed 004's ConvNets."""
+    assert isinstance(model, (SConvNet, AllConvNet))
+    return [model.input_bn, model.features[0]]
+
+
+def _mlp_session(model: nn.Module) -> list[nn.Module]:
+    """Input normalisation and the first layer (Linear + its BN) of a FrameMLP."""
+    assert isinstance(model, FrameMLP)
+    return [model.input_bn, model.layers[0], model.layers[1]]
+
+
 def _gamma_last(model: nn.Module) -> nn.Module:
     assert isinstance(model, GammaCNN)
     layer: nn.Module = model.shared.layers[-1]
@@ -190,7 +217,8 @@ def _linear_last(model: nn.Module) -> nn.Module:
     return model.conv
 
 
-register_family(Family("GammaCNN", "regression", _fill_gamma, _gamma_last))
-register_family(Family("LinearDecoder", "regression", _fill_linear, _linear_last))
-register_family(Family("SConvNet", "classification", _fill_grid_classifier))
-register_family(Family("AllConvNet", "classification", _fill_grid_classifier))
+register_family(Family("GammaCNN", "regression", _fill_gamma, _gamma_last, _gamma_session))
+register_family(Family("LinearDecoder", "regression", _fill_linear, _linear_last, lambda m: [m]))
+register_family(Family("SConvNet", "classification", _fill_grid_classifier, session_part=_image_session))
+register_family(Family("AllConvNet", "classification", _fill_grid_classifier, session_part=_image_session))
+register_family(Family("FrameMLP", "classification", _fill_frame_classifier, session_part=_mlp_session))

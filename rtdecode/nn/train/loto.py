@@ -9,7 +9,6 @@ probability smoothing; an LDA on time-domain features can run beside it on the s
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rtdecode.classic import filter_stages
 from rtdecode.decoders.smoothing import window_frames
 from rtdecode.decoders.td import TDDecoder
 from rtdecode.dsp import build_chain
@@ -58,24 +58,23 @@ class _LdaInputs:
     n_inputs: int
 
 
+def _windows_s(cfg: TrainConfig) -> dict[str, tuple[float, str]]:
+    """The configured causal smoothing windows: name → (seconds, method)."""
+    p = cfg.protocol
+    return {f"{s * 1e3:g}ms_{m}": (s, m) for s in p.smoothing_s for m in p.smoothing_methods}
+
+
 def lda_inputs(cfg: TrainConfig, data: TrainingData) -> _LdaInputs:
-    """TD features of every sample of every recording, through the data chain's filter stages."""
-    if not math.isclose(data.frame_rate_hz, data.rate_hz):
-        raise ConfigError("protocol.baselines = ['lda'] needs model frames at the input rate",
-                          "drop the LDA baseline or the resampling stage")
-    specs = [s for s in data.preprocessing if s["kind"] == "butter"]
+    """TD features of every input sample of every recording, through the data chain's filter stages
+    (the LDA runs at the input rate, whatever the chain does after its filters)."""
+    specs = filter_stages(data.preprocessing)
     dec = lda_decoder(cfg, data)
     feats = []
-    for rec, seg in zip(data.recordings, data.segments, strict=True):
+    for rec in data.recordings:
         xf, _ = build_chain(specs, rec.fs, rec.n_channels).process(rec.x, np.asarray(rec.t))
-        if xf.shape[0] != seg.n_frames:
-            raise ConfigError("the LDA chain and the data chain give different frame counts",
-                              "use a chain without resampling for the LDA baseline")
         feats.append(dec.features_of(xf).astype(np.float32))
-    return _LdaInputs(chain=specs, feats=np.concatenate(feats),
-                      y=np.concatenate([s.y for s in data.segments]),
-                      trial=np.concatenate([s.trial for s in data.segments]),
-                      n_inputs=data.recordings[0].n_channels)
+    return _LdaInputs(chain=specs, feats=np.concatenate(feats), y=np.concatenate(data.sample_y),
+                      trial=np.concatenate(data.sample_trials), n_inputs=data.recordings[0].n_channels)
 
 
 def lda_decoder(cfg: TrainConfig, data: TrainingData) -> TDDecoder:
@@ -97,7 +96,8 @@ def _lda_fold(cfg: TrainConfig, data: TrainingData, inp: _LdaInputs, fold: Fold,
     y_test = inp.y[test]
     pred = np.argmax(proba, axis=1)
     acc = float(np.mean(pred == y_test))
-    smoothed = {k: smoothed_accuracy(proba, y_test, w, m) for k, (w, m) in run.windows.items()}
+    smoothed = {k: smoothed_accuracy(proba, y_test, window_frames(s, data.rate_hz), m)
+                for k, (s, m) in _windows_s(cfg).items()}
     run.lda.folds.append({"test": fold.test, "accuracy": acc, "smoothed": smoothed,
                           "train_windows": int(fit_rows[::dec.stride].size)})
     run.lda.confusion += confusion(y_test, pred, run.lda.n_classes)
@@ -151,8 +151,7 @@ def run_loto(cfg: TrainConfig, data: TrainingData, log: Log = logger.info) -> Ru
     run = LotoRun(
         folds=[{"test": f.test, "val": list(f.val), "train": list(f.train)} for f in folds],
         classes=list(data.class_names or []), frame_rate_hz=data.frame_rate_hz,
-        windows={f"{s * 1e3:g}ms_{m}": (window_frames(s, data.frame_rate_hz), m)
-                 for s in cfg.protocol.smoothing_s for m in cfg.protocol.smoothing_methods},
+        windows={k: (window_frames(s, data.frame_rate_hz), m) for k, (s, m) in _windows_s(cfg).items()},
         max_train_frames=cfg.optim.max_train_frames, max_val_frames=cfg.optim.max_val_frames,
         export_fold=export_fold, models={e.name: LotoModel(kind=e.kind, n_classes=G) for e in cfg.models})
     lda_in = None
