@@ -88,9 +88,9 @@ def spec_for(meta: ModelMetadata, recording: str | Path, config: str | Path | No
     (its path, trials and file selection replaced), else the model's own (:func:`data_spec_of`)."""
     if config is None:
         return data_spec_of(meta, recording)
-    from rtdecode.config import _read_file  # the service's TOML reader (tomli on 3.10)
+    from rtdecode.config import read_document
 
-    table = dict(_read_file(Path(config)).get("data") or {})
+    table = dict(read_document(Path(config), "training config").get("data") or {})
     if not table:
         raise ConfigError(f"{config} has no [data] table", "give a training config (configs/train/*.toml)")
     for key in ("path", "trials", "events_per_trial", "trial_block_s", "max_trials"):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rtdecode.config import read_document
 from rtdecode.errors import ConfigError
 from rtdecode.io.labelled import DataSpec
 from rtdecode.nn.train.families import FAMILIES, Task, family, kinds_of
@@ -234,9 +235,7 @@ class TrainConfig(_Strict):
 def _read_toml(path: Path) -> dict[str, Any]:
     if path.exists() and path.suffix.lower() != ".toml":
         raise ConfigError(f"training config {path} is not a .toml file", "write the config in TOML")
-    from rtdecode.config import _read_file  # the service's reader (TOML on 3.10 via tomli)
-
-    return _read_file(path)
+    return read_document(path, "training config")
 
 
 def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None) -> TrainConfig:
