@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from rtdecode.decoders.base import StreamingDecoder
-from rtdecode.decoders.features import HUDGINS
 from rtdecode.decoders.td import TDDecoder
 from rtdecode.decoders.wiener import WienerDecoder
 from rtdecode.dsp import build_chain
+from rtdecode.dsp.td import HUDGINS
 from rtdecode.errors import DataError, ModelError
 from rtdecode.io.labelled import LabelledSet
 from rtdecode.io.recording import Recording

@@ -101,8 +101,11 @@ def spec_for(meta: ModelMetadata, recording: str | Path, config: str | Path | No
 def labelled_for(meta: ModelMetadata, recordings: list[str], config: str | None = None) -> LabelledSet:
     """Every recording labelled for the model, as one set (each file keeps its own fresh state)."""
     sets = [load_for_model(meta, spec_for(meta, r, config)) for r in recordings]
-    return LabelledSet(recordings=[r for s in sets for r in s.recordings],
-                       trials=[t for s in sets for t in s.trials],
+    trials, offset = [], 0
+    for t in (t for s in sets for t in s.trials):  # one trial per file, numbered across the sets
+        trials.append(np.where(t >= 0, t + offset, -1))
+        offset = max(offset, int(trials[-1].max(initial=0)))
+    return LabelledSet(recordings=[r for s in sets for r in s.recordings], trials=trials,
                        class_names=sets[0].class_names, files=[f for s in sets for f in s.files])
 
 

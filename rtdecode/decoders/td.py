@@ -1,6 +1,6 @@
 """The classic EMG decoder as a streaming decoder: time-domain features → LDA or ridge.
 
-:func:`~rtdecode.decoders.features.td_features` over a causal window of ``W`` samples, then
+:func:`~rtdecode.dsp.td.td_features` over a causal window of ``W`` samples, then
 one affine map of the features: an :class:`~rtdecode.decoders.lda.LDA` (classification;
 outputs class probabilities, the softmax of the discriminants — the Gaussian posterior) or
 a ridge regression (continuous targets). The state is the last ``W + 1`` input samples
@@ -18,9 +18,9 @@ from typing import Any, Literal
 import numpy as np
 
 from rtdecode.decoders.base import StreamingDecoder, check_frames, segment_slices
-from rtdecode.decoders.features import HUDGINS, TD_FEATURES, td_features
 from rtdecode.decoders.lda import LDA
 from rtdecode.decoders.linear import fit_wiener
+from rtdecode.dsp.td import HUDGINS, TD_FEATURES, td_features, td_step
 from rtdecode.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -150,9 +150,7 @@ class TDDecoder(StreamingDecoder):
         """Decode new samples ``x`` (m, C) → float64 (m, K) (probabilities for the LDA head)."""
         self._require_fitted()
         x = check_frames(x, self.n_inputs, type(self).__name__)
-        xs = np.concatenate([self._buf, x])
-        feats = td_features(xs, self.window, self.threshold, self.features)[self._buf.shape[0]:]
-        self._buf = xs[-(self.window + 1):].copy()
+        feats, self._buf = td_step(self._buf, x, self.window, self.threshold, self.features)
         return self.map_features(feats)
 
     def _offline(self, x: np.ndarray) -> np.ndarray:

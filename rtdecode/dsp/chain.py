@@ -21,6 +21,7 @@ from rtdecode.dsp.envelope import RectifyStage, RmsStage, SmoothStage
 from rtdecode.dsp.filters import ButterStage
 from rtdecode.dsp.resample import BinStage, DecimateStage
 from rtdecode.dsp.specs import StageSpec, parse_chain, spec_to_dict
+from rtdecode.dsp.td import TdStage
 from rtdecode.errors import StageError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {
     "select": SelectStage,
     "grid": GridStage,
     "clip": ClipStage,
+    "td": TdStage,
 }
 
 

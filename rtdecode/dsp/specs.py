@@ -43,6 +43,7 @@ __all__ = [
     "BinSpec",
     "ButterSpec",
     "ClipSpec",
+    "TdSpec",
     "DecimateSpec",
     "GridSpec",
     "RectifySpec",
@@ -303,6 +304,16 @@ class ClipSpec(_SpecBase):
         return self
 
 
+class TdSpec(_SpecBase):
+    """Time-domain EMG features (MAV, WL, ZC, SSC, RMS) of every channel over a causal window."""
+
+    kind: Literal["td"] = "td"
+    window_s: float = Field(gt=0, description="window, s (at least 2 samples)")
+    threshold: float = Field(0.0, ge=0, description="ZC / SSC dead zone, input units")
+    features: list[Literal["mav", "wl", "zc", "ssc", "rms"]] = Field(
+        default_factory=lambda: ["mav", "wl", "zc", "ssc"], min_length=1)  # type: ignore[arg-type]
+
+
 _SPEC_TYPES: tuple[type[BaseModel], ...] = (
     ScaleSpec,
     ButterSpec,
@@ -315,6 +326,7 @@ _SPEC_TYPES: tuple[type[BaseModel], ...] = (
     SelectSpec,
     GridSpec,
     ClipSpec,
+    TdSpec,
 )
 
 #: Any stage spec; pydantic picks the model from the ``kind`` field.
@@ -331,6 +343,7 @@ StageSpec = Annotated[
         SelectSpec,
         GridSpec,
         ClipSpec,
+        TdSpec,
     ],
     Field(discriminator="kind"),
 ]

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from rtdecode.decoders.features import td_features  # noqa: E402
 from rtdecode.decoders.td import TDDecoder  # noqa: E402
+from rtdecode.dsp.td import td_features  # noqa: E402
 from rtdecode.errors import ConfigError, ModelError  # noqa: E402
 from rtdecode.export.classic_onnx import decoder_graph, decoder_metadata  # noqa: E402
 from rtdecode.export.onnx_graphs import write_model  # noqa: E402

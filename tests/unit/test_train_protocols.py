@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtdecode.decoders.features import td_features
 from rtdecode.decoders.lda import LDA
+from rtdecode.dsp.td import td_features
 from rtdecode.errors import ConfigError
 from rtdecode.io.labelled import block_trials
 from rtdecode.nn.datasets import flexemg_chain, grid_spec

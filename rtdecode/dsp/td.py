@@ -1,4 +1,4 @@
-"""Time-domain EMG features over a causal sliding window (the classic baseline's front end).
+"""Time-domain EMG features over a causal sliding window, and the ``td`` chain stage.
 
 The Hudgins time-domain set (and RMS) over a causal sliding window of ``W`` samples ending
 at each sample (the window a live classifier would have):
@@ -15,6 +15,11 @@ Before the first ``W`` samples a window holds what has been seen (``zero_history
 means over the samples seen, no difference before the first sample) or, as a streaming
 decoder starts (``zero_history=True``), ``W + 1`` zero samples before the first one.
 Features are computed with cumulative sums (O(T·C)) and are exactly causal.
+
+:class:`TdStage` (spec ``{"kind": "td", "window_s", "threshold", "features"}``) streams them
+as a chain stage (state: the last ``W + 1`` samples; output channel ``f · C + c`` is feature
+``f`` of input channel ``c``), so a network can be trained on them and the daemon computes
+the same; :class:`~rtdecode.decoders.td.TDDecoder` (the classic decoder) uses the same step.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
+from rtdecode.dsp.specs import TdSpec
 from rtdecode.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HUDGINS", "TD_FEATURES", "td_features"]
+__all__ = ["HUDGINS", "TD_FEATURES", "TdStage", "td_features", "td_step"]
 
 #: Feature names, in the column-block order :func:`td_features` writes them.
 TD_FEATURES = ("mav", "wl", "zc", "ssc", "rms")
@@ -106,3 +113,61 @@ def _slope_changes(x: np.ndarray, d: np.ndarray, threshold: float) -> np.ndarray
         left, right = d[1:-1], -d[2:]  # x[m]-x[m-1], x[m]-x[m+1]
         ssc[2:] = ((left * right) > 0) & ((np.abs(left) >= threshold) | (np.abs(right) >= threshold))
     return ssc
+
+
+def td_step(buf: np.ndarray, x: np.ndarray, window: int, threshold: float, features: Sequence[str]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Features of new samples given the previous ``window + 1`` samples.
+
+    Parameters
+    ----------
+    buf : float (window + 1, C)
+        The samples before ``x`` (zeros at the start: ``zero_history``).
+    x : float (n, C)
+
+    Returns
+    -------
+    feats : float64 (n, F·C)
+    buf : float64 (window + 1, C)
+        The state after ``x``.
+    """
+    xs = np.concatenate([buf, np.asarray(x, dtype=np.float64)])
+    feats = td_features(xs, window, threshold, features)[buf.shape[0]:]
+    return feats, xs[-(window + 1):].copy()
+
+
+class TdStage(Stage):
+    """Time-domain features over a causal window (:class:`~rtdecode.dsp.specs.TdSpec`).
+
+    Parameters
+    ----------
+    spec : TdSpec
+    rate_hz : float
+        Input sample rate, Hz (unchanged).
+    n_in : int
+        Channel count C; the output has ``len(features) · C`` channels, feature-major.
+    """
+
+    def __init__(self, spec: TdSpec, rate_hz: float, n_in: int) -> None:
+        rate, n = check_io(rate_hz, n_in, "td")
+        self.window = max(2, int(round(spec.window_s * rate)))
+        self.threshold = float(spec.threshold)
+        self.features = tuple(f for f in TD_FEATURES if f in spec.features)
+        self.spec = spec.model_copy(deep=True)
+        self.rate_in_hz = self.rate_out_hz = rate
+        self.n_in, self.n_out = n, len(self.features) * n
+        self.delay_s = 0.5 * (self.window - 1) / rate
+        self.memory_s = (self.window + 1) / rate
+        self._buf = np.zeros((self.window + 1, n))
+
+    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features of new samples; see :meth:`Stage.step`. float64 (n, F·C)."""
+        x, t = check_chunk(x, t, self.n_in, "td")
+        if x.shape[0] == 0:
+            return empty_output(self.n_out)
+        y, self._buf = td_step(self._buf, x, self.window, self.threshold, self.features)
+        return y, t
+
+    def reset(self) -> None:
+        """Zero window."""
+        self._buf[:] = 0.0
