@@ -51,6 +51,8 @@ class PreprocessingTrainConfig(_Strict):
                                  "`chain` (which may add e.g. a high-pass in front)")
     standardize: bool = Field(False, description="append a standardize stage with the training trials' "
                               "mean and std (ab protocol)")
+    electrode_grid: bool = Field(False, description="append a grid stage laying the channels out on the "
+                                 "recordings' electrode grid (arraymap.mat), so the model file records it")
 
 
 class ModelEntry(_Strict):
