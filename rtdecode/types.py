@@ -39,11 +39,16 @@ class Chunk:
         LSL time of each sample on the local clock, s.
     first_index : int
         Running index of the first sample since the source opened.
+    flags : int
+        ``Flags`` bits the chunk carries from the source to the outputs: ``GAP`` (lost
+        samples, a timestamp jump, samples dropped after an outage), ``BAD_INPUT`` once the
+        input checks repaired or clamped samples in it.
     """
 
     samples: np.ndarray
     t_lsl: np.ndarray
     first_index: int
+    flags: int = 0
 
     @property
     def n(self) -> int:

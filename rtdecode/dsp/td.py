@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
+from rtdecode.dsp.base import Stage, check_io
 from rtdecode.dsp.specs import TdSpec
 from rtdecode.errors import ConfigError
 
@@ -160,11 +160,8 @@ class TdStage(Stage):
         self.memory_s = (self.window + 1) / rate
         self._buf = np.zeros((self.window + 1, n))
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Features of new samples; see :meth:`Stage.step`. float64 (n, F·C)."""
-        x, t = check_chunk(x, t, self.n_in, "td")
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features of new (checked) samples; see :meth:`Stage.step`. float64 (n, F·C)."""
         y, self._buf = td_step(self._buf, x, self.window, self.threshold, self.features)
         return y, t
 

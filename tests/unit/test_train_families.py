@@ -46,3 +46,12 @@ def test_the_classic_decoder_alone_is_a_classification_run() -> None:
     with pytest.raises(ConfigError, match="export.all_data"):
         load_train_config(data=_cfg(models=[{"name": "g", "kind": "GammaCNN"}], protocol={"kind": "ab"},
                                     export={"all_data": True}))
+
+
+def test_environment_overrides_a_training_field_and_a_bad_one_is_named() -> None:
+    cfg = load_train_config(data=_cfg(models=[{"name": "m", "kind": "FrameMLP"}]),
+                            environ={"RTDECODE_TRAIN_OPTIM__EPOCHS": "3"})
+    assert cfg.optim.epochs == 3
+    with pytest.raises(ConfigError, match="RTDECODE_TRAIN_OPTIM__EPOCHS"):
+        load_train_config(data=_cfg(models=[{"name": "m", "kind": "FrameMLP"}]),
+                          environ={"RTDECODE_TRAIN_OPTIM__EPOCHS": "zero"})

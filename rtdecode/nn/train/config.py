@@ -9,17 +9,23 @@ protocol (``loto`` or ``ab``).
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from rtdecode.config import read_document
 from rtdecode.errors import ConfigError
 from rtdecode.io.labelled import DataSpec
 from rtdecode.nn.train.families import FAMILIES, Task, family, kinds_of
+from rtdecode.settings import SettingsModel, load_settings, read_document
 
 logger = logging.getLogger(__name__)
+
+#: Environment variables with this prefix override training config fields.
+ENV_PREFIX = "RTDECODE_TRAIN_"
 
 __all__ = [
     "DataConfig",
@@ -154,8 +160,10 @@ class ExportConfig(_Strict):
     verify: bool = Field(True, description="run rtdecode verify on the exported file")
 
 
-class TrainConfig(_Strict):
-    """``rtdecode train`` configuration (TOML)."""
+class TrainConfig(SettingsModel):
+    """``rtdecode train`` configuration (TOML; ``RTDECODE_TRAIN_*`` environment overrides)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
@@ -240,8 +248,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return read_document(path, "training config")
 
 
-def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None) -> TrainConfig:
-    """Read and validate a training config.
+def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None,
+                      environ: Mapping[str, str] | None = None) -> TrainConfig:
+    """Read and validate a training config (the service's loader: :func:`rtdecode.settings.load_settings`).
 
     Parameters
     ----------
@@ -250,26 +259,27 @@ def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | 
         its folder.
     data : dict, optional
         An already-parsed mapping instead (paths resolved against the current directory).
+    environ : mapping, optional
+        Environment whose ``RTDECODE_TRAIN_<SECTION>__<FIELD>`` variables override fields
+        (default ``os.environ``), e.g. ``RTDECODE_TRAIN_OPTIM__EPOCHS=5``.
 
     Raises
     ------
     ConfigError
-        Every invalid or unknown field, named by its dotted location, with how to fix it.
+        Every invalid or unknown field (or the variable that set it), named by its dotted
+        location, with how to fix it.
     """
     if (path is None) == (data is None):
         raise ConfigError("load_train_config needs exactly one of path or data", "pass a config file")
     raw = _read_toml(Path(path)) if path is not None else dict(data or {})
-    origin = str(path) if path is not None else "<dict>"
+    origin = f"training config {path if path is not None else '<dict>'}"
     try:
-        cfg = TrainConfig.model_validate(raw)
-    except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            msg = "unknown field (not allowed)" if e["type"] == "extra_forbidden" else e["msg"]
-            lines.append(f"{loc}: {msg}")
-        raise ConfigError(f"invalid training config {origin}:\n    " + "\n    ".join(lines),
-                          "fix the fields named above (see configs/train/*.toml for examples)") from None
+        env = os.environ if environ is None else environ
+        cfg = load_settings(TrainConfig, raw, origin=origin, environ=env, prefix=ENV_PREFIX,
+                            reference="docs/models.md (Training)")
+    except ConfigError as exc:  # training's wording for unknown keys
+        raise ConfigError(exc.what.replace("Extra inputs are not permitted", "unknown field (not allowed)"),
+                          exc.fix) from None
     base = Path(path).resolve().parent if path is not None else Path.cwd()
 
     def resolve(p: Path | None) -> Path | None:
