@@ -33,6 +33,7 @@ import datetime as _dt
 import json
 import logging
 import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -272,16 +273,13 @@ def build_flexemg_mlp(out_dir: Path) -> dict:
         "that did not see the scored trial.")
 
 
-def run_flexemg_sconvnet(out_dir: Path) -> dict:
-    """Seed 004's ConvNets on instantaneous images (experiment; results in bench/results/models)."""
-    m = _train("flexemg_sconvnet", out_dir)
-    return {"skipped": True} if m is None else m["results"]["baselines"]["lda"]["accuracy"]
-
-
-def run_flexemg_sconvnet_hp20(out_dir: Path) -> dict:
-    """The same behind a causal 20 Hz high-pass (experiment)."""
-    m = _train("flexemg_sconvnet_hp20", out_dir)
-    return {"skipped": True} if m is None else m["results"]["baselines"]["lda"]["accuracy"]
+def run_loto_experiment(config: str, out_dir: Path) -> dict:
+    """A leave-one-trial-out experiment (no shipped model): each network's and the LDA's mean accuracy."""
+    m = _train(config, out_dir)
+    if m is None:
+        return {"skipped": True}
+    res = m["results"]
+    return {**{n: v["accuracy"] for n, v in res["models"].items()}, "lda": res["baselines"]["lda"]["accuracy"]}
 
 
 def _ab_rows(res: dict, names: list[str], outputs: list[str]) -> str:
@@ -388,8 +386,9 @@ BUILDERS = {
     "monkey_reach_gamma": build_monkey_reach_gamma,
     "openhdemg_gamma": build_openhdemg_gamma,
 }
-EXPERIMENTS = {"openhdemg_1khz": run_openhdemg_1khz, "flexemg_sconvnet": run_flexemg_sconvnet,
-               "flexemg_sconvnet_hp20": run_flexemg_sconvnet_hp20}
+EXPERIMENTS = {"openhdemg_1khz": run_openhdemg_1khz,
+               "flexemg_sconvnet": partial(run_loto_experiment, "flexemg_sconvnet"),
+               "flexemg_sconvnet_hp20": partial(run_loto_experiment, "flexemg_sconvnet_hp20")}
 
 
 def main() -> None:
