@@ -27,8 +27,9 @@ from types import FrameType  # noqa: E402
 from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
-COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "experiment", "replay", "simulate",
-            "listen", "check", "demo", "keygen", "doctor", "providers", "trt_build"]
+COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "calibrate", "inspect",
+            "experiment", "replay", "simulate", "listen", "check", "demo", "keygen", "doctor", "providers",
+            "trt_build"]
 
 
 def build_parser() -> argparse.ArgumentParser:
