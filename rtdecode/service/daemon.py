@@ -329,7 +329,8 @@ class Daemon:
         if not math.isfinite(t_src):  # silent since start-up: age counts from the daemon's start
             t_src = self.t_start
         mode = self.cfg.service.safe_value
-        self._next_safe = min(topic.publish_safe(now, t_src, mode) for topic in self.topics)
+        self._next_safe = min((topic.publish_safe(now, t_src, mode) for topic in self.topics),
+                              default=math.inf)
         if self.cfg.source.reconnect:
             self.inlet.poll_reconnect()
 
