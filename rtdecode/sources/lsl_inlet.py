@@ -428,6 +428,14 @@ class LslInlet:
             logger.error("LSL stream %r was lost (%s; it has no source_id, so liblsl cannot "
                          "recover it); waiting for a new outlet", self.cfg.name, exc)
             return None
+        except (pylsl.util.InternalError, RuntimeError) as exc:
+            # liblsl failed inside the pull: this inlet cannot be trusted any more; the daemon
+            # goes stale (safe values) and poll_reconnect() opens a new inlet on an outlet
+            self.lost = True
+            self._known_uids.clear()  # the same outlet may be reopened
+            logger.error("LSL pull from %r failed inside liblsl (%s: %s); dropping this inlet and "
+                         "reconnecting", self.cfg.name, type(exc).__name__, exc)
+            return None
         n = len(ts)
         if n == 0:
             return None
@@ -497,6 +505,15 @@ class LslInlet:
                 "missing_samples": self.missing_samples, "index_lost": self.index_lost,
                 "index_dup": self.index_dup, "time_jumps": self.time_jumps,
                 "reconnects": self.reconnects, "reconnect_rejected": self.reconnect_rejected}
+
+    def waiting(self) -> int:
+        """Samples in liblsl's buffer not pulled yet (the backlog), 0 when unknown."""
+        if self.inlet is None:
+            return 0
+        try:
+            return int(self.inlet.samples_available())
+        except Exception:  # noqa: BLE001 - a lost inlet: no backlog to report
+            return 0
 
     @property
     def last_t(self) -> float:
