@@ -103,6 +103,7 @@ def _fit(model: nn.Module, loss_of: Callable[[np.ndarray, bool], Tensor], n_trai
     hist, best, best_state, stale = FitHistory(), math.inf, copy.deepcopy(model.state_dict()), 0
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
+        t_epoch = time.perf_counter()
         model.train()
         total = 0.0
         for idx in _batches(n_train, cfg.batch_size, rng):
@@ -122,7 +123,9 @@ def _fit(model: nn.Module, loss_of: Callable[[np.ndarray, bool], Tensor], n_trai
             hist.best_epoch = epoch
         else:
             stale += 1
-        logger.debug("%s epoch %d: train %.5g val %.5g", what, epoch, hist.train[-1], hist.val[-1])
+        took = time.perf_counter() - t_epoch
+        logger.log(logging.INFO if took > 20 else logging.DEBUG, "%s epoch %d (%.0f s): train %.5g val %.5g",
+                   what, epoch, took, hist.train[-1], hist.val[-1])
         if stale >= cfg.patience:
             break
     model.load_state_dict(best_state)

@@ -194,7 +194,8 @@ class M2MNet(nn.Module):
         """MEPs (B, k), µV, of the heads Direct, Synergy and Both (members averaged)."""
         c = self.scaled_code(volume)
         direct, syn, res = [], [], []
-        for m in self.members:
+        for member in self.members:
+            m: nn.ModuleDict = member  # type: ignore[assignment]
             direct.append(m["direct"](c))
             syn.append(m["synergy"](c) @ self.basis)
             res.append(m["residual"](c))

@@ -19,6 +19,7 @@ why they carry the headline numbers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,8 +216,12 @@ def _ensemble(ae: AutoencoderRun, tg: Targets, first: dict[str, Mapper], depth: 
     return Shipped(ae, tg, members, depth, _score(ae, tg, members, calib, test, tests), train.table)
 
 
-def run_study(cfg: M2mTrainConfig, out_dir: Path) -> tuple[dict[str, Any], Shipped | None]:
-    """Run the whole protocol; returns the results (JSON-able) and the parts of the shipped model."""
+def run_study(cfg: M2mTrainConfig, out_dir: Path, progress: Callable[[dict[str, Any]], object] | None = None
+              ) -> tuple[dict[str, Any], Shipped | None]:
+    """Run the whole protocol; returns the results (JSON-able) and the parts of the shipped model.
+
+    ``progress(results)`` is called after every trained setting (e.g. to save partial results).
+    """
     vm = VolumeModel(cfg.volume, cache_size=0)
     train, tests = load_sessions(cfg.data, cfg.protocol, vm, out_dir)
     proto, ex = cfg.protocol, cfg.export
@@ -244,4 +249,6 @@ def run_study(cfg: M2mTrainConfig, out_dir: Path) -> tuple[dict[str, Any], Shipp
                     if ex.enabled and (kind, depth, r, m) == (ex.input, ex.depth, 0, 0):
                         shipped = _ensemble(ae, tg, mappers, depth, (fit, val, test), train, tests, cfg)
                         res["shipped_scores"] = shipped.scores
+                    if progress is not None:
+                        progress(res)
     return res, shipped

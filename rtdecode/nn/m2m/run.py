@@ -92,7 +92,9 @@ def train_from_config(cfg: M2mTrainConfig, out_dir: Path, *, export: bool = True
     torch.set_num_threads(cfg.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    res, shipped = run_study(cfg, out_dir)
+    partial = out_dir / "results.partial.json"
+    res, shipped = run_study(cfg, out_dir, lambda r: partial.write_text(json.dumps(_jsonable(r), indent=1),
+                                                                        encoding="utf-8"))
     seconds = time.perf_counter() - t0
     summary = summarise(res)
     res["summary"] = summary
