@@ -1,4 +1,4 @@
-"""``rtdecode info MODEL``: print a model's metadata (a streaming ONNX model or a fusion model)."""
+"""``rtdecode info MODEL``: print a model's metadata (a streaming or event ONNX model, or a fusion model)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
         info = fusion_summary(path)
     else:
         from rtdecode.runtime.streaming import read_metadata
+        from rtdecode.tms.m2m_model import M2mModel, is_m2m_file
 
-        info = read_metadata(path).model_dump(mode="json")
+        if is_m2m_file(path):  # an event model (M2M-Net, docs/m2m.md)
+            info = M2mModel(path).meta.model_dump(mode="json")
+        else:
+            info = read_metadata(path).model_dump(mode="json")
     print(json.dumps(info, indent=2, default=str))
     return 0

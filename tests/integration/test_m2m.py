@@ -66,6 +66,9 @@ def test_verify_and_train_commands(trained: dict[str, Any], tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", str(trained["model"])]) == 0
     assert "onnx vs torch [both]" in capsys.readouterr().out
+    assert main(["info", str(trained["model"])]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["kind"] == "event" and info["bounds"]["input"]["lo"] and info["synergy_basis"]
     # a model whose sidecar is gone still verifies the graph (the torch comparison is skipped)
     alone = tmp_path / "alone.onnx"
     shutil.copy(trained["model"], alone)
