@@ -61,7 +61,7 @@ def run_train(args: argparse.Namespace) -> int:
     over = {"threads": args.threads} if args.threads else None
     cfg = load_m2m_config(args.config, over)
     out = Path(args.out) if args.out else (cfg.out_dir or Path("out/m2m") / cfg.name)
-    res = train_from_config(cfg, out, export=not args.no_export)
+    res = train_from_config(cfg, out, export=not args.no_export, config_name=str(args.config))
     print((out / "table1.md").read_text(encoding="utf-8"))
     sh = res.get("shipped")
     if sh is None:

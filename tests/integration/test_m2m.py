@@ -57,6 +57,8 @@ def test_tiny_study_reports_every_setting_and_baseline(trained: dict[str, Any]) 
     table = (out / "table1.md").read_text()
     assert "Neural firing input" in table and "Raw E-field input" in table and "AICc" in table
     assert res["shipped"]["verify"]["ok"], res["shipped"]["verify"]
+    card = trained["model"].with_suffix(".md").read_text()
+    assert "Held-out NRMSE" in card and "ridge on the volume" in card
     meta = M2mModel(trained["model"]).meta
     assert meta.muscles[0] == "FDI" and len(meta.synergy_basis) == 9 and meta.volume.kind == "firing"
     assert meta.metrics["held_out"]["heads"]["both"]["nrmse_held_out"] > 0

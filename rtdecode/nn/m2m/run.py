@@ -24,7 +24,7 @@ import numpy as np
 from rtdecode.nn.m2m.config import M2mTrainConfig
 from rtdecode.nn.m2m.export import export_m2m, stimulus_bounds
 from rtdecode.nn.m2m.protocol import Shipped, head_predictions, run_study
-from rtdecode.nn.m2m.report import markdown, summarise
+from rtdecode.nn.m2m.report import markdown, model_card, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ def _export(cfg: M2mTrainConfig, sh: Shipped, out_dir: Path, verdict: dict[str, 
                       primary=cfg.export.primary)
 
 
-def train_from_config(cfg: M2mTrainConfig, out_dir: Path, *, export: bool = True) -> dict[str, Any]:
+def train_from_config(cfg: M2mTrainConfig, out_dir: Path, *, export: bool = True,
+                      config_name: str = "CONFIG") -> dict[str, Any]:
     """Run the study, write the report, export and verify the shipped model; returns results."""
     import torch
 
@@ -107,6 +108,8 @@ def train_from_config(cfg: M2mTrainConfig, out_dir: Path, *, export: bool = True
         t = shipped.table
         path = _export(cfg, shipped, out_dir, verdict, prov, t.muscles, t.stimulus_features(), t.mep_uv)
         res["shipped"] = {"path": str(path), **verdict, "verify": verify_m2m(path)}
+        path.with_suffix(".md").write_text(model_card(_jsonable(res), cfg.name, config_name),
+                                           encoding="utf-8")
     (out_dir / "results.json").write_text(json.dumps(_jsonable(res), indent=1), encoding="utf-8")
     (out_dir / "table1.md").write_text(markdown(summary, cfg.protocol.inputs, cfg.protocol.depths,
                                                 f"M2M-Net on {res['sessions']['train']['name']}: {cfg.name}"),
