@@ -80,7 +80,8 @@ def _lattice(vm: Any, pose: Any) -> None:
 def _serve_config(work: Path, name: str, endpoint: str, model: Path) -> Path:
     cfg = work / "serve.toml"
     cfg.write_text(f'[source]\nname = "{name}"\nresolve_timeout_s = 30\n\n[sink]\nendpoint = "{endpoint}"\n'
-                   'heartbeat_s = 0.5\nsndhwm = 100000\n\n[service]\nstats_interval_s = 60\n\n'
+                   'heartbeat_s = 0.5\nsndhwm = 100000\n\n[service]\nstats_interval_s = 60\n'
+                   'on_behind = "none"\n\n'
                    f'[tms]\nmax_wait_s = 5\nbuffer_s = 30\n[tms.markers]\nname = "{name}-markers"\n'
                    f'[tms.m2m]\nmodel = "{model}"\n')
     return cfg

@@ -120,8 +120,9 @@ def test_live_prediction_before_measurement_on_every_pulse(trained: dict[str, An
     n = 10
     tms = {"markers": {"name": f"{unique_name}-markers"}, "max_wait_s": 10.0, "buffer_s": 30.0,
            "m2m": {"model": str(trained["model"])}}
-    with Subscriber(ipc_endpoint, topics=["tms", "m2m", STATUS_TOPIC]) as sub, \
-            _daemon(_config(unique_name, ipc_endpoint, tms)):
+    cfg = _config(unique_name, ipc_endpoint, tms)
+    cfg["service"]["on_behind"] = "none"  # pulses need every sample of their windows
+    with Subscriber(ipc_endpoint, topics=["tms", "m2m", STATUS_TOPIC]) as sub, _daemon(cfg):
         with _streaming(TmsOutlets(sim, unique_name, marker_lead_s=0.3)):
             msgs = _m2m_messages(sub, n)
             status = wait_status(sub, lambda s: s.get("m2m", {}).get("paired", 0) >= n)["m2m"]
