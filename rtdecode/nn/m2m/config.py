@@ -109,6 +109,11 @@ class MapperConfig(_Strict):
     channels: tuple[int, int, int] = (16, 32, 64)
     dense: int = Field(128, ge=1)
     dropout: float = Field(0.15, ge=0, lt=1)
+    synergy_loss: Literal["activations", "muscles"] = Field(
+        "activations", description="the Synergy mapper's loss: on the NMF activations A (the paper), "
+        "or on the muscles through the fixed basis, ||a·B − m||² (least squares under eq. 4)")
+    residual_hidden: Literal["linear", "relu"] = Field(
+        "linear", description="hidden activations of Both's residual net (the paper: linear)")
     optim: OptimizerConfig = Field(default_factory=OptimizerConfig)  # type: ignore[arg-type]
 
 

@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -31,6 +32,8 @@ from rtdecode.tms.volume import FiringConfig, firing
 logger = logging.getLogger(__name__)
 
 __all__ = ["FitHistory", "VolumePrep", "encode", "fit_autoencoder", "fit_mapper", "predict"]
+
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -167,9 +170,10 @@ def encode(encoder: Encoder, mags: np.ndarray, prep: VolumePrep, batch: int = 16
     return np.concatenate(out)
 
 
-def fit_mapper(mapper: Mapper, codes: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray,
-               cfg: OptimizerConfig, seed: int, what: str) -> tuple[Mapper, FitHistory]:
-    """Train a mapper on scaled codes float32 (N, *code_shape) → targets float (N, n_out)."""
+def fit_mapper(mapper: M, codes: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray,
+               cfg: OptimizerConfig, seed: int, what: str) -> tuple[M, FitHistory]:
+    """Train a mapper (or a module around one) on scaled codes float32 (N, *code_shape) → targets
+    float (N, n_out); returns it with its best validation epoch's weights."""
     torch.manual_seed(seed)
     c = torch.from_numpy(np.ascontiguousarray(codes, np.float32)).unsqueeze(1)
     t = torch.from_numpy(np.asarray(y, np.float32))

@@ -29,7 +29,8 @@ from torch import Tensor, nn
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Autoencoder", "Decoder", "Encoder", "M2MNet", "Mapper", "conv_l1", "count_params"]
+__all__ = ["Autoencoder", "Decoder", "Encoder", "M2MNet", "Mapper", "ThroughBasis", "conv_l1",
+           "count_params"]
 
 Head = Literal["direct", "synergy", "both"]
 
@@ -128,6 +129,21 @@ class Mapper(nn.Module):
     def forward(self, code: Tensor) -> Tensor:
         """(B, 1, *code_shape) → (B, n_out)."""
         return self.head(self.features(code))
+
+
+class ThroughBasis(nn.Module):
+    """A Synergy mapper seen in muscle space: ``a · B`` with the basis B (r, k) fixed (training only)."""
+
+    basis: Tensor
+
+    def __init__(self, mapper: Mapper, basis: Tensor) -> None:
+        super().__init__()
+        self.mapper = mapper
+        self.register_buffer("basis", basis.float())
+
+    def forward(self, code: Tensor) -> Tensor:
+        """(B, 1, *code_shape) → (B, k)."""
+        return self.mapper(code) @ self.basis
 
 
 def _act(kind: str) -> nn.Module:

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rtdecode.metrics import aicc, bic, nrmse, sigma2_ml
 from rtdecode.nn.m2m.config import M2mTrainConfig
 from rtdecode.nn.m2m.fit import VolumePrep, encode, fit_autoencoder, fit_mapper, predict
-from rtdecode.nn.m2m.model import Encoder, Mapper, count_params
+from rtdecode.nn.m2m.model import Encoder, Mapper, ThroughBasis, count_params
 from rtdecode.nn.m2m.sessions import Session, load_sessions, splits
 from rtdecode.nn.m2m.synergy import Synergies, fit_synergies
 from rtdecode.tms.m2m_baselines import MeanPerIntensity, NearestMapped, VolumeRidge
@@ -163,11 +164,16 @@ def _train_setting(ae: AutoencoderRun, tg: Targets, fit: np.ndarray, val: np.nda
     hist: dict[str, Any] = {}
     direct, h = fit_mapper(make(k), ae.codes, tg.y, fit, val, opt, seed, f"{ae.kind} d{depth} direct")
     hist["direct"] = h.to_json()
-    syn, h = fit_mapper(make(r), ae.codes, tg.activations, fit, val, opt, seed + 1,
-                        f"{ae.kind} d{depth} synergy")
+    syn = make(r)
+    what = f"{ae.kind} d{depth} synergy"
+    if mc.synergy_loss == "muscles":
+        basis = torch.tensor(tg.synergies.basis, dtype=torch.float32)
+        h = fit_mapper(ThroughBasis(syn, basis), ae.codes, tg.y, fit, val, opt, seed + 1, what)[1]
+    else:
+        h = fit_mapper(syn, ae.codes, tg.activations, fit, val, opt, seed + 1, what)[1]
     hist["synergy"] = h.to_json()
     resid = tg.y - predict(syn, ae.codes) @ tg.synergies.basis
-    res, h = fit_mapper(make(k, "tanh", "linear"), ae.codes, resid, fit, val, opt, seed + 2,
+    res, h = fit_mapper(make(k, "tanh", mc.residual_hidden), ae.codes, resid, fit, val, opt, seed + 2,
                         f"{ae.kind} d{depth} residual")
     hist["residual"] = h.to_json()
     return {"direct": direct, "synergy": syn, "residual": res}, hist
