@@ -292,7 +292,7 @@ class ServiceConfig(_Strict):
     latency_budget_ms: float | None = Field(
         None, gt=0, le=60000, description="an estimate older than this when published (publish time − "
         "LSL time of its newest input sample) is flagged LATE, and the daemon is 'behind' when the "
-        "oldest sample of two pulls in a row waited longer than this; default: the larger of 50 ms "
+        "oldest sample of three pulls in a row waited longer than this; default: the larger of 50 ms "
         "and two frame periods of the slowest decoder")
     on_behind: Literal["skip", "coalesce", "none"] = Field(
         "skip", description="while behind: skip drops input samples older than a quarter of the budget "
