@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from rtdecode.errors import ConfigError
+from rtdecode.record.config import LslOutletConfig, RecordConfig
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +290,8 @@ class Config(_Strict):
     fusion: FusionConfig | None = None
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    record: RecordConfig | None = None
+    lsl_outlet: LslOutletConfig | None = None
 
     @field_validator("decoders")
     @classmethod
@@ -482,6 +485,8 @@ def reference_markdown() -> str:
          "Optional: fuse several decoders' outputs with a Kalman filter (docs/fusion.md)."),
         ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
         ("service", ServiceConfig, "The daemon loop."),
+        ("record", RecordConfig, "Optional: record the session to HDF5 (docs/recording.md)."),
+        ("lsl_outlet", LslOutletConfig, "Optional: each output topic also as an LSL stream."),
     ]
     out = [
         "# Configuration reference",

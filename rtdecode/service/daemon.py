@@ -35,6 +35,7 @@ from rtdecode.errors import ConfigError, RtdecodeError
 from rtdecode.lsl import pylsl
 from rtdecode.service.fusion_stage import FusionStage
 from rtdecode.service.pipeline import Pipeline
+from rtdecode.service.plugin_shim import PluginContext, PluginHost, TeePublisher
 from rtdecode.service.telemetry import (
     STAGE_FUSION,
     STAGE_FUSION_PUBLISH,
@@ -85,7 +86,8 @@ class Daemon:
         self.cfg = cfg
         self.stop = stop_event or threading.Event()
         self.state = "created"
-        self.publisher = Publisher.from_config(cfg.sink)
+        self.plugins = PluginHost.from_config(cfg)
+        self.publisher = TeePublisher(Publisher.from_config(cfg.sink), self.plugins)
         self.inlet = LslInlet(cfg.source)
         self.pipeline: Pipeline | None = None
         self.latency = LatencyHistogram()
@@ -163,6 +165,7 @@ class Daemon:
             "fusion": self.fusion.status() if self.fusion is not None else None,
             "rss_mb": round(_rss_mb(), 1),
             "stages_ms": self.stages.summary_ms() if self.stages is not None else None,
+            **self.plugins.status(),
         }
 
     def _reason(self, now: float) -> str:
@@ -403,6 +406,7 @@ class Daemon:
                                       f"give {self.fusion.n_values} values in service.safe_vector "
                                       "(decoders with other output counts: decoders[...].safe_vector)")
                 self._safe[cfg.fusion.topic] = np.asarray(vec, np.float32)
+        self.plugins.open(PluginContext.from_daemon(self))
         self.state = "running"
         self.phase = "streaming"
         self._send_status()
@@ -445,6 +449,7 @@ class Daemon:
                 if stale:
                     stale = False
                     self._leave_stale(now)
+                self.plugins.on_chunk(chunk, self.inlet.chunk_flags | self._gap_flag)
                 outs = self.pipeline.process(chunk.samples, chunk.t_lsl,
                                              self.inlet.chunk_flags | self._gap_flag)
                 self._gap_flag = 0
@@ -514,6 +519,7 @@ class Daemon:
         finally:
             self.summary = self._status()
             self.summary["rss_start_mb"] = round(self._rss_start, 1)
+            self.plugins.close()
             self.inlet.close()
             if self.pipeline is not None:
                 self.pipeline.close()
