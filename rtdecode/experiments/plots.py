@@ -12,7 +12,7 @@ from rtdecode.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plot_fusion_monkey", "plot_fusion_sim"]
+__all__ = ["plot_fusion_monkey", "plot_fusion_sim", "pyplot", "save_figure"]
 
 STYLE = {
     "true": {"color": "tab:red", "lw": 2.0, "label": "true"},
@@ -25,7 +25,7 @@ STYLE = {
 }
 
 
-def _pyplot():  # noqa: ANN202
+def pyplot():  # noqa: ANN202
     try:
         import matplotlib
 
@@ -36,12 +36,12 @@ def _pyplot():  # noqa: ANN202
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
     """Lay out, write (creating the folder) and close a figure; returns ``path``."""
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     logger.info("wrote %s", path)
     return path
 
@@ -61,7 +61,7 @@ def plot_fusion_sim(traces: dict[str, dict[str, np.ndarray]], trials: list[dict[
     path : Path
         Output ``.png``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     conds = list(traces)
     fig, axes = plt.subplots(len(conds), 3, figsize=(15, 4.2 * len(conds)), squeeze=False)
     shown = ["population_vector", "kalman", "wiener", "kf_fusion", "kf_fusion_ar1", "ann_fusion", "true"]
@@ -91,7 +91,7 @@ def plot_fusion_sim(traces: dict[str, dict[str, np.ndarray]], trials: list[dict[
         ax.set_xticklabels([m.replace("_", "\n") for m in methods], fontsize=7)
         ax.set(ylabel="RMS error, cm/s", title=f"{cond}: RMS over {len(trials)} trials")
     axes[0, 0].legend(fontsize=7, loc="upper right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[str, float | None]],
@@ -107,7 +107,7 @@ def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[st
     path : Path
         Output ``.png``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     ax = axes[0]
     for j, tr in enumerate(paths):
@@ -130,4 +130,4 @@ def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[st
     ax.set_xticklabels([n.replace("_", "\n") for n in names], fontsize=7)
     ax.set(ylabel="R² (held-out trials)", ylim=(0, 1), title="decoding accuracy")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

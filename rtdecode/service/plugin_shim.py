@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rtdecode.lsl import pylsl
+from rtdecode.lsl import channel_labels, pylsl
 from rtdecode.types import Chunk
 
 logger = logging.getLogger(__name__)
@@ -66,13 +66,8 @@ class PluginContext:
     def from_daemon(cls, daemon: Any) -> PluginContext:
         """The context of a started :class:`~rtdecode.service.daemon.Daemon` (stream resolved)."""
         info = daemon.inlet.info
-        ch = info.desc().child("channels").child("channel")
-        names = []
-        while not ch.empty():
-            names.append(ch.child_value("label"))
-            ch = ch.next_sibling()
         stream = StreamFacts(info.name(), info.type(), daemon.inlet.rate_hz, daemon.inlet.n_channels,
-                             names, info.source_id())
+                             channel_labels(info), info.source_id())
         models = {d.name: {"topic": d.topic, "path": d.cfg.model, "outputs": d.names,
                            "metadata": d.model.meta.to_json() if d.model.meta else "{}"}
                   for d in daemon.pipeline.decoders}
