@@ -210,7 +210,16 @@ def _start_monitor(py: list[str], endpoint: str, truth: str, args: argparse.Name
     proc = subprocess.Popen(py + ["monitor", endpoint, "--port", str(port), "--truth", truth,
                                   "--seconds", str(args.seconds + 120)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
-    print(f"  live monitor: http://127.0.0.1:{port}/  (open it in a browser on this machine)", flush=True)
+    end = time.monotonic() + 30
+    while time.monotonic() < end and proc.poll() is None:  # say the address once it answers
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        print(f"  live monitor: http://127.0.0.1:{port}/  (open it in a browser on this machine)", flush=True)
+        return proc
+    print(f"  live monitor: did not start; see {workdir}/monitor.log", flush=True)
     return proc
 
 
