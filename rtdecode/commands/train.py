@@ -224,7 +224,7 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
     import torch
 
     from rtdecode.nn.checkpoint import save_checkpoint
-    from rtdecode.nn.export import export_streaming
+    from rtdecode.nn.export import export_streaming, training_bounds
     from rtdecode.nn.models import model_to_spec
     from rtdecode.nn.train import load_training_data, run_protocol
     from rtdecode.nn.verify import verify_model
@@ -274,7 +274,7 @@ def train_from_config(cfg: Any, out_dir: str | Path | None = None, *, export: bo
                          preprocessing=data.preprocessing, outputs=outputs, task=data.task,
                          provenance=prov, metrics=held, channel_names=data.channel_names,
                          grid_shape=data.grid_shape, input_unit=data.input_unit,
-                         name=cfg.export.name or cfg.name)
+                         name=cfg.export.name or cfg.name, bounds=training_bounds(model, data))
         report = verify_model(path) if cfg.export.verify else None
         metrics["export"] = {"path": str(path), "model": export_name, "bytes": Path(path).stat().st_size,
                              "heldout": held,
