@@ -77,6 +77,8 @@ class Case:
         ``source.busy_poll_s`` of the daemon or the relay (0 = block in every wait).
     keep_warm : bool
         ``decoders[].keep_warm`` of the daemon.
+    record : bool
+        Daemon with ``[record]`` on (session file in the case's work folder).
     """
 
     id: str
@@ -93,6 +95,7 @@ class Case:
     settle_s: float = 1.0
     busy_poll_s: float = 0.0
     keep_warm: bool = True
+    record: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -121,7 +124,8 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
         f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 100000\nheartbeat_s = 0.5\npublish = "{case.publish}"\n\n'
         # stale_after_s 1 s: a slow start-up on a loaded box must not look like an outage
         f"[service]\nstats_interval_s = 60\nstale_after_s = 1.0\n"
-        f"stage_timing = {'true' if case.stage_timing else 'false'}\n",
+        f"stage_timing = {'true' if case.stage_timing else 'false'}\n"
+        + (f'\n[record]\ndir = "{path.parent / (path.stem + "-sessions")}"\n' if case.record else ""),
         encoding="utf-8")
 
 
@@ -359,5 +363,5 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
         res["daemon_status"] = {"latency_ms": final.get("latency_ms"), "stages_ms": final.get("stages_ms"),
                                 "messages_out": final.get("messages_out"),
                                 "send_dropped": final.get("send_dropped"),
-                                "decoders": final.get("decoders")}
+                                "decoders": final.get("decoders"), "record": final.get("record")}
     return res
