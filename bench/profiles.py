@@ -153,11 +153,11 @@ def recording_cost(off: dict, on: dict) -> dict:
     r = {"p50_ratio": round(on["e2e_ms"]["p50"] / off["e2e_ms"]["p50"], 3),
          "p99_ratio": round(on["e2e_ms"]["p99"] / off["e2e_ms"]["p99"], 3),
          "p999_ratio": round(on["e2e_ms"]["p999"] / off["e2e_ms"]["p999"], 3),
-         "cpu_share_on_minus_off": (round(on["unit"]["cpu_share"] - off["unit"]["cpu_share"], 4)
-                                    if on["unit"]["cpu_share"] is not None and off["unit"]["cpu_share"] is not None
-                                    else None),
+         "cpu_share_on_minus_off": None,
          "messages_lost": on["messages"]["lost_total"],
          "recorder": (on.get("daemon_status") or {}).get("record")}
+    if on["unit"]["cpu_share"] is not None and off["unit"]["cpu_share"] is not None:
+        r["cpu_share_on_minus_off"] = round(on["unit"]["cpu_share"] - off["unit"]["cpu_share"], 4)
     r["met"] = r["p99_ratio"] <= TARGET["recording_p99_ratio_max"]
     return r
 
@@ -194,6 +194,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
         ticks = 2000 if profile == "quick" else 5000
         res["stateful_vs_recompute"] = mb.stateful_vs_recompute(ticks=ticks, log=log)
         res["telemetry_overhead"] = mb.telemetry_overhead(log=log)
+        res["recorder_overhead"] = mb.recorder_overhead(log=log)
         models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_sconvnet_c",
                                                                     "monkey_reach_ensemble")
         res["ort_vs_torch"] = mb.ort_vs_torch(models, steps=1000 if profile == "quick" else 3000, log=log)

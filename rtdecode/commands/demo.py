@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                                  "--seconds", str(args.seconds + 30), "--wait-consumer-s", "60"],
                            env=env, stdout=sim_log, stderr=subprocess.STDOUT)
     daemon: subprocess.Popen | None = None
-    monitor = None if args.no_monitor else _start_monitor(py, endpoint, f"{tag}-kinematics", args, env, workdir)
+    monitor = (None if args.no_monitor
+               else _start_monitor(py, endpoint, f"{tag}-kinematics", args, env, workdir))
     rx = _Received()
     sub = Subscriber(endpoint, topics=["cortex", STATUS_TOPIC]).open()
     truth_inlet = None

@@ -100,7 +100,8 @@ def _run_session(args: argparse.Namespace) -> int:
     res = reproduce(session, models)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **{f"{t}_{k}": v for t, r in res.items() for k, v in r.items()})
+    arrays = {f"{t}_{k}": v for t, r in res.items() for k, v in r.items()}
+    np.savez(out, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its bool option
     cmp = compare(session, res)
     if not session.complete:
         print(f"note: the recording is not complete ({session.dropped} dropped, first part "

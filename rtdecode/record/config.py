@@ -24,18 +24,17 @@ class RecordConfig(_Strict):
     flush_interval_s: float = Field(
         1.0, gt=0, le=60, description="the writer flushes the file this often: a crash or kill -9 "
         "loses at most this much (plus what is still queued)")
-    queue_items: int = Field(
-        65536, ge=16, description="bound of the queue between the loop and the writer thread, in "
-        "items (input chunks + frames); when full, new items are dropped and counted")
     queue_mb: float = Field(
-        256.0, gt=0, description="bound of the same queue in MB of sample and frame bytes")
+        64.0, gt=0, le=4096, description="size of the queue between the loop and the writer process "
+        "(shared memory, MB of samples and frames; 64 MB hold ~2 min of 64 ch @ 2048 Hz); when full, "
+        "new items are dropped and counted, never waited for")
     rotate_mb: float | None = Field(
         1024.0, gt=0, description="start a new file part after this many MB (none: never)")
     rotate_s: float | None = Field(
         None, gt=0, description="start a new file part after this many seconds (none: never)")
     compression: Literal["none", "lzf", "gzip"] = Field(
-        "none", description="HDF5 filter of the sample and payload datasets (none is the cheapest "
-        "for the loop: the writer shares the interpreter with it)")
+        "none", description="HDF5 filter of the sample and payload datasets (costs the writer "
+        "process CPU, not the loop)")
     chunk_rows: int = Field(4096, ge=64, le=1_048_576,
                             description="HDF5 chunk length of the sample and message tables, rows")
 

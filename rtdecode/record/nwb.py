@@ -60,7 +60,8 @@ def export_nwb(session: Session, path: str | Path) -> Path:
         mod.add(TimeSeries(name=topic, data=e["values"], timestamps=t, unit="model output units",
                            description=f"estimates on topic {topic!r} at the time of the newest input "
                                        "sample they depend on"))
-        mod.add(TimeSeries(name=f"{topic}_flags", data=e["flags"].astype(np.uint32), timestamps=t, unit="bits",
+        mod.add(TimeSeries(name=f"{topic}_flags", data=e["flags"].astype(np.uint32), timestamps=t,
+                           unit="bits",
                            description="rtdecode Flags word per estimate (docs/protocol.md)"))
         mod.add(TimeSeries(name=f"{topic}_t_publish", data=e["t_publish"] - t0, timestamps=t, unit="s",
                            description="publish time of each estimate (relative like the timestamps)"))

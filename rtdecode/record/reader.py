@@ -168,7 +168,7 @@ def read_session(paths: str | Path | list[str | Path]) -> Session:
             raise DataError(f"session file {p} does not exist", "check the path")
     parts = sorted((_read_part(p) | {"path": p} for p in plist), key=lambda d: d["attrs"]["part"])
     first = parts[0]["attrs"]
-    for a, b in zip(parts, parts[1:]):
+    for a, b in zip(parts, parts[1:], strict=False):
         if b["attrs"]["session_id"] != first["session_id"] or b["attrs"]["part"] != a["attrs"]["part"] + 1:
             raise DataError(f"{b['path']} does not continue {a['path']} (session or part number differs)",
                             "give consecutive parts of one session")

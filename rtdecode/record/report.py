@@ -73,7 +73,8 @@ def summarize(session: Session) -> dict[str, Any]:
             "final_status": {k: last.get(k) for k in ("state", "input", "messages_out", "stale_messages",
                                                       "stale_episodes", "send_dropped", "latency_ms")},
             "stages_ms": last.get("stages_ms") or {},
-            "models": {k: {"path": v.get("path"), "sha256": v.get("sha256")} for k, v in session.models.items()}}
+            "models": {k: {"path": v.get("path"), "sha256": v.get("sha256")}
+                       for k, v in session.models.items()}}
 
 
 def _shade(ax: Any, t: np.ndarray, flags: np.ndarray) -> None:

@@ -1,21 +1,22 @@
-"""The session file writer: a thread that drains the recorder's queue into HDF5 parts.
+"""The session file writer: its own process, draining the shared-memory ring into HDF5 parts.
 
-The loop thread only appends to a bounded ``deque`` (:class:`RecordQueue`); this thread
-wakes every few milliseconds, takes everything queued, appends it to the part's tables
-in small writes (the interpreter is shared with the loop, so no long call holds it), and
-flushes the file every ``flush_interval_s``. The file is in HDF5 SWMR mode: after each
-flush it is consistent on disk, so ``kill -9`` loses at most the last interval.
-A part is closed and the next one opened once it passes ``rotate_mb`` or ``rotate_s``.
+A separate process, so the disk work never holds the daemon's interpreter lock: the loop
+only copies bytes into the ring (:mod:`rtdecode.record.ring`). This process wakes every
+:data:`WAKE_S`, takes every queued record, appends it to the part's tables and flushes the
+file every ``flush_interval_s``. The file is in HDF5 SWMR mode: after each flush it is
+consistent on disk, so ``kill -9`` of both processes loses at most the last interval. When
+the daemon dies (its pid is no longer this process' parent) the writer drains what is
+queued, closes the file and exits. A part is closed and the next one opened once it passes
+``rotate_mb`` or ``rotate_s``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
+import os
 import time
-from collections import deque
-from collections.abc import Callable
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,62 +26,30 @@ import numpy as np
 from rtdecode import __version__
 from rtdecode.record import layout
 from rtdecode.record.config import RecordConfig
+from rtdecode.record.ring import (
+    C_DROP_CHUNKS,
+    C_DROP_FRAMES,
+    C_DROP_SAMPLES,
+    C_FAILED,
+    C_FLUSHES,
+    C_FRAMES,
+    C_PART,
+    C_READY,
+    C_SAMPLES,
+    C_STOP,
+    C_WRITER_PID,
+    FRAME,
+    ShmRing,
+)
 from rtdecode.sinks.peek import peek
 from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
 
-#: Item kinds in the queue.
-CHUNK, FRAME = 0, 1
 #: Longest sleep of the writer between drains, s.
 WAKE_S = 0.02
-
-
-class RecordQueue:
-    """A bounded single-producer / single-consumer queue, counted in items and bytes.
-
-    ``put`` (loop thread) and ``take_all`` (writer thread) never block; each byte counter is
-    written by one thread only, so no lock is needed.
-    """
-
-    def __init__(self, max_items: int, max_bytes: int) -> None:
-        self.max_items = max_items
-        self.max_bytes = max_bytes
-        self._q: deque[tuple] = deque()
-        self.bytes_in = 0
-        self.bytes_out = 0
-
-    def put(self, item: tuple, nbytes: int) -> bool:
-        """Append ``item`` unless the queue is full; False when it was refused."""
-        if len(self._q) >= self.max_items or self.bytes_in - self.bytes_out + nbytes > self.max_bytes:
-            return False
-        self._q.append(item)
-        self.bytes_in += nbytes
-        return True
-
-    def take_all(self) -> list[tuple]:
-        """Everything queued now, oldest first."""
-        out = []
-        q = self._q
-        while q:
-            out.append(q.popleft())
-        self.bytes_out += sum(int(it[-1]) for it in out)
-        return out
-
-    def __len__(self) -> int:
-        return len(self._q)
-
-
-@dataclass
-class Drops:
-    """Overflow counters (loop thread writes them, the writer reads them)."""
-
-    chunks: int = 0
-    samples: int = 0
-    frames: int = 0
-
-    def row(self, t: float) -> tuple:
-        return (t, self.chunks, self.samples, self.frames)
+#: Text slots of the ring: the current file, the writer's error.
+TEXT_PATH, TEXT_ERROR = 0, 1
 
 
 @dataclass
@@ -117,10 +86,9 @@ class _Part:
         self.ds = {}
         for key, (dtype, row) in layout.tables(int(info.stream["n_channels"])).items():
             big = key in ("input/samples", "messages/payload")
+            rows = cfg.chunk_rows * (16 if key == "messages/payload" else 1)
             self.ds[key] = f.create_dataset(key, shape=(0, *row), maxshape=(None, *row), dtype=dtype,
-                                            chunks=(cfg.chunk_rows * (16 if key == "messages/payload" else 1),
-                                                    *row),
-                                            compression=comp if big else None)
+                                            chunks=(rows, *row), compression=comp if big else None)
         self.n = {key: 0 for key in self.ds}
         self.topics: dict[str, int] = {}
         f.swmr_mode = True
@@ -152,56 +120,34 @@ class _Part:
 
 
 class SessionWriter:
-    """Drain a :class:`RecordQueue` into rotating HDF5 parts, in its own thread.
+    """Drain a :class:`~rtdecode.record.ring.ShmRing` into rotating HDF5 parts.
 
     Parameters
     ----------
     cfg : RecordConfig
     info : SessionInfo
-    queue : RecordQueue
-    drops : Drops
-        The loop's overflow counters, written into ``/recorder/drops`` when they change.
-    clock : callable
-        The LSL local clock (time of the drop rows), s.
+    ring : ShmRing
+        Its control slots carry the loop's drop counters (written into ``/recorder/drops``
+        when they change) and receive this writer's counters.
     """
 
-    def __init__(self, cfg: RecordConfig, info: SessionInfo, queue: RecordQueue, drops: Drops,
-                 clock: Callable[[], float]) -> None:
+    def __init__(self, cfg: RecordConfig, info: SessionInfo, ring: ShmRing) -> None:
+        from rtdecode.lsl import pylsl
+
         self.cfg = cfg
-        self.clock = clock
         self.info = info
-        self.queue = queue
-        self.drops = drops
+        self.ring = ring
+        self.clock = pylsl.local_clock
         self.part: _Part | None = None
         self.part_no = -1
-        self.paths: list[Path] = []
         self.samples = 0
         self.frames = 0
-        self.flushes = 0
         self.t_flush = time.monotonic()
-        self.error: str | None = None
         self._last_drops = (0, 0, 0)
         self._stale_since_chunk = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Open the first part (errors raise here, at start-up) and start the thread."""
-        self._rotate()
-        self._thread = threading.Thread(target=self._run, name="rtdecode-record-writer", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Write what is queued, close the part, join the thread (idempotent)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self.part is not None:
-            self.part.close()
-            self.part = None
-
-    def _rotate(self) -> None:
+    def rotate(self) -> None:
+        """Close the current part (if any) and open the next one."""
         if self.part is not None:
             self.part.close()
         self.part_no += 1
@@ -209,26 +155,15 @@ class SessionWriter:
         d.mkdir(parents=True, exist_ok=True)
         path = d / layout.part_name(self.info.stem, self.part_no)
         self.part = _Part(path, self.info, self.part_no, self.cfg)
-        self.paths.append(path)
+        self.ring.set_text(TEXT_PATH, str(path.resolve()))
+        self.ring.ctl[C_PART] = self.part_no
         logger.info("recording to %s", path)
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                self._stop.wait(WAKE_S)
-                self.drain()
-            self.drain()
-        except Exception as exc:  # disk full, permissions: reported in the status, never raised
-            self.error = f"{type(exc).__name__}: {exc}"
-            logger.error("session recording stopped: %s; the daemon goes on without it "
-                         "(queued items are dropped and counted)", self.error)
-
-    def drain(self) -> None:
-        """Write everything queued; flush and rotate when due (writer thread)."""
-        items = self.queue.take_all()
+    def drain(self, final: bool = False) -> None:
+        """Write every queued record; flush (and rotate) when due or ``final``."""
         assert self.part is not None
         chunks, frames, resumed = [], [], []
-        for it in items:  # in publish order: a chunk after STALE frames ends an outage
+        for it in self.ring.take_all():  # in publish order: a chunk after STALE frames ends an outage
             if it[0] == FRAME:
                 frames.append(it)
                 self._stale_since_chunk |= marks_stale(it[1])
@@ -240,14 +175,16 @@ class SessionWriter:
             self._write_frames(frames)
         if chunks:
             self._write_chunks(chunks, resumed)
+        ctl = self.ring.ctl
+        ctl[C_SAMPLES], ctl[C_FRAMES] = self.samples, self.frames
         now = time.monotonic()
-        if now - self.t_flush >= self.cfg.flush_interval_s or self._stop.is_set():
+        if now - self.t_flush >= self.cfg.flush_interval_s or final:
             self._write_drops()
             self.part.f.flush()
-            self.flushes += 1
+            ctl[C_FLUSHES] += 1
             self.t_flush = now
-            if self._due_rotation(now):
-                self._rotate()
+            if not final and self._due_rotation(now):
+                self.rotate()
 
     def _due_rotation(self, now: float) -> bool:
         assert self.part is not None
@@ -260,7 +197,7 @@ class SessionWriter:
         assert part is not None
         rows = np.zeros(len(chunks), layout.CHUNK_DTYPE)
         start = part.n["input/samples"]
-        for i, (_, x, _t, first, flags, t_rec, _nb) in enumerate(chunks):
+        for i, (_, x, _t, first, flags, t_rec) in enumerate(chunks):
             rows[i] = (start, x.shape[0], flags, first, t_rec, resumed[i])
             start += x.shape[0]
         part.append("input/samples", np.concatenate([c[1] for c in chunks]))
@@ -274,7 +211,7 @@ class SessionWriter:
         rows = np.zeros(len(frames), layout.MESSAGE_DTYPE)
         payloads = []
         offset = part.n["messages/payload"]
-        for i, (_, frame, t_rec, _nb) in enumerate(frames):
+        for i, (_, frame, t_rec) in enumerate(frames):
             h = peek(frame)
             if h is None:  # not an rtdecode frame: keep it whole under the topic "?"
                 tid, body, hdr = part.topic_id("?"), frame, (0, 0, 0, 0, 0.0, 0.0)
@@ -289,15 +226,48 @@ class SessionWriter:
         self.frames += len(frames)
 
     def _write_drops(self) -> None:
-        d = self.drops
-        now = (d.chunks, d.samples, d.frames)
+        ctl = self.ring.ctl
+        now = (int(ctl[C_DROP_CHUNKS]), int(ctl[C_DROP_SAMPLES]), int(ctl[C_DROP_FRAMES]))
         if now != self._last_drops:
             self._last_drops = now
             assert self.part is not None
-            self.part.append("recorder/drops", np.array([d.row(self.clock())], layout.DROP_DTYPE))
+            self.part.append("recorder/drops", np.array([(self.clock(), *now)], layout.DROP_DTYPE))
+
+    def close(self) -> None:
+        """Write what is left and close the part."""
+        if self.part is not None:
+            self.drain(final=True)
+            self.part.close()
+            self.part = None
 
 
 def marks_stale(frame: bytes) -> bool:
     """Whether ``frame`` is an estimate flagged STALE (the daemon's safe value while silent)."""
     h = peek(frame)
     return h is not None and h.kind == 1 and bool(h.flags & Flags.STALE)
+
+
+def writer_main(ring_name: str, lock: Any, cfg_json: str, info: SessionInfo, parent_pid: int) -> None:
+    """Entry point of the writer process (``multiprocessing`` spawn target)."""
+    ring = ShmRing.attach(ring_name, lock)
+    ring.ctl[C_WRITER_PID] = os.getpid()
+    writer = None
+    try:
+        writer = SessionWriter(RecordConfig.model_validate_json(cfg_json), info, ring)
+        writer.rotate()
+        ring.ctl[C_READY] = 1
+        while not ring.ctl[C_STOP] and os.getppid() == parent_pid:
+            time.sleep(WAKE_S)
+            writer.drain()
+        writer.close()
+    except Exception as exc:  # disk full, permissions: the daemon reports it and goes on
+        ring.set_text(TEXT_ERROR, f"{type(exc).__name__}: {exc}")
+        ring.ctl[C_FAILED] = 1
+        logger.error("session writer failed:\n%s", traceback.format_exc())
+        if writer is not None and writer.part is not None:
+            try:  # keep what was flushed readable
+                writer.part.f.close()
+            except Exception:  # noqa: BLE001 - already failing
+                pass
+    finally:
+        ring.close()

@@ -9,7 +9,7 @@ the payload starts, so the caller can store or show the payload as it is.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from rtdecode.sinks.protocol import HEADER_FORMAT, MAGIC, MAX_TOPIC_BYTES
 
@@ -18,7 +18,8 @@ _HEADER = struct.Struct(HEADER_FORMAT)
 __all__ = ["FrameHeader", "peek"]
 
 
-class FrameHeader(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
     """Topic and header fields of one frame (see ``docs/protocol.md``)."""
 
     topic: str

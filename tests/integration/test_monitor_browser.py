@@ -75,14 +75,16 @@ def _wait(driver, cond: str, timeout_s: float):  # noqa: ANN001, ANN202
         if v:
             return v
         time.sleep(0.25)
-    raise AssertionError(f"page never satisfied {cond!r}: {driver.execute_script('return window.rtdMonitor && window.rtdMonitor.stats()')}")
+    stats = driver.execute_script("return window.rtdMonitor && window.rtdMonitor.stats()")
+    raise AssertionError(f"page never satisfied {cond!r}: {stats}")
 
 
 def test_monitor_page_shows_live_changing_values_from_the_demo(browser, tmp_path: Path) -> None:  # noqa: ANN001
     pytest.importorskip("aiohttp")
     demo = subprocess.Popen(PY[:3] + ["--log-level", "WARNING", "demo", "--seconds", "25", "--quiet",
                                       "--monitor-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
         url = _monitor_url(demo)
         browser.get(url)
@@ -100,7 +102,8 @@ def test_monitor_page_shows_live_changing_values_from_the_demo(browser, tmp_path
         assert changed != first and float(changed) == float(changed)  # a new, numeric value
         assert "running" in browser.execute_script("return document.getElementById('state').textContent")
         stages = browser.execute_script(
-            "return [...document.querySelectorAll('#stages tbody tr td:first-child')].map(e => e.textContent)")
+            "return [...document.querySelectorAll('#stages tbody tr td:first-child')]"
+            ".map(e => e.textContent)")
         assert "model:cortex" in stages and "tick" in stages
         time.sleep(1.0)  # let one more frame draw before the picture
         ARTEFACTS.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,8 @@ def test_record_then_predict_and_replay_reproduce_what_was_published(
                        source=f"channels = 4\nrate_hz = {RATE}\nindex_channel = 0",
                        service=f"max_samples = {N}",
                        extra=f'[record]\ndir = "{rec_dir}"\nflush_interval_s = 0.2\n')
-    msgs, status = _run_daemon(cfg, ipc_endpoint, lambda: Producer(unique_name, chunk=3).start(wait_consumer_s=30))
+    msgs, status = _run_daemon(cfg, ipc_endpoint,
+                               lambda: Producer(unique_name, chunk=3).start(wait_consumer_s=30))
     assert status["record"]["dropped"] == {"chunks": 0, "samples": 0, "frames": 0}
     files = sorted(rec_dir.glob("*.h5"))
     assert len(files) == 1
