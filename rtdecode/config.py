@@ -550,8 +550,10 @@ def reference_markdown() -> str:
         "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
         "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
         "`failures`, `deadline_misses`, `failure_episodes`, `failing`), `fusion`, `rss_mb` and",
-        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on). It never",
-        "contains secrets.",
+        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on); with `[record]`,",
+        "`record` (`file`, `part`, `queued_mb`, `queue_mb`, `dropped` chunks / samples / frames,",
+        "`written`, `flushes`, `writer_pid`, `error`), with `[lsl_outlet]`, `lsl_outlet` (per topic",
+        "`pushed`, `consumers`). It never contains secrets.",
         "",
     ]
     return "\n".join(out)
