@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from rtdecode.errors import ConfigError
+from rtdecode.errors import ConfigError, MissingModelError
 from rtdecode.record.config import LslOutletConfig, RecordConfig
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class SourceConfig(_Strict):
     type: str | None = Field(None, description="LSL stream type to resolve (e.g. EEG, EMG)")
     source_id: str | None = Field(None, description="LSL source_id to resolve")
     resolve_timeout_s: float = Field(10.0, gt=0, description="how long to look for the stream")
+    choose_window_s: float = Field(
+        0.5, ge=0, le=10, description="once an outlet that fits is found, keep gathering matching "
+        "outlets this long, then choose among those that fit (warning when several do)")
     channels: int | None = Field(None, ge=1, description="expected channel count (checked)")
     rate_hz: float | None = Field(None, gt=0, description="expected nominal rate (checked)")
     rate_tolerance: float = Field(0.01, ge=0, le=0.5, description="allowed relative rate mismatch")
@@ -329,6 +333,12 @@ class Config(_Strict):
         return self
 
 
+def _split_fix(msg: str) -> tuple[str, str | None]:
+    """A validator's message ``"what (fix: how)"`` → (what, how); (msg, None) without a fix."""
+    head, sep, tail = msg.partition(" (fix: ")
+    return (head, tail[:-1] if tail.endswith(")") else tail) if sep else (msg, None)
+
+
 def _fix_hint(loc: tuple[Any, ...], msg: str, kind: str) -> str:
     if kind == "extra_forbidden":
         return "remove this key (check its spelling against docs/configuration.md)"
@@ -337,32 +347,69 @@ def _fix_hint(loc: tuple[Any, ...], msg: str, kind: str) -> str:
     return "see docs/configuration.md for allowed values"
 
 
-def _format_errors(err: ValidationError, origin: str) -> ConfigError:
-    lines = []
-    fixes = []
+def _env_origin(loc: tuple[Any, ...], kind: str,
+                env: dict[tuple[str, ...], tuple[str, str]]) -> tuple[str, str] | None:
+    """The environment variable (name, raw value) that set the field at ``loc``, if any.
+
+    An unknown key (``extra_forbidden``) may be a whole misspelt section the variable created.
+    """
+    key = tuple(str(p).lower() for p in loc)
+    for path, var in env.items():
+        if key and (key[:len(path)] == path or (kind == "extra_forbidden" and path[:len(key)] == key)):
+            return var
+    return None
+
+
+def format_validation_error(err: ValidationError, origin: str,
+                            env: dict[tuple[str, ...], tuple[str, str]] | None = None) -> ConfigError:
+    """One ConfigError naming every invalid field, where it came from, and the fix.
+
+    ``env`` maps a field path to the environment variable (name, raw value) that set it:
+    errors in those fields name the variable (and how to fix or unset it), not the file.
+    """
+    lines, fixes = [], []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{loc}: {e['msg']}")
-        fixes.append(f"{loc}: {_fix_hint(e['loc'], e['msg'], e['type'])}")
+        origin_var = _env_origin(e["loc"], e["type"], env or {})
+        if origin_var is None:
+            what, how = _split_fix(e["msg"])
+            lines.append(f"{loc}: {what}")
+            fixes.append(f"{loc}: {how or _fix_hint(e['loc'], e['msg'], e['type'])}")
+            continue
+        var, raw = origin_var
+        if e["type"] == "extra_forbidden":
+            lines.append(f"environment variable {var}: {loc} is not a configuration field")
+            fixes.append(f"unset {var}, or correct its name (RTDECODE_<SECTION>__<FIELD>, fields in "
+                         "docs/configuration.md)")
+        else:
+            lines.append(f"environment variable {var} = {raw!r}: {loc}: {e['msg']}")
+            fixes.append(f"give {var} a valid value for {loc} (docs/configuration.md), or unset it")
     return ConfigError(f"invalid configuration in {origin}:\n    " + "\n    ".join(lines),
                        "; ".join(fixes))
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_document(path: Path, what: str = "config file") -> dict[str, Any]:
+    """Parse a TOML (or YAML, with PyYAML) file into a mapping (Python 3.10: tomli).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, unreadable, malformed or of another format.
+    """
     if not path.exists():
-        raise ConfigError(f"config file {path} does not exist", "give the path of a .toml or .yaml file")
+        raise ConfigError(f"{what} {path} does not exist", "give the path of a .toml or .yaml file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}",
+        raise ConfigError(f"cannot read {what} {path}: {exc}",
                           "give a readable UTF-8 .toml or .yaml file") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            try:
-                import tomllib  # type: ignore[import-not-found]
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # Python 3.10: the tomli backport (a runtime dependency there)
+                import tomli as tomllib
             return tomllib.loads(text)
         if suffix in (".yaml", ".yml"):
             try:
@@ -380,8 +427,12 @@ def _read_file(path: Path) -> dict[str, Any]:
     raise ConfigError(f"unsupported config format {suffix!r} for {path}", "use .toml, .yaml or .yml")
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
-    applied = []
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """Overlay ``RTDECODE_<SECTION>__<FIELD>`` variables on ``data``.
+
+    Returns field path → (variable, raw value).
+    """
+    applied: dict[tuple[str, ...], tuple[str, str]] = {}
     for key, raw in sorted(environ.items()):
         if not key.startswith(ENV_PREFIX):
             continue
@@ -410,7 +461,7 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
         if isinstance(node, list):
             raise ConfigError(f"environment override {key} ends on a list", "name a field of an item")
         node[path[-1]] = value
-        applied.append(key)
+        applied[tuple(path)] = (key, raw)
     return applied
 
 
@@ -441,7 +492,7 @@ def load_config(
         raise ConfigError("load_config needs exactly one of path or data", "pass a config file")
     origin = str(path) if path is not None else "<dict>"
     if path is not None:
-        raw = _read_file(Path(path))
+        raw = read_document(Path(path))
     else:
         try:
             raw = json.loads(json.dumps(data))
@@ -453,11 +504,11 @@ def load_config(
                           f"not {type(raw).__name__}", "see deploy/configs/ for examples")
     applied = _apply_env(raw, dict(os.environ if environ is None else environ))
     if applied:
-        logger.info("config overrides from environment: %s", ", ".join(applied))
+        logger.info("config overrides from environment: %s", ", ".join(v for v, _ in applied.values()))
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as err:
-        raise _format_errors(err, origin) from None
+        raise format_validation_error(err, origin, applied) from None
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     paths = [dec for dec in cfg.decoders]
     if cfg.fusion is not None:
@@ -476,8 +527,9 @@ def load_config(
             raise ConfigError(f"{where}.model: cannot use path {str(dec.model)[:200]!r}: {exc}",
                               "point `model` at a file in models/ (make models)") from None
         if not found:
-            raise ConfigError(f"{where}.model: file {dec.model} does not exist",
-                              "point `model` at a file in models/ (make models)")
+            raise MissingModelError(f"{where}.model: file {dec.model} does not exist",
+                                    "point `model` at an existing .onnx file (the shipped ones are in "
+                                    "the repository's models/ folder)")
     return cfg
 
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
     p = sub.add_parser("train", help="train a decoder from a TOML config, export and verify it")
-    p.add_argument("config", help="training config (.toml), e.g. configs/train/monkey_gamma.toml")
+    p.add_argument("config", help="training config (.toml), e.g. configs/train/monkey_reach_gamma.toml")
     p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, "
                    "else out/train/<name>)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides the config)")

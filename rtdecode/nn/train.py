@@ -40,6 +40,7 @@ import torch.nn.functional as F  # noqa: N812 (the torch convention)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from torch import Tensor, nn
 
+from rtdecode.config import read_document
 from rtdecode.decoders.linear import lagged_design
 from rtdecode.decoders.smoothing import ProbabilitySmoother, window_frames
 from rtdecode.dsp import build_chain
@@ -267,19 +268,6 @@ class TrainConfig(_Strict):
         return self
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ConfigError(f"training config {path} does not exist", "give the path of a .toml file")
-    if path.suffix.lower() != ".toml":
-        raise ConfigError(f"training config {path} is not a .toml file", "write the config in TOML")
-    import tomllib
-
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"cannot parse {path}: {exc}", "fix the TOML syntax at the position shown") from exc
-
-
 def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None) -> TrainConfig:
     """Read and validate a training config.
 
@@ -298,7 +286,7 @@ def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | 
     """
     if (path is None) == (data is None):
         raise ConfigError("load_train_config needs exactly one of path or data", "pass a config file")
-    raw = _read_toml(Path(path)) if path is not None else dict(data or {})
+    raw = read_document(Path(path), "training config") if path is not None else dict(data or {})
     origin = str(path) if path is not None else "<dict>"
     try:
         cfg = TrainConfig.model_validate(raw)

@@ -33,6 +33,7 @@ from rtdecode import __version__
 from rtdecode.config import Config
 from rtdecode.errors import ConfigError, RtdecodeError
 from rtdecode.lsl import pylsl
+from rtdecode.runtime.engine_cache import build_phase
 from rtdecode.service.fusion_stage import FusionStage
 from rtdecode.service.pipeline import Pipeline
 from rtdecode.service.plugin_shim import PluginContext, PluginHost, TeePublisher
@@ -49,6 +50,7 @@ from rtdecode.service.telemetry import (
 from rtdecode.sinks.protocol import STATUS_TOPIC, EstimateEncoder, encode_status
 from rtdecode.sinks.zmq_pub import Publisher
 from rtdecode.sources.lsl_inlet import LslInlet
+from rtdecode.sources.stream_choice import Layout
 from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
@@ -144,7 +146,7 @@ class Daemon:
         return {
             "state": self.state,
             "reason": self._reason(now),
-            "phase": self.phase,
+            "phase": build_phase(self.phase),  # "building TensorRT engine …" while one builds
             "version": __version__,
             "pid": os.getpid(),
             "uptime_s": round(now - self._t_start, 3) if self._t_start else 0.0,
@@ -179,7 +181,7 @@ class Daemon:
                 why += f"; refused a new outlet: {self.inlet.last_rejection}"
             return why
         if self.state == "starting":
-            return self.phase
+            return build_phase(self.phase)
         if self.state in ("stopping", "stopped"):
             return "daemon is shutting down"
         failing = [d.name for d in self.pipeline.decoders if d.failing] if self.pipeline else []
@@ -384,7 +386,9 @@ class Daemon:
         self._next_hb = pylsl.local_clock() + cfg.sink.heartbeat_s
         self.phase = "resolving the input stream"
         self._send_status()
-        self.inlet.open(self.stop, on_wait=self._heartbeat_if_due)
+        self.inlet.open(self.stop, on_wait=self._heartbeat_if_due,
+                        layouts=[Layout(m.meta.channels, m.meta.rate_hz, f"model {m.path.name}")
+                                 for m in models if m.meta is not None])
         self.phase = "checking models against the stream"
         self.pipeline = Pipeline(cfg.decoders, self.inlet.rate_hz, self.inlet.n_channels,
                                  cfg.preprocessing).open(models)
