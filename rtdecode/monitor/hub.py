@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 AGE_WINDOW = 512
 #: Events kept for a page that connects later.
 EVENTS_KEPT = 50
+#: Event flag bit of a model's prediction (issue 15's EventFlags.PREDICTION); drawn apart.
+PREDICTION_FLAG = 1 << 12
 
 try:  # the pulse-event payload (issue 14); without it events are shown raw
     from rtdecode.sinks.event_payload import MEASURES, parse_event_payload  # type: ignore[import-not-found]
@@ -174,8 +176,10 @@ def _event(h: Any, frame: bytes, body: bytes) -> dict[str, Any]:
         else:
             ev.update(pulse_id=e.pulse_id, t_pulse=_finite(e.t_pulse), intensity=e.intensity,
                       intensity_unit=e.intensity_unit, window_ms=list(e.window_ms),
-                      measures=list(MEASURES), values=np.round(e.values, 4).tolist(),
-                      channel_flags=np.asarray(e.channel_flags).tolist())
+                      measures=list(getattr(e, "measures", None) or MEASURES),
+                      values=np.round(e.values, 4).tolist(),
+                      channel_flags=np.asarray(e.channel_flags).tolist(),
+                      prediction=bool(h.flags & PREDICTION_FLAG))
     return ev
 
 

@@ -49,6 +49,7 @@ def _session(tmp_path: Path, n_chunks: int = 60, **record: object) -> tuple[Reco
                                           "metadata": meta}},
                           clock=lambda: 0.0)
     rec.open(ctx)
+    assert rec.wait_ready()
     enc = EstimateEncoder("dec", 2)
     sent: dict = {"values": [], "flags": [], "events": []}
     for k in range(n_chunks):
@@ -69,9 +70,16 @@ def _session(tmp_path: Path, n_chunks: int = 60, **record: object) -> tuple[Reco
             rec.on_sent(ev)
             sent["events"].append(ev)
         if k % 7 == 0:
-            time.sleep(0.1)  # the writer drains in steps (more than one part with rotate_mb)
+            _drained(rec)  # the writer drains in steps (more than one part with rotate_mb)
     rec.close()
     return rec, sent
+
+
+def _drained(rec: Recorder) -> None:
+    """Wait until the writer process has taken everything queued."""
+    end = time.monotonic() + 60
+    while rec.ring is not None and rec.ring.queued_bytes and time.monotonic() < end:
+        time.sleep(0.01)
 
 
 def _paths(rec: Recorder) -> list[Path]:

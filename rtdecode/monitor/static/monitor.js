@@ -172,7 +172,7 @@ function renderEvents() {
     if (Array.isArray(ev.values) && ev.values.length) {
       const c = el("canvas", { width: 320, height: 70 });
       d.append(c);
-      drawBars(c, ev.values.map((row) => (Array.isArray(row) ? row[0] : row)), /pred/i.test(ev.topic) ? "#7c3aed" : "#059669");
+      drawBars(c, ev.values.map((row) => (Array.isArray(row) ? row[0] : row)), ev.prediction || /pred/i.test(ev.topic) ? "#7c3aed" : "#059669");
       d.append(el("div", { class: "muted" }, `${(ev.measures || ["value"])[0]} per channel` + (ev.window_ms ? `, window ${ev.window_ms[0]}–${ev.window_ms[1]} ms` : "")));
     } else {
       d.append(el("div", { class: "muted" }, `${ev.size} payload bytes`));
