@@ -114,7 +114,8 @@ def test_rotated_parts_read_back_as_one_session_with_every_frame(tmp_path: Path)
     assert not read_session(paths[1]).complete
 
 
-def test_report_and_nwb_export(tmp_path: Path) -> None:
+def test_report(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the report's plots need matplotlib (the record extra)")
     rec, sent = _session(tmp_path)
     path = _paths(rec)[0]
     from rtdecode.record.report import write_report
@@ -129,8 +130,14 @@ def test_report_and_nwb_export(tmp_path: Path) -> None:
     for png in ("outputs.png", "age.png", "stages.png"):
         assert (tmp_path / "report" / png).stat().st_size > 5000
     assert "| dec | 60 | 55 |" in md.read_text()
+
+
+def test_nwb_export_reads_back(tmp_path: Path) -> None:
     pynwb = pytest.importorskip("pynwb")
     from rtdecode.record.nwb import export_nwb
+
+    rec, sent = _session(tmp_path)
+    path = _paths(rec)[0]
 
     out = export_nwb(read_session(path), tmp_path / "s.nwb")
     with pynwb.NWBHDF5IO(str(out), "r") as io:
