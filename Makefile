@@ -50,7 +50,7 @@ demo: $(VENV)/.monitor
 	$(PY) -m rtdecode demo --seconds $(SECONDS) --json out/demo-summary.json --record out/sessions
 
 test: $(VENV)/.dev browser
-	RTDECODE_REQUIRE_BROWSER=1 $(PY) -m pytest
+	RTD_TEST_REQUIRE_BROWSER=1 $(PY) -m pytest
 
 bench: $(VENV)/.bench
 	$(PY) -m bench quick --providers $(PROVIDERS)

@@ -2,7 +2,7 @@
 
 Chromium and chromedriver are Debian's packages (``scripts/install-browser.sh``, run by
 ``make test`` and CI). Where they are missing the test skips with the reason — except under
-CI or ``RTDECODE_REQUIRE_BROWSER=1`` (``make test`` sets it), where it fails instead.
+CI or ``RTD_TEST_REQUIRE_BROWSER=1`` (``make test`` sets it), where it fails instead.
 A screenshot is kept as a test artefact: ``out/test-artefacts/monitor.png``.
 """
 
@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 
 def _need(what: str) -> None:
     msg = f"{what} is not installed (run scripts/install-browser.sh, or `make test`, which does)"
-    if os.environ.get("CI") or os.environ.get("RTDECODE_REQUIRE_BROWSER") == "1":
+    if os.environ.get("CI") or os.environ.get("RTD_TEST_REQUIRE_BROWSER") == "1":
         pytest.fail(msg)
     pytest.skip(msg)
 
