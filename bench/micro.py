@@ -174,11 +174,11 @@ def recorder_overhead(ticks: int = 20000, log=lambda s: None) -> dict:  # noqa: 
     chunk) and :meth:`Recorder.on_sent` (a 2-value estimate frame), with the writer process
     draining the ring to a real HDF5 file meanwhile."""
     import tempfile
-    from types import SimpleNamespace
 
     from rtdecode.config import load_config
     from rtdecode.record.recorder import Recorder
-    from rtdecode.service.plugin_shim import StreamFacts
+    from rtdecode.runtime.streaming import read_metadata
+    from rtdecode.service.plugins import PluginContext, StreamFacts
     from rtdecode.sinks.protocol import EstimateEncoder
     from rtdecode.types import Chunk
 
@@ -188,10 +188,8 @@ def recorder_overhead(ticks: int = 20000, log=lambda s: None) -> dict:  # noqa: 
                                 "record": {"dir": tmp}})
         assert cfg.record is not None
         rec = Recorder(cfg.record)
-        rec.open(SimpleNamespace(config=cfg, clock=time.monotonic,
-                                 stream=StreamFacts("x", "EMG", 2048.0, 64, [], "x"),
-                                 models={"dec": {"topic": "dec", "path": model, "outputs": ["a", "b"],
-                                                 "metadata": "{}"}}))
+        rec.open(PluginContext(config=cfg, stream=StreamFacts("x", "x", 2048.0, 64), clock=time.monotonic,
+                               models={"dec": read_metadata(model)}, publish=lambda frame: None))
         rec.wait_ready()
         x = np.zeros((2, 64), np.float32)
         enc = EstimateEncoder("dec", 2)
@@ -200,7 +198,7 @@ def recorder_overhead(ticks: int = 20000, log=lambda s: None) -> dict:  # noqa: 
         for i in range(ticks):
             c = Chunk(samples=x, t_lsl=np.array([i, i + 0.5]), first_index=2 * i)
             a = time.perf_counter_ns()
-            rec.on_chunk(c, 0)
+            rec.on_chunk(c)
             b = time.perf_counter_ns()
             rec.on_sent(enc.encode(i, 0, 1.0, 1.0, v))
             on_chunk.append(b - a)

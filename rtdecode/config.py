@@ -1,9 +1,10 @@
 """One validated configuration tree for the daemon.
 
-Loaded from TOML (or YAML when PyYAML is installed), with environment overrides
-``RTDECODE_<SECTION>__<FIELD>=value`` (nested delimiter ``__``; values are parsed
-as JSON when they parse, else taken as strings). Unknown keys are rejected and
-every error names the field and how to fix it, before anything is opened.
+Loaded by the one configuration loader (:mod:`rtdecode.settings`) from TOML (or YAML when
+PyYAML is installed), with environment overrides ``RTDECODE_<SECTION>__<FIELD>=value``
+(nested delimiter ``__``, list items by position) decoded by the type of the field they set.
+Unknown keys are rejected and every error names the field (or the variable) and how to fix
+it, before anything is opened.
 
 Example
 -------
@@ -22,11 +23,9 @@ Example
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,13 +33,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_settings import SettingsConfigDict
 
 from rtdecode.errors import ConfigError, MissingModelError
 from rtdecode.record.config import LslOutletConfig, RecordConfig
+from rtdecode.settings import SettingsModel, format_validation_error, load_settings, read_document
+
+__all__ = ["Config", "DecoderConfig", "FusionConfig", "PreprocessingConfig", "ServiceConfig",
+           "SinkConfig", "SmoothingConfig", "SourceConfig", "format_validation_error", "load_config",
+           "read_document", "reference_markdown"]
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +290,16 @@ class ServiceConfig(_Strict):
         "reset", description="when input returns after a stale episode: zero every filter, model and "
         "fusion state, or carry it over the outage"
     )
+    latency_budget_ms: float | None = Field(
+        None, gt=0, le=60000, description="an estimate older than this when published (publish time − "
+        "LSL time of its newest input sample) is flagged LATE, and the daemon is 'behind' when the "
+        "oldest sample of two pulls in a row waited longer than this; default: the larger of 50 ms "
+        "and two frame periods of the slowest decoder")
+    on_behind: Literal["skip", "coalesce", "none"] = Field(
+        "skip", description="while behind: skip drops input samples older than a quarter of the budget "
+        "(counted; the next row flagged GAP) so outputs stay fresh; coalesce publishes only the newest "
+        "row per topic per tick; none publishes every row (flagged LATE). skip is what a controller that "
+        "moves a limb wants: a fresh estimate with a gap, never a backlog of old ones (docs/reliability.md)")
     stats_interval_s: float = Field(10.0, gt=0, description="period of the one-line stats log")
     warmup_runs: int = Field(20, ge=0, description="model runs on zeros before reporting ready")
     duration_s: float | None = Field(None, gt=0, description="stop after this long (bounded runs)")
@@ -295,8 +309,10 @@ class ServiceConfig(_Strict):
         "preallocated histograms; percentiles in the status message (cost: ~µs per tick)")
 
 
-class Config(_Strict):
-    """The whole daemon configuration."""
+class Config(SettingsModel):
+    """The whole daemon configuration (load it with :func:`load_config`)."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_assignment=True)
 
     source: SourceConfig
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
@@ -333,138 +349,6 @@ class Config(_Strict):
         return self
 
 
-def _split_fix(msg: str) -> tuple[str, str | None]:
-    """A validator's message ``"what (fix: how)"`` → (what, how); (msg, None) without a fix."""
-    head, sep, tail = msg.partition(" (fix: ")
-    return (head, tail[:-1] if tail.endswith(")") else tail) if sep else (msg, None)
-
-
-def _fix_hint(loc: tuple[Any, ...], msg: str, kind: str) -> str:
-    if kind == "extra_forbidden":
-        return "remove this key (check its spelling against docs/configuration.md)"
-    if kind == "missing":
-        return "add this field"
-    return "see docs/configuration.md for allowed values"
-
-
-def _env_origin(loc: tuple[Any, ...], kind: str,
-                env: dict[tuple[str, ...], tuple[str, str]]) -> tuple[str, str] | None:
-    """The environment variable (name, raw value) that set the field at ``loc``, if any.
-
-    An unknown key (``extra_forbidden``) may be a whole misspelt section the variable created.
-    """
-    key = tuple(str(p).lower() for p in loc)
-    for path, var in env.items():
-        if key and (key[:len(path)] == path or (kind == "extra_forbidden" and path[:len(key)] == key)):
-            return var
-    return None
-
-
-def format_validation_error(err: ValidationError, origin: str,
-                            env: dict[tuple[str, ...], tuple[str, str]] | None = None) -> ConfigError:
-    """One ConfigError naming every invalid field, where it came from, and the fix.
-
-    ``env`` maps a field path to the environment variable (name, raw value) that set it:
-    errors in those fields name the variable (and how to fix or unset it), not the file.
-    """
-    lines, fixes = [], []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        origin_var = _env_origin(e["loc"], e["type"], env or {})
-        if origin_var is None:
-            what, how = _split_fix(e["msg"])
-            lines.append(f"{loc}: {what}")
-            fixes.append(f"{loc}: {how or _fix_hint(e['loc'], e['msg'], e['type'])}")
-            continue
-        var, raw = origin_var
-        if e["type"] == "extra_forbidden":
-            lines.append(f"environment variable {var}: {loc} is not a configuration field")
-            fixes.append(f"unset {var}, or correct its name (RTDECODE_<SECTION>__<FIELD>, fields in "
-                         "docs/configuration.md)")
-        else:
-            lines.append(f"environment variable {var} = {raw!r}: {loc}: {e['msg']}")
-            fixes.append(f"give {var} a valid value for {loc} (docs/configuration.md), or unset it")
-    return ConfigError(f"invalid configuration in {origin}:\n    " + "\n    ".join(lines),
-                       "; ".join(fixes))
-
-
-def read_document(path: Path, what: str = "config file") -> dict[str, Any]:
-    """Parse a TOML (or YAML, with PyYAML) file into a mapping (Python 3.10: tomli).
-
-    Raises
-    ------
-    ConfigError
-        When the file is missing, unreadable, malformed or of another format.
-    """
-    if not path.exists():
-        raise ConfigError(f"{what} {path} does not exist", "give the path of a .toml or .yaml file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc}",
-                          "give a readable UTF-8 .toml or .yaml file") from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # Python 3.10: the tomli backport (a runtime dependency there)
-                import tomli as tomllib
-            return tomllib.loads(text)
-        if suffix in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ModuleNotFoundError as exc:
-                raise ConfigError("YAML configs need PyYAML", "pip install pyyaml, or use TOML") from exc
-            data = yaml.safe_load(text)
-            if not isinstance(data, dict):
-                raise ConfigError(f"{path} must hold a mapping at top level", "see deploy/configs/")
-            return data
-    except ConfigError:
-        raise
-    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
-        raise ConfigError(f"cannot parse {path}: {exc}", "fix the syntax at the position shown") from exc
-    raise ConfigError(f"unsupported config format {suffix!r} for {path}", "use .toml, .yaml or .yml")
-
-
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, ...], tuple[str, str]]:
-    """Overlay ``RTDECODE_<SECTION>__<FIELD>`` variables on ``data``.
-
-    Returns field path → (variable, raw value).
-    """
-    applied: dict[tuple[str, ...], tuple[str, str]] = {}
-    for key, raw in sorted(environ.items()):
-        if not key.startswith(ENV_PREFIX):
-            continue
-        if key in ("RTDECODE_SHARED_DATA", "RTDECODE_MODELS", "RTDECODE_TRT_CACHE", "RTDECODE_CONFIG"):
-            continue  # rtdecode's own environment settings, not config overrides
-        path = [p.lower() for p in key[len(ENV_PREFIX):].split(ENV_DELIMITER)]
-        try:
-            value: Any = json.loads(raw)
-        except (ValueError, RecursionError):  # not JSON (or JSON Python cannot hold): a string
-            value = raw
-        node: Any = data
-        for i, part in enumerate(path[:-1]):
-            if isinstance(node, list):
-                try:
-                    node = node[int(part)]
-                except (ValueError, IndexError) as exc:
-                    raise ConfigError(
-                        f"environment override {key}: no list item {part!r}",
-                        "index list sections by position, e.g. RTDECODE_DECODERS__0__MODEL",
-                    ) from exc
-            else:
-                node = node.setdefault(part, {})
-            if not isinstance(node, (dict, list)):
-                raise ConfigError(f"environment override {key}: {'.'.join(path[:i + 1])} is not a section",
-                                  "override a field inside a section")
-        if isinstance(node, list):
-            raise ConfigError(f"environment override {key} ends on a list", "name a field of an item")
-        node[path[-1]] = value
-        applied[tuple(path)] = (key, raw)
-    return applied
-
-
 def load_config(
     path: str | Path | None = None,
     *,
@@ -491,25 +375,18 @@ def load_config(
     if (path is None) == (data is None):
         raise ConfigError("load_config needs exactly one of path or data", "pass a config file")
     origin = str(path) if path is not None else "<dict>"
-    if path is not None:
-        raw = read_document(Path(path))
-    else:
-        try:
-            raw = json.loads(json.dumps(data))
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ConfigError(f"config data is not a JSON-like mapping: {exc}",
-                              "use only dict/list/str/int/float/bool/None values") from None
+    raw = read_document(Path(path)) if path is not None else data
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin} must hold a mapping (sections) at top level, "
                           f"not {type(raw).__name__}", "see deploy/configs/ for examples")
-    applied = _apply_env(raw, dict(os.environ if environ is None else environ))
-    if applied:
-        logger.info("config overrides from environment: %s", ", ".join(v for v, _ in applied.values()))
-    try:
-        cfg = Config.model_validate(raw)
-    except ValidationError as err:
-        raise format_validation_error(err, origin, applied) from None
-    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    cfg = load_settings(Config, raw, origin=origin, environ=os.environ if environ is None else environ,
+                        prefix=ENV_PREFIX)
+    _resolve_model_paths(cfg, Path(path).resolve().parent if path is not None else Path.cwd())
+    return cfg
+
+
+def _resolve_model_paths(cfg: Config, base: Path) -> None:
+    """Model paths relative to the config file's folder (else the current one), which must exist."""
     paths = [dec for dec in cfg.decoders]
     if cfg.fusion is not None:
         paths.append(cfg.fusion)  # type: ignore[arg-type]
@@ -530,7 +407,6 @@ def load_config(
             raise MissingModelError(f"{where}.model: file {dec.model} does not exist",
                                     "point `model` at an existing .onnx file (the shipped ones are in "
                                     "the repository's models/ folder)")
-    return cfg
 
 
 def reference_markdown() -> str:
@@ -561,9 +437,11 @@ def reference_markdown() -> str:
         "(`_s` seconds, `_hz` hertz). Relative model paths are resolved against the config file's",
         "folder. Examples: `deploy/configs/`.",
         "",
-        "**Environment overrides**: `RTDECODE_<SECTION>__<FIELD>=value` (values parsed as JSON",
-        "when they parse); list items by position, e.g. `RTDECODE_DECODERS__0__PROVIDERS='[\"cuda\","
-        "\"cpu\"]'`.",
+        "**Environment overrides**: `RTDECODE_<SECTION>__<FIELD>=value`, decoded by the type of the",
+        "field they set: text, numbers, booleans, paths and choices as written (`RTDECODE_SOURCE__NAME=123`",
+        "is the name \"123\"), lists and sections as JSON, `null` clears an optional field; list items",
+        "by position, e.g. `RTDECODE_DECODERS__0__PROVIDERS='[\"cuda\", \"cpu\"]'`. An invalid",
+        "override is reported with the variable's name.",
         "",
         "**LSL network scope**: rtdecode sets `LSLAPICFG` to its own loopback-only file",
         "(`rtdecode/data/lsl_api.cfg`) unless you set it. On a lab network where the rig runs on",

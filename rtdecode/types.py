@@ -25,6 +25,8 @@ class Flags(enum.IntFlag):
     #: the model's output was non-finite (replaced by a held value) or outside its training
     #: range (clamped to the bound)
     CLAMPED = 1 << 6
+    #: the value is older than ``service.latency_budget_ms`` when published (the daemon is behind)
+    LATE = 1 << 7
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,16 @@ class Chunk:
         LSL time of each sample on the local clock, s.
     first_index : int
         Running index of the first sample since the source opened.
+    flags : int
+        ``Flags`` bits the chunk carries from the source to the outputs: ``GAP`` (lost
+        samples, a timestamp jump, samples dropped after an outage), ``BAD_INPUT`` once the
+        input checks repaired or clamped samples in it.
     """
 
     samples: np.ndarray
     t_lsl: np.ndarray
     first_index: int
+    flags: int = 0
 
     @property
     def n(self) -> int:

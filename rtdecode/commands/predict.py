@@ -110,7 +110,7 @@ def _run_session(args: argparse.Namespace) -> int:
     for topic, c in cmp.items():
         print(f"{topic}: {c['equal']}/{c['compared']} equal (max |diff| {c['max_abs_diff']:.3g}); "
               f"{c['stale']} STALE safe values and {c['timing']} rows of failed/late model calls "
-              "not compared")
+              f"not compared; {c['late']} flagged LATE (compared without that flag)")
         ok &= c["equal"] == c["compared"]
     logger.info("wrote %s", out)
     return 0 if ok or not args.check else 1

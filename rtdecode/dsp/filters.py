@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy import signal
 
-from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
+from rtdecode.dsp.base import Stage, check_io
 from rtdecode.dsp.specs import ButterSpec
 from rtdecode.errors import StageError
 
@@ -178,11 +178,8 @@ class ButterStage(Stage):
         """Second-order sections, float64 (n_sections, 6)."""
         return self._filter.sos
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Filter new samples; see :meth:`Stage.step`. Returns float64 (n, n_in), t."""
-        x, t = check_chunk(x, t, self.n_in, "butter")
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
         return self._filter.step(x), t
 
     def reset(self) -> None:

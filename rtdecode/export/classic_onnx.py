@@ -1,6 +1,6 @@
 """Streaming ONNX graphs of the classic decoders and of the ANN fusion network.
 
-Every graph follows the streaming-state contract of DESIGN.md (input ``x`` float32
+Every graph follows the streaming-state contract of docs/architecture.md (input ``x`` float32
 ``[1, C, T]`` with T dynamic, output ``y`` ``[1, K, T]``, one ``state_k`` / ``state_k_out``
 pair per piece of state, :class:`~rtdecode.runtime.metadata.ModelMetadata` under
 ``metadata_props["rtdecode"]``), so the daemon serves them with

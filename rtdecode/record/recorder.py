@@ -10,8 +10,10 @@ loop for the interpreter lock.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -90,10 +92,14 @@ class Recorder:
     def _session_info(self, ctx: Any) -> Any:
         from rtdecode.record.writer import SessionInfo
 
-        models = {name: {"topic": m["topic"], "path": str(m["path"]), "sha256": file_sha256(m["path"]),
-                         "metadata_json": m["metadata"]} for name, m in ctx.models.items()}
+        models = {}
+        for d in ctx.config.decoders:
+            meta = ctx.models.get(d.name)
+            models[d.name] = {"topic": d.out_topic, "path": str(d.model), "sha256": file_sha256(d.model),
+                              "metadata_json": meta.to_json() if meta is not None else "{}"}
+        stream = dataclasses.asdict(ctx.stream) | {"type": ctx.config.source.type or ""}
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return SessionInfo(config=ctx.config.model_dump(mode="json"), stream=dict(vars(ctx.stream)),
+        return SessionInfo(config=ctx.config.model_dump(mode="json"), stream=stream,
                            models=models, session_id=uuid.uuid4().hex,
                            stem=f"{self.cfg.prefix}-{stamp}-{os.getpid()}")
 
@@ -126,11 +132,11 @@ class Recorder:
             time.sleep(0.02)
         return bool(self.ring.ctl[C_READY])
 
-    def on_chunk(self, chunk: Chunk, flags: int = 0) -> None:
-        """Queue an input chunk as served to the decoders (loop thread)."""
+    def on_chunk(self, chunk: Chunk) -> None:
+        """Queue an input chunk as served to the decoders (checked, with its flags; loop thread)."""
         ring = self.ring
-        if ring is None or not ring.put_chunk(chunk.samples, chunk.t_lsl, chunk.first_index, int(flags),
-                                              self._clock()):
+        if ring is None or not ring.put_chunk(chunk.samples, chunk.t_lsl, chunk.first_index,
+                                              int(chunk.flags), self._clock()):
             self.drops["chunks"] += 1
             self.drops["samples"] += chunk.n
             if ring is not None:
@@ -144,6 +150,10 @@ class Recorder:
             self.drops["frames"] += 1
             if ring is not None:
                 ring.ctl[C_DROP_FRAMES] = self.drops["frames"]
+
+    def poll(self, now: float) -> float:
+        """Nothing is ever due on the loop (the writer process keeps its own time)."""
+        return math.inf
 
     def status(self) -> dict:
         """Recorder counters for the status message."""
@@ -187,3 +197,8 @@ class Recorder:
                     done["written"]["frames"], done["file"], self.drops)
         self.ring = None
         ring.close(unlink=True)
+
+
+def make_recorder(section: RecordConfig, cfg: Any) -> list[Recorder]:
+    """Plug-in factory of the ``[record]`` section (``rtdecode.service.plugins.FACTORIES``)."""
+    return [Recorder(section)] if section.enabled else []

@@ -1,15 +1,19 @@
 """Re-run a recorded session's decoders offline, exactly as the daemon served them.
 
 The daemon's output depends on the input *and* on how it was served: chunk boundaries
-(a decimating chain or ``publish = "latest"`` sees them), the input flags of each chunk
-(GAP), and where the state was reset (a chunk that ended a STALE episode, with
-``service.on_reconnect = "reset"``). The session file records all three, so feeding the
+(a decimating chain, ``publish = "latest"`` and coalescing while behind see them), the
+checked samples and flags of each chunk (the input checks' repairs, GAP, BAD_INPUT), and
+where the state was reset (a chunk that ended a STALE episode, with
+``service.on_reconnect = "reset"``). The session file records all of it, so running the
 recorded chunks through a fresh :class:`~rtdecode.service.pipeline.Pipeline` built from the
-recorded config gives the published estimates bit for bit.
+recorded config gives the published estimates bit for bit. Each recorded estimate is
+matched to its reproduced row by ``t_source`` (so it does not matter which rows were
+published).
 
 Not reproduced: STALE safe values (published while no input came), the fused topic (its
-publish times come from the loop's clock), and rows of a model call that failed or missed
-its deadline live (timing, not data). :func:`compare` counts them apart.
+publish times come from the loop's clock), rows of a model call that failed or missed its
+deadline live, and the ``LATE`` flag (set at publish time against the latency budget):
+timing, not data. :func:`compare` counts them apart.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from rtdecode.errors import DataError, ModelError
 from rtdecode.record.reader import Session
 from rtdecode.record.recorder import file_sha256
 from rtdecode.service.pipeline import Pipeline
-from rtdecode.types import Flags
+from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +66,7 @@ def reproduce(session: Session, models: dict[str, Path] | None = None) -> dict[s
     Returns
     -------
     dict
-        Per decoder topic: ``y`` float32 (m, K), ``t`` float64 (m,), ``flags`` uint32 (m,) and
-        ``last_of_chunk`` bool (m,) (the rows ``sink.publish = "latest"`` publishes).
+        Per decoder topic: ``y`` float32 (m, K), ``t`` float64 (m,), ``flags`` uint32 (m,).
     """
     cfg = session_config(session, models)
     st = session.stream
@@ -75,20 +78,17 @@ def reproduce(session: Session, models: dict[str, Path] | None = None) -> dict[s
             s, n = int(c["start"]), int(c["n"])
             if c["resumed"] and reset:
                 pipe.reset()
-            for o in pipe.process(session.samples[s:s + n], session.t_lsl[s:s + n], int(c["flags"])):
+            chunk = Chunk(samples=session.samples[s:s + n], t_lsl=session.t_lsl[s:s + n],
+                          first_index=int(c["first_index"]), flags=int(c["flags"]))
+            for d, o in zip(pipe.decoders, pipe.run(chunk), strict=True):  # checked already
                 if o.y.shape[0]:
-                    last = np.zeros(o.y.shape[0], bool)
-                    last[-1] = True
-                    rows[o.topic].append((o.y.copy(), o.t.copy(), o.flags.copy(), last))
+                    rows[d.topic].append((o.y.copy(), o.t.copy(), o.flags.copy()))
     finally:
         pipe.close()
-    out = {}
-    for topic, r in rows.items():
-        out[topic] = {"y": np.concatenate([a[0] for a in r]) if r else np.zeros((0, 0), np.float32),
-                      "t": np.concatenate([a[1] for a in r]) if r else np.zeros(0),
-                      "flags": np.concatenate([a[2] for a in r]) if r else np.zeros(0, np.uint32),
-                      "last_of_chunk": np.concatenate([a[3] for a in r]) if r else np.zeros(0, bool)}
-    return out
+    return {topic: {"y": np.concatenate([a[0] for a in r]) if r else np.zeros((0, 0), np.float32),
+                    "t": np.concatenate([a[1] for a in r]) if r else np.zeros(0),
+                    "flags": np.concatenate([a[2] for a in r]) if r else np.zeros(0, np.uint32)}
+            for topic, r in rows.items()}
 
 
 def compare(session: Session, reproduced: dict[str, dict[str, np.ndarray]]) -> dict[str, dict]:
@@ -97,27 +97,33 @@ def compare(session: Session, reproduced: dict[str, dict[str, np.ndarray]]) -> d
     Returns
     -------
     dict
-        Per topic: ``published`` (estimates that came from input), ``stale`` (safe values,
-        not reproduced), ``timing`` (rows of failed / late model calls), ``compared``,
-        ``equal`` (values, flags and t_source bit for bit), ``max_abs_diff``.
+        Per topic: ``published`` (estimates that came from input), ``stale`` (safe values, not
+        reproduced), ``timing`` (DEGRADED rows that differ: a model call that failed or missed its
+        deadline live), ``late`` (flagged
+        LATE at publish; compared without that bit), ``compared``, ``equal`` (values, flags and
+        t_source bit for bit), ``max_abs_diff``.
+
+    Raises
+    ------
+    DataError
+        A recorded estimate has no reproduced row at its ``t_source`` (an incomplete recording).
     """
-    publish = session.config.get("sink", {}).get("publish", "every")
+    late = int(Flags.LATE)
     out = {}
     for topic, rep in reproduced.items():
         rec = session.estimates(topic)
-        stale = (rec["flags"] & Flags.STALE) != 0
-        timing = ((rec["flags"] & Flags.DEGRADED) != 0) & ~stale
-        keep = ~stale
-        y_rec, f_rec, t_rec = rec["values"][keep], rec["flags"][keep], rec["t_source"][keep]
-        sel = rep["last_of_chunk"] if publish == "latest" else np.ones(rep["t"].size, bool)
-        y_rep, f_rep, t_rep = rep["y"][sel], rep["flags"][sel], rep["t"][sel]
-        if y_rec.shape[0] != y_rep.shape[0]:
-            raise DataError(f"topic {topic!r}: {y_rec.shape[0]} recorded estimates, {y_rep.shape[0]} "
-                            "reproduced", "the recording is incomplete (dropped items or a later part)")
-        same = (np.all(y_rec == y_rep, axis=1) if y_rec.size else np.ones(0, bool)) \
-            & (f_rec == f_rep) & (t_rec == t_rep)
-        ok = ~timing[keep]
-        out[topic] = {"published": int(keep.sum()), "stale": int(stale.sum()), "timing": int(timing.sum()),
+        fresh = (rec["flags"] & Flags.STALE) == 0
+        f_rec, t_rec, y_rec = rec["flags"][fresh], rec["t_source"][fresh], rec["values"][fresh]
+        i = np.clip(np.searchsorted(rep["t"], t_rec), 0, max(rep["t"].size - 1, 0))
+        found = (rep["t"][i] == t_rec) if rep["t"].size else np.zeros(t_rec.size, bool)
+        if not found.all():
+            raise DataError(f"topic {topic!r}: {int((~found).sum())} recorded estimates have no "
+                            "reproduced row", "the recording is incomplete (dropped items or a later part)")
+        y_rep, f_rep = rep["y"][i], rep["flags"][i]
+        same = np.all(y_rec == y_rep, axis=1) & ((f_rec & ~late) == f_rep)
+        ok = same | ((f_rec & Flags.DEGRADED) == 0)  # a DEGRADED row that differs: a live failure
+        out[topic] = {"published": int(fresh.sum()), "stale": int((~fresh).sum()),
+                      "timing": int((~ok).sum()), "late": int(((f_rec & late) != 0).sum()),
                       "compared": int(ok.sum()), "equal": int(same[ok].sum()),
                       "max_abs_diff": float(np.abs(y_rec[ok] - y_rep[ok]).max()) if ok.any() else 0.0}
     return out

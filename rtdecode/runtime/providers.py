@@ -301,8 +301,3 @@ def check_session_providers(requested: list[str], got: list[str], *, require_fir
             raise ModelError(msg, INSTALL_FIX)
         logger.warning("%s; falling back to %s because require_provider = false", msg, in_use)
     return in_use
-
-
-def gpu_provider_in(names: list[str]) -> bool:
-    """Whether any of these full provider names runs on a GPU."""
-    return any(PROVIDER_DEVICE.get(SHORT_NAMES.get(n, "cpu"), "cpu") != "cpu" for n in names)

@@ -1,4 +1,4 @@
-"""A stateful single-step ONNX model (the streaming-state contract of DESIGN.md).
+"""A stateful single-step ONNX model (the streaming-state contract, docs/architecture.md).
 
 Graph inputs ``x`` (float32 ``[1, C, T]``, T dynamic) and ``state_0 … state_k``;
 outputs ``y`` (``[1, K, T]``) and ``state_0_out …``. The wrapper owns the state

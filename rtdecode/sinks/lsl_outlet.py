@@ -11,8 +11,8 @@ session file).
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -69,9 +69,10 @@ class LslPredictionOutlets:
     def open(self, ctx: Any) -> None:
         """Create one outlet per decoder topic (known at start-up)."""
         self._source = f"rtdecode:{ctx.stream.source_id or ctx.stream.name}"
-        for m in ctx.models.values():
-            meta = json.loads(m["metadata"]) if isinstance(m["metadata"], str) else m["metadata"]
-            self._add(m["topic"], list(m["outputs"]), float(meta.get("model_rate_hz", 0.0)))
+        for d in ctx.config.decoders:
+            meta = ctx.models.get(d.name)
+            if meta is not None:
+                self._add(d.out_topic, [o.name for o in meta.outputs], float(meta.model_rate_hz))
 
     def _add(self, topic: str, outputs: list[str], rate_hz: float) -> _Outlet:
         name = self.cfg.prefix + topic
@@ -98,8 +99,12 @@ class LslPredictionOutlets:
         o.outlet.push_sample(o.buf, h.t_source)
         o.pushed += 1
 
-    def on_chunk(self, chunk: Any, flags: int = 0) -> None:
+    def on_chunk(self, chunk: Any) -> None:
         """Input chunks are not streamed again."""
+
+    def poll(self, now: float) -> float:
+        """Nothing is due on a schedule."""
+        return math.inf
 
     def status(self) -> dict:
         """Per topic: samples pushed and whether a consumer is connected."""
@@ -109,3 +114,8 @@ class LslPredictionOutlets:
     def close(self) -> None:
         """Destroy the outlets (idempotent)."""
         self.outlets.clear()
+
+
+def make_outlets(section: LslOutletConfig, cfg: Any) -> list[LslPredictionOutlets]:
+    """Plug-in factory of the ``[lsl_outlet]`` section (``rtdecode.service.plugins.FACTORIES``)."""
+    return [LslPredictionOutlets(section)] if section.enabled else []

@@ -192,11 +192,8 @@ class LslInlet:
         self.time_jumps = 0
         self.reconnects = 0
         self.reconnect_rejected = 0
-        #: ``Flags.GAP`` when the last pulled chunk had a gap, a time jump or an index loss.
-        self.chunk_flags = 0
         self.last_rejection: str | None = None
         self._resolver: pylsl.ContinuousResolver | None = None
-        self._uid: str | None = None
         self._known_uids: set[str] = set()
         self._pending: _Connect | None = None
         self._next_look = 0.0
@@ -228,7 +225,6 @@ class LslInlet:
                 *layouts]
         info, found = self._resolve(resolver, pred, need, stop, on_wait)
         self.inlet, self.info = _connect(info, cfg, cfg.resolve_timeout_s)
-        self._uid = info.uid()
         self._known_uids = {r.uid() for r in found}
         # A continuous resolver keeps its query waves going in the background; it is kept
         # open afterwards to find a restarted rig (poll_reconnect).
@@ -349,7 +345,6 @@ class LslInlet:
                              job.uid, job.error)
                 return False
             old, self.inlet, self.info = self.inlet, job.inlet, job.info_full
-            self._uid = job.uid
             self.lost = False
             self._last_index = None  # a restarted rig restarts its index
             self.reconnects += 1
@@ -440,8 +435,8 @@ class LslInlet:
         if self._buf is not self._raw:
             np.copyto(self._buf[:n], self._raw[:n], casting="unsafe")
         x = self._buf[:n]
-        self._account(x, t)
-        chunk = Chunk(samples=x, t_lsl=t, first_index=self.samples_in)
+        flags = self._account(x, t)
+        chunk = Chunk(samples=x, t_lsl=t, first_index=self.samples_in, flags=flags)
         self.samples_in += n
         return chunk
 
@@ -465,7 +460,8 @@ class LslInlet:
                                       min_samples=1, as_numpy=True)
         return ts
 
-    def _account(self, x: np.ndarray, t: np.ndarray) -> None:
+    def _account(self, x: np.ndarray, t: np.ndarray) -> int:
+        """Count gaps, time jumps and index losses of a new chunk; returns its ``Flags`` (GAP)."""
         period = 1.0 / self.rate_hz
         if self._last_t is not None:
             first_dt = t[0] - self._last_t
@@ -473,15 +469,15 @@ class LslInlet:
             first_dt = period
         dts = np.diff(t, prepend=t[0] - first_dt)
         big = dts > self.cfg.gap_factor * period
-        self.chunk_flags = 0
+        flags = 0
         if big.any():
             self.gaps += int(big.sum())
             self.missing_samples += int(np.round(dts[big] / period).sum() - big.sum())
-            self.chunk_flags = int(Flags.GAP)
+            flags = int(Flags.GAP)
         back = dts < -0.5 * period
         if back.any():
             self.time_jumps += int(back.sum())
-            self.chunk_flags = int(Flags.GAP)
+            flags = int(Flags.GAP)
         self._last_t = float(t[-1])
         k = self.cfg.index_channel
         if k is not None:
@@ -491,8 +487,9 @@ class LslInlet:
             if (d != 1.0).any():
                 self.index_lost += int(np.clip(d - 1.0, 0, None).sum())
                 self.index_dup += int((d <= 0).sum())
-                self.chunk_flags = int(Flags.GAP)
+                flags = int(Flags.GAP)
             self._last_index = float(idx[-1])
+        return flags
 
     def counters(self) -> dict[str, int]:
         """Input counters since open."""
@@ -501,12 +498,16 @@ class LslInlet:
                 "index_dup": self.index_dup, "time_jumps": self.time_jumps,
                 "reconnects": self.reconnects, "reconnect_rejected": self.reconnect_rejected}
 
+    def waiting(self) -> int:
+        """Samples in liblsl's buffer not pulled yet (the backlog), 0 when unknown."""
+        if self.inlet is None:
+            return 0
+        try:
+            return int(self.inlet.samples_available())
+        except Exception:  # noqa: BLE001 - a lost inlet: no backlog to report
+            return 0
+
     @property
     def last_t(self) -> float:
         """LSL time of the newest sample pulled so far, s (NaN before the first)."""
         return self._last_t if self._last_t is not None else float("nan")
-
-    @property
-    def source_uid(self) -> str | None:
-        """uid of the outlet this inlet reads (changes on a reconnect)."""
-        return self._uid

@@ -76,7 +76,8 @@ def _run(tmp_path: Path, shared: Path, unique_name: str, endpoint: str, model: P
     n = rec.n_samples
     cfg = _config(tmp_path, name=unique_name, model=model, endpoint=endpoint, channels=64,
                   rate=2048.0, extra_source="index_channel = 0" if index else "",
-                  extra_service=f"max_samples = {n}")
+                  # parity, not timing: no LATE flag (a fact of this machine's load) in the flags
+                  extra_service=f"max_samples = {n}\nlatency_budget_ms = 60000")
     with Subscriber(endpoint, topics=["dec", STATUS_TOPIC]) as sub:
         daemon = subprocess.Popen(PY + ["serve", str(cfg)], stderr=subprocess.PIPE, text=True)
         replay = None

@@ -18,7 +18,7 @@ import pytest
 from rtdecode.config import load_config
 from rtdecode.record.reader import read_session
 from rtdecode.service.daemon import Daemon
-from rtdecode.service.telemetry import STAGE_TICK
+from rtdecode.service.telemetry import STAGE_TICK, StageTimer
 from rtdecode.sinks.protocol import Message
 from tests.faultkit import Producer, collect, serve, stop, subscriber, wait_status, write_config
 from tests.modelfactory import linear_model
@@ -52,20 +52,20 @@ def test_stalled_writer_overflows_counted_and_the_loop_keeps_publishing(
             wait_status(sub, lambda s: s["state"] == "starting")
             producer = Producer(unique_name, chunk=5).start(wait_consumer_s=30)
             collect(sub, lambda: len(msgs) >= 200, 30, msgs)
-            assert daemon.plugins.plugins[0].wait_ready()  # type: ignore[attr-defined]
+            assert daemon.plugins[0].wait_ready()  # type: ignore[attr-defined]
             writer_pid = daemon._status()["record"]["writer_pid"]
             assert writer_pid > 0  # (0 would signal this test's own process group)
             os.kill(writer_pid, signal.SIGSTOP)  # the disk hangs
             stopped = True
-            assert daemon.pipeline is not None and daemon.stages is not None
-            out0, in0 = daemon.messages_out, daemon.inlet.samples_in
-            ticks0 = daemon.stages.hists[STAGE_TICK].total
+            assert daemon.pipeline is not None and isinstance(daemon.timer, StageTimer)
+            out0, in0 = daemon.outbox.fresh, daemon.inlet.samples_in
+            ticks0 = daemon.timer.hists[STAGE_TICK].total
             # 3 s of input with the disk stalled, then the input stops and the loop goes idle
             collect(sub, lambda: daemon.inlet.samples_in - in0 >= 1500, 60, msgs)
             producer.close()
             collect(sub, lambda: False, 1.0, msgs)
-            out1, in1 = daemon.messages_out, daemon.inlet.samples_in
-            ticks1 = daemon.stages.hists[STAGE_TICK].total
+            out1, in1 = daemon.outbox.fresh, daemon.inlet.samples_in
+            ticks1 = daemon.timer.hists[STAGE_TICK].total
             st = daemon._status()["record"]
             os.kill(writer_pid, signal.SIGCONT)
             stopped = False
@@ -92,7 +92,7 @@ def test_stalled_writer_overflows_counted_and_the_loop_keeps_publishing(
     assert s.dropped == summary["dropped"] and not s.complete
     # what was written plus what was dropped is everything the daemon served
     assert s.samples.shape[0] + s.dropped["samples"] == daemon.inlet.samples_in
-    assert s.samples.shape[0] == daemon.plugins.status()["record"]["written"]["samples"]
+    assert s.samples.shape[0] == daemon.plugins[0].status()["written"]["samples"]
     np.testing.assert_array_equal(np.diff(s.samples[:, 0])[np.diff(s.samples[:, 0]) != 1] > 1, True)
 
 

@@ -161,3 +161,17 @@ def test_train_help_names_an_existing_config(capsys: pytest.CaptureFixture) -> N
         main(["train", "--help"])
     names = [w for w in capsys.readouterr().out.split() if w.startswith("configs/train/")]
     assert names and all((ROOT / n.rstrip(")., ")).exists() for n in names), names
+
+
+def test_environment_overrides_are_decoded_by_field_type(tmp_path: Path) -> None:
+    """A string field keeps what was written (a name that looks like a number stays a name); a list
+    is JSON; null clears an optional field; numbers and booleans convert as the field says."""
+    env = {"RTDECODE_SOURCE__NAME": "123", "RTDECODE_DECODERS__0__PROVIDERS": '["cpu"]',
+           "RTDECODE_PREPROCESSING__INPUT_RANGE_FACTOR": "null", "RTDECODE_SINK__NODROP": "true",
+           "RTDECODE_SERVICE__STALE_AFTER_S": "0.5"}
+    cfg = load_config(_write(tmp_path, GOOD), environ=env)
+    assert cfg.source.name == "123" and cfg.decoders[0].providers == ["cpu"]
+    assert cfg.preprocessing.input_range_factor is None and cfg.sink.nodrop is True
+    assert cfg.service.stale_after_s == 0.5
+    with pytest.raises(ConfigError, match="RTDECODE_DECODERS__0__PROVIDERS = 'cpu' is not valid JSON"):
+        load_config(_write(tmp_path, GOOD), environ={"RTDECODE_DECODERS__0__PROVIDERS": "cpu"})

@@ -11,7 +11,6 @@ import math
 import struct
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +18,8 @@ import pytest
 from rtdecode.config import load_config
 from rtdecode.record.reader import read_session
 from rtdecode.record.recorder import Recorder
-from rtdecode.service.plugin_shim import StreamFacts
+from rtdecode.runtime.streaming import read_metadata
+from rtdecode.service.plugins import PluginContext, StreamFacts
 from rtdecode.sinks.peek import peek
 from rtdecode.sinks.protocol import HEADER_FORMAT, MAGIC, EstimateEncoder, encode_status
 from rtdecode.types import Chunk, Flags
@@ -43,11 +43,9 @@ def _session(tmp_path: Path, n_chunks: int = 60, **record: object) -> tuple[Reco
                             "record": {"dir": str(tmp_path / "s"), **record}})
     assert cfg.record is not None
     rec = Recorder(cfg.record)
-    meta = json.dumps({"name": "m", "outputs": [{"name": "y0"}, {"name": "y1"}]})
-    ctx = SimpleNamespace(config=cfg, stream=StreamFacts("x", "EEG", RATE, 3, ["a", "b", "c"], "sid"),
-                          models={"dec": {"topic": "dec", "path": model, "outputs": ["y0", "y1"],
-                                          "metadata": meta}},
-                          clock=lambda: 0.0)
+    ctx = PluginContext(config=cfg, stream=StreamFacts("x", "sid", RATE, 3, ["a", "b", "c"]),
+                        models={"dec": read_metadata(model)}, publish=lambda frame: None,
+                        clock=lambda: 0.0)
     rec.open(ctx)
     assert rec.wait_ready()
     enc = EstimateEncoder("dec", 2)
@@ -57,7 +55,7 @@ def _session(tmp_path: Path, n_chunks: int = 60, **record: object) -> tuple[Reco
         x = np.full((5, 3), k, np.float32)
         stale = 20 <= k < 25  # an outage: no input, safe values flagged STALE instead
         if not stale:
-            rec.on_chunk(Chunk(samples=x, t_lsl=t, first_index=5 * k), int(Flags.GAP) if k == 3 else 0)
+            rec.on_chunk(Chunk(samples=x, t_lsl=t, first_index=5 * k, flags=int(Flags.GAP) if k == 3 else 0))
         v = np.array([k, -k], np.float32)
         flags = int(Flags.STALE | Flags.HOLD) if stale else 0
         rec.on_sent(enc.encode(k, flags, float(t[-1]), float(t[-1]) + 0.002, v))
