@@ -17,8 +17,8 @@ path                             dtype / shape             content
                                                            rtdecode metadata), ``sha256``,
                                                            ``path``, ``topic``
 ``/input/samples``               float32 (n, C)            every input sample served to the
-                                                           decoders, stream units, before the
-                                                           input checks (NaN kept)
+                                                           decoders, stream units, after the
+                                                           input checks (what they got)
 ``/input/t_lsl``                 float64 (n,)              its LSL time (local clock), s
 ``/input/chunks``                CHUNK_DTYPE (m,)          how the samples were served: one row
                                                            per pulled chunk
@@ -30,7 +30,7 @@ path                             dtype / shape             content
 ===============================  ========================  ====================================
 
 ``CHUNK_DTYPE``: ``start`` (first row in ``/input/samples`` of this file), ``n``, ``flags``
-(input ``Flags`` the daemon passed to the decoders with it: ``GAP``), ``first_index`` (the
+(input ``Flags`` the decoders got with it: ``GAP``, ``BAD_INPUT``), ``first_index`` (the
 stream's running sample index), ``t_recorded`` (LSL clock when the recorder got it, s),
 ``resumed`` (1 when the chunk ended a STALE episode: the daemon reset or carried its state
 there, per ``service.on_reconnect``).

@@ -52,7 +52,7 @@ def export_nwb(session: Session, path: str | Path) -> Path:
         name="input", data=session.samples, timestamps=session.t_lsl - t0, unit="stream units",
         description=f"{st.get('n_channels')} ch @ {st.get('rate_hz')} Hz nominal, type {st.get('type')}, "
                     f"channels {st.get('channel_names')}; first sample at LSL time {t0!r} s",
-        comments="samples as served to the decoders, before the input checks (NaN kept)"))
+        comments="samples as served to the decoders (after the input checks)"))
     mod = nwb.create_processing_module("rtdecode", "estimates and status published by the daemon")
     for topic in session.estimate_topics():
         e = session.estimates(topic)

@@ -18,12 +18,13 @@ timing, not data. :func:`compare` counts them apart.
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from rtdecode.config import Config
+from rtdecode.config import Config, load_config
 from rtdecode.errors import DataError, ModelError
 from rtdecode.record.reader import Session
 from rtdecode.record.recorder import file_sha256
@@ -41,22 +42,24 @@ def session_config(session: Session, models: dict[str, Path] | None = None) -> C
     models : dict, optional
         Decoder name → model file to use instead of the recorded path (same file elsewhere).
     """
-    raw = dict(session.config)
+    raw = copy.deepcopy(session.config)
     for key in ("record", "lsl_outlet", "fusion"):  # not needed to re-run the decoders
         raw.pop(key, None)
     raw["sink"] = {"publish": raw.get("sink", {}).get("publish", "every")}  # no keys, no socket
-    cfg = Config.model_validate(raw)
+    if models:  # moved model files: point the config at them before it checks they exist
+        for d in raw.get("decoders", []):
+            if d.get("name") in models:
+                d["model"] = str(models[d["name"]])
+    cfg = load_config(data=raw, environ={})  # the recorded config as it was, no overrides
     for d in cfg.decoders:
-        if models and d.name in models:
-            d.model = Path(models[d.name])
         rec = session.models.get(d.name, {})
         if not d.model.exists():
             raise ModelError(f"decoder {d.name!r}: recorded model {d.model} does not exist here",
-                             f"pass --model {d.name}=PATH to the same model file")
+                             f"pass --model-path {d.name}=PATH to the same model file")
         if rec.get("sha256") and file_sha256(d.model) != rec["sha256"]:
             raise ModelError(f"decoder {d.name!r}: {d.model} is not the model file that was served "
                              f"(SHA-256 differs from the recording)",
-                             f"pass --model {d.name}=PATH to the file with SHA-256 {rec['sha256'][:12]}…")
+                             f"pass --model-path {d.name}=PATH to the file with SHA-256 {rec['sha256'][:12]}…")
     return cfg
 
 
@@ -109,6 +112,7 @@ def compare(session: Session, reproduced: dict[str, dict[str, np.ndarray]]) -> d
         A recorded estimate has no reproduced row at its ``t_source`` (an incomplete recording).
     """
     late = int(Flags.LATE)
+    keep_bits = np.uint32(0xFFFFFFFF ^ late)
     out = {}
     for topic, rep in reproduced.items():
         rec = session.estimates(topic)
@@ -120,7 +124,7 @@ def compare(session: Session, reproduced: dict[str, dict[str, np.ndarray]]) -> d
             raise DataError(f"topic {topic!r}: {int((~found).sum())} recorded estimates have no "
                             "reproduced row", "the recording is incomplete (dropped items or a later part)")
         y_rep, f_rep = rep["y"][i], rep["flags"][i]
-        same = np.all(y_rec == y_rep, axis=1) & ((f_rec & ~late) == f_rep)
+        same = np.all(y_rec == y_rep, axis=1) & ((f_rec & keep_bits) == f_rep)
         ok = same | ((f_rec & Flags.DEGRADED) == 0)  # a DEGRADED row that differs: a live failure
         out[topic] = {"published": int(fresh.sum()), "stale": int((~fresh).sum()),
                       "timing": int((~ok).sum()), "late": int(((f_rec & late) != 0).sum()),

@@ -32,6 +32,7 @@ def _cfg(tmp_path: Path, name: str, endpoint: str, record: str) -> Path:
     model = linear_model(tmp_path / "m.onnx", rate_hz=RATE, channels=4, lags=3, identity_channel=0)
     return write_config(tmp_path / "serve.toml", name=name, model=model, endpoint=endpoint,
                         source=f"channels = 4\nrate_hz = {RATE}\nindex_channel = 0",
+                        service='on_behind = "none"',  # every sample served, even on a loaded machine
                         extra=f'[record]\ndir = "{tmp_path / "sessions"}"\n{record}\n')
 
 

@@ -72,7 +72,7 @@ def test_record_then_predict_and_replay_reproduce_what_was_published(
     rec_dir = tmp_path / "sessions"
     cfg = write_config(tmp_path / "a.toml", name=unique_name, model=model, endpoint=ipc_endpoint,
                        source=f"channels = 4\nrate_hz = {RATE}\nindex_channel = 0",
-                       service=f"max_samples = {N}",
+                       service=f'max_samples = {N}\non_behind = "none"',  # serve every sample, even late
                        extra=f'[record]\ndir = "{rec_dir}"\nflush_interval_s = 0.2\n')
     msgs, status = _run_daemon(cfg, ipc_endpoint,
                                lambda: Producer(unique_name, chunk=3).start(wait_consumer_s=30))
@@ -108,7 +108,7 @@ def test_record_then_predict_and_replay_reproduce_what_was_published(
     ep2 = ipc_endpoint.replace("pub.sock", "pub2.sock")
     cfg2 = write_config(tmp_path / "b.toml", name=name2, model=model, endpoint=ep2,
                         source=f"channels = 4\nrate_hz = {RATE}\nindex_channel = 0",
-                        service=f"max_samples = {N}")
+                        service=f'max_samples = {N}\non_behind = "none"')
     msgs2, status2 = _run_daemon(cfg2, ep2, lambda: subprocess.Popen(
         PY + ["replay", str(files[0]), "--name", name2, "--wait-consumer-s", "30"],
         stderr=subprocess.PIPE, text=True))
