@@ -90,7 +90,7 @@ def _shade(ax: Any, t: np.ndarray, flags: np.ndarray) -> None:
 
 def plot(session: Session, summary: dict[str, Any], out: Path) -> list[Path]:
     """Draw the three plots into ``out``; returns their paths."""
-    from rtdecode.experiments.plots import pyplot, save_figure
+    from rtdecode.figures import pyplot, save
 
     plt = pyplot()
     t0 = float(session.t_lsl[0]) if session.t_lsl.size else 0.0
@@ -108,7 +108,7 @@ def plot(session: Session, summary: dict[str, Any], out: Path) -> list[Path]:
         ax.set_title(f"{topic}: {e['values'].shape[0]} messages")
         ax.set_xlabel("s since the first input sample")
         ax.legend(loc="upper right", fontsize=7, ncol=4)
-    paths = [save_figure(fig, out / "outputs.png")]
+    paths = [save(fig, out / "outputs.png")]
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for topic in topics:
         e = session.estimates(topic)
@@ -120,7 +120,7 @@ def plot(session: Session, summary: dict[str, Any], out: Path) -> list[Path]:
     ax.set_xlabel("sample age at publish, ms (t_publish − t_source)")
     ax.set_ylabel("messages")
     ax.legend(fontsize=8)
-    paths.append(save_figure(fig, out / "age.png"))
+    paths.append(save(fig, out / "age.png"))
     stages = summary["stages_ms"]
     fig, ax = plt.subplots(figsize=(7, 0.3 * max(4, len(stages)) + 1))
     if stages:
@@ -131,7 +131,7 @@ def plot(session: Session, summary: dict[str, Any], out: Path) -> list[Path]:
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no stage timing (service.stage_timing off)", ha="center")
-    paths.append(save_figure(fig, out / "stages.png"))
+    paths.append(save(fig, out / "stages.png"))
     return paths
 
 

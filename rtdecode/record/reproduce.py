@@ -59,7 +59,8 @@ def session_config(session: Session, models: dict[str, Path] | None = None) -> C
         if rec.get("sha256") and file_sha256(d.model) != rec["sha256"]:
             raise ModelError(f"decoder {d.name!r}: {d.model} is not the model file that was served "
                              f"(SHA-256 differs from the recording)",
-                             f"pass --model-path {d.name}=PATH to the file with SHA-256 {rec['sha256'][:12]}…")
+                             f"pass --model-path {d.name}=PATH to the file with SHA-256 "
+                             f"{rec['sha256'][:12]}…")
     return cfg
 
 

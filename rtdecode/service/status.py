@@ -89,7 +89,7 @@ def reason(d: Daemon, now: float) -> str:
 
 def stats_line(d: Daemon, rate_in_hz: float, cpu_fraction: float) -> str:
     """The periodic log line: input rate, messages, gaps, age percentiles, CPU, memory."""
-    lat = d.outbox.window.summary_ms()
+    lat = d.outbox.window(restart=True).summary_ms()
     c = d.inlet.counters()
     behind = (f"BEHIND (oldest waits {d.backlog.oldest_age_s * 1e3:.0f} ms, {d.backlog.waiting} more) | "
               if d.backlog.behind else "")

@@ -33,7 +33,8 @@ class Outbox:
     """The daemon's PUB socket, the age of what it sends, and the taps that see every frame.
 
     ``fresh`` counts estimates (their age = publish time − the LSL time of their newest input
-    sample goes into ``latency`` and ``window``); an estimate older than ``budget_s`` is
+    sample goes into ``latency``; :meth:`window` gives the ages since the last stats line); an
+    estimate older than ``budget_s`` is
     flagged ``LATE`` and counted in ``late``; ``safe`` counts STALE safe values.
     """
 
@@ -41,12 +42,19 @@ class Outbox:
         self.publisher = publisher
         self.clock = clock
         self.latency = LatencyHistogram()
-        self.window = LatencyHistogram()  #: since the last stats line
+        self._mark = self.latency.copy()
         self.taps: list[Callable[[bytes | memoryview], None]] = []
         self.fresh = 0
         self.safe = 0
         self.late = 0
         self.budget_s = math.inf  #: the latency budget (set by the daemon), s
+
+    def window(self, restart: bool = False) -> LatencyHistogram:
+        """Ages recorded since the last restart of the window (the stats line's)."""
+        out = self.latency.since(self._mark)
+        if restart:
+            self._mark = self.latency.copy()
+        return out
 
     def send(self, frame: bytes | memoryview) -> None:
         """Send one frame (status, events) and show it to the taps."""
@@ -65,7 +73,6 @@ class Outbox:
         if fresh:
             self.fresh += 1
             self.latency.record_value(now - t_source)
-            self.window.record_value(now - t_source)
         else:
             self.safe += 1
 
