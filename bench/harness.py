@@ -65,7 +65,7 @@ class Case:
     seconds : float
         Pushing time.
     model : str
-        ``gamma`` / ``sconvnet`` / ``wiener`` (shipped), ``linear`` (built) or a file (daemon only).
+        ``gamma`` / ``gesture`` / ``wiener`` (shipped), ``linear`` (built) or a file (daemon only).
     stage_timing : bool
         ``service.stage_timing`` of the daemon.
     providers : list of str
@@ -82,6 +82,8 @@ class Case:
         ``service.on_behind`` of the daemon ("" = its default).
     latency_budget_ms : float or None
         ``service.latency_budget_ms`` of the daemon (None = its default).
+    record : bool
+        Daemon with ``[record]`` on (session file in the case's work folder).
     """
 
     id: str
@@ -100,6 +102,7 @@ class Case:
     keep_warm: bool = True
     on_behind: str = ""
     latency_budget_ms: float | None = None
+    record: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -130,7 +133,8 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
         f"[service]\nstats_interval_s = 60\nstale_after_s = 1.0\n"
         f"stage_timing = {'true' if case.stage_timing else 'false'}\n"
         + (f'on_behind = "{case.on_behind}"\n' if case.on_behind else "")
-        + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else ""),
+        + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else "")
+        + (f'\n[record]\ndir = "{path.parent / (path.stem + "-sessions")}"\n' if case.record else ""),
         encoding="utf-8")
 
 
@@ -370,5 +374,6 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
         res["daemon_status"] = {"latency_ms": final.get("latency_ms"), "stages_ms": final.get("stages_ms"),
                                 "messages_out": final.get("messages_out"),
                                 "send_dropped": final.get("send_dropped"),
-                                "decoders": final.get("decoders"), "behind": final.get("behind")}
+                                "decoders": final.get("decoders"), "behind": final.get("behind"),
+                                "record": final.get("record")}
     return res

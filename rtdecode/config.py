@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from rtdecode.errors import ConfigError, MissingModelError
+from rtdecode.record.config import LslOutletConfig, RecordConfig
 from rtdecode.settings import SettingsModel, format_validation_error, load_settings, read_document
 from rtdecode.tms.config import MarkerStreamConfig, MeasureConfig, TmsConfig, TriggerConfig
 
@@ -293,7 +294,7 @@ class ServiceConfig(_Strict):
     latency_budget_ms: float | None = Field(
         None, gt=0, le=60000, description="an estimate older than this when published (publish time − "
         "LSL time of its newest input sample) is flagged LATE, and the daemon is 'behind' when the "
-        "oldest sample of two pulls in a row waited longer than this; default: the larger of 50 ms "
+        "oldest sample of three pulls in a row waited longer than this; default: the larger of 50 ms "
         "and two frame periods of the slowest decoder")
     on_behind: Literal["skip", "coalesce", "none"] = Field(
         "skip", description="while behind: skip drops input samples older than a quarter of the budget "
@@ -304,6 +305,11 @@ class ServiceConfig(_Strict):
     warmup_runs: int = Field(20, ge=0, description="model runs on zeros before reporting ready")
     duration_s: float | None = Field(None, gt=0, description="stop after this long (bounded runs)")
     max_samples: int | None = Field(None, ge=1, description="stop after this many input samples")
+    malloc_arenas: int | None = Field(
+        2, ge=1, le=64, description="glibc malloc arenas for the daemon's threads (mallopt "
+        "M_ARENA_MAX, set at start-up): liblsl starts new threads at every reconnection, and with "
+        "glibc's default (8 per core) the resident memory grew ~5 MB at most reconnections; null "
+        "keeps glibc's default (docs/reliability.md)")
     stage_timing: bool = Field(
         True, description="time each stage of the tick (pull, chain, model, publish, fusion) into "
         "preallocated histograms; percentiles in the status message (cost: ~µs per tick)")
@@ -322,6 +328,8 @@ class Config(SettingsModel):
     tms: TmsConfig | None = None
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    record: RecordConfig | None = None
+    lsl_outlet: LslOutletConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -439,6 +447,8 @@ def reference_markdown() -> str:
          "Optional: fuse several decoders' outputs with a Kalman filter (docs/fusion.md)."),
         ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
         ("service", ServiceConfig, "The daemon loop."),
+        ("record", RecordConfig, "Optional: record the session to HDF5 (docs/recording.md)."),
+        ("lsl_outlet", LslOutletConfig, "Optional: each output topic also as an LSL stream."),
         ("tms", TmsConfig, "Optional: TMS pulse events and per-channel MEP measures, one event "
          "message per pulse (docs/tms.md). Needs one of `[tms.markers]` or `[tms.trigger]`."),
         ("tms.markers", MarkerStreamConfig, "Pulses from an LSL marker stream (payload: docs/tms.md)."),
@@ -500,11 +510,13 @@ def reference_markdown() -> str:
         "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
         "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
         "`failures`, `deadline_misses`, `failure_episodes`, `failing`), `fusion`, `rss_mb` and",
-        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on), and with a",
-        "`[tms]` section `tms` (`topic`, `pulses_from`, `channels` (labels of the measured",
-        "channels, in event order), `pulses`, `published`, `measured`, `no_samples`, `outage`,",
-        "`preactivated`, `pending`, `last_pulse`, `markers_ignored`, `marker_field_errors`,",
-        "`delay_after_window_ms`; docs/tms.md). It never contains secrets.",
+        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on); with `[record]`,",
+        "`record` (`file`, `part`, `queued_mb`, `queue_mb`, `dropped` chunks / samples / frames,",
+        "`written`, `flushes`, `writer_pid`, `error`), with `[lsl_outlet]`, `lsl_outlet` (per topic",
+        "`pushed`, `consumers`), with `[tms]`, `tms` (`topic`, `pulses_from`, `channels` (labels of",
+        "the measured channels, in event order), `pulses`, `published`, `measured`, `no_samples`,",
+        "`outage`, `preactivated`, `pending`, `last_pulse`, `markers_ignored`,",
+        "`marker_field_errors`, `delay_after_window_ms`; docs/tms.md). It never contains secrets.",
         "",
     ]
     return "\n".join(out)

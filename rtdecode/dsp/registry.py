@@ -31,7 +31,9 @@ from rtdecode.dsp.specs import (
     SmoothSpec,
     SpecBase,
     StandardizeSpec,
+    TdSpec,
 )
+from rtdecode.dsp.td import TdStage
 from rtdecode.errors import ConfigError
 
 __all__ = ["STAGES", "STAGE_TYPES", "StageSpec", "parse_chain", "parse_stage"]
@@ -54,6 +56,7 @@ STAGES = _register(
     (SelectSpec, SelectStage),
     (GridSpec, GridStage),
     (ClipSpec, ClipStage),
+    (TdSpec, TdStage),
 )
 #: kind → stage class, called as ``cls(spec, rate_hz, n_in)``
 STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {k: stage for k, (_, stage) in STAGES.items()}
