@@ -226,4 +226,8 @@ class TmsEvents:
 
 def build_plugin(section: TmsConfig, cfg: Config) -> TmsEvents:
     """The factory of ``plugins.FACTORIES["tms"]``: the plug-in for a ``[tms]`` section."""
+    if cfg.service.on_behind == "skip":
+        logger.warning("service.on_behind = 'skip': if the daemon falls behind it drops samples, and "
+                       "pulses whose windows lose samples are published flagged OUTAGE; a TMS "
+                       "service should keep every sample (on_behind = 'none', docs/tms.md)")
     return TmsEvents(section, cfg.source.gap_factor)
