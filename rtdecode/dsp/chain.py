@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rtdecode.dsp.base import Stage, check_chunk, check_io
-from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, StandardizeStage
+from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, SqrtStage, StandardizeStage
 from rtdecode.dsp.envelope import RectifyStage, RmsStage, SmoothStage
 from rtdecode.dsp.filters import ButterStage
 from rtdecode.dsp.resample import BinStage, DecimateStage
@@ -40,6 +40,7 @@ STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {
     "select": SelectStage,
     "grid": GridStage,
     "clip": ClipStage,
+    "sqrt": SqrtStage,
 }
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "ScaleSpec",
     "SelectSpec",
     "SmoothSpec",
+    "SqrtSpec",
     "StageSpec",
     "StandardizeSpec",
     "parse_chain",
@@ -303,6 +304,12 @@ class ClipSpec(_SpecBase):
         return self
 
 
+class SqrtSpec(_SpecBase):
+    """``y = sqrt(max(x, 0))``: variance-stabilising transform of spike counts (negatives → 0)."""
+
+    kind: Literal["sqrt"] = "sqrt"
+
+
 _SPEC_TYPES: tuple[type[BaseModel], ...] = (
     ScaleSpec,
     ButterSpec,
@@ -315,6 +322,7 @@ _SPEC_TYPES: tuple[type[BaseModel], ...] = (
     SelectSpec,
     GridSpec,
     ClipSpec,
+    SqrtSpec,
 )
 
 #: Any stage spec; pydantic picks the model from the ``kind`` field.
@@ -331,6 +339,7 @@ StageSpec = Annotated[
         SelectSpec,
         GridSpec,
         ClipSpec,
+        SqrtSpec,
     ],
     Field(discriminator="kind"),
 ]
