@@ -27,7 +27,7 @@ from rtdecode.nn.models import StackedDecoder, count_parameters
 from rtdecode.nn.protocols import groups_of_five, select_ab
 from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig
-from rtdecode.nn.train.families import build_model, fold_target_scaling
+from rtdecode.nn.train.families import build_model, family, fold_target_scaling
 from rtdecode.nn.train.regression import (
     fit_linear,
     fit_regression,
@@ -99,7 +99,11 @@ def _restore(entry: ModelEntry, data: TrainingData, fit: RegressionFit, key: str
     state = fit.best[key].state
     if state is not None:
         m.load_state_dict(state)
-    return fold_target_scaling(m, scaling.mean, scaling.std).eval()
+    fold_target_scaling(m, scaling.mean, scaling.std).eval()
+    finish = family(entry.kind).finish
+    if finish is not None:
+        finish(m, data)
+    return m
 
 
 def _members(entry: ModelEntry, data: TrainingData, fits: Sequence[RegressionFit], key: str,
@@ -126,12 +130,16 @@ def _restarts(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: Map
                           shuffle_rng=rng if shuffled else None)
     label = entry.name + (" (shuffled)" if shuffled else "")
     fits = []
+    own_fit = family(entry.kind).fit
     for r in range(cfg.protocol.restarts):
         seed_all(cfg.seed + r)
-        fit = fit_regression(build_model(entry, data), seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
-                             patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
-                             weight_decay=cfg.optim.weight_decay, progress=cfg.progress,
-                             desc=f"{label} {r + 1}/{cfg.protocol.restarts}")
+        desc = f"{label} {r + 1}/{cfg.protocol.restarts}"
+        if own_fit is not None:
+            fit = own_fit(build_model(entry, data), seqs, cfg, cfg.seed + r, desc)
+        else:
+            fit = fit_regression(build_model(entry, data), seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
+                                 patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
+                                 weight_decay=cfg.optim.weight_decay, progress=cfg.progress, desc=desc)
         a, b = fit.best["a"], fit.best["b"]
         log(f"{label} attempt {r + 1}: {fit.steps_run} steps in {fit.seconds:.1f} s; "
             f"Amax step {a.step} R² A {a.score:.3f} (B {a.r2.get('b', np.nan):.3f}); "

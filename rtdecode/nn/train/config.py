@@ -84,9 +84,14 @@ class OptimConfig(_Strict):
     steps: int = Field(1000, ge=1, description="ab: full-batch steps per restart")
     patience_steps: int = Field(200, ge=1, description="ab: stop a restart when neither A nor B improved "
                                 "for this many steps")
-    epochs: int = Field(100, ge=1, description="loto: epochs at most")
+    epochs: int = Field(100, ge=1, description="loto and recurrent networks: epochs at most")
     patience_epochs: int = Field(5, ge=1, description="loto: stop after this many epochs without a "
-                                 "lower validation loss")
+                                 "lower validation loss; recurrent networks: without a better R² on "
+                                 "A or B")
+    bptt_frames: int = Field(50, ge=2, description="recurrent networks: truncated-BPTT window, frames")
+    streams: int = Field(16, ge=1, description="recurrent networks: pieces of each segment run side "
+                         "by side (the batch)")
+    clip_norm: float = Field(1.0, gt=0, description="recurrent networks: gradient-norm clipping")
     batch_size: int = Field(256, ge=2)
     max_train_frames: int | None = Field(None, ge=10, description="loto: random subset of training "
                                          "frames per fold (bounded runs)")

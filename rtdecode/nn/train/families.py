@@ -8,7 +8,9 @@ arguments are completed from the training data; the network itself is built by
 :func:`build_model` read this registry, nothing else lists the families.
 
 Regression families also name their last (linear) layer, into which
-:func:`fold_target_scaling` folds the z-scoring of the targets after training.
+:func:`fold_target_scaling` folds the z-scoring of the targets after training; a family
+may bring its own fitting loop (``fit``, e.g. truncated BPTT for recurrent networks) and a
+step run on each trained model (``finish``, e.g. measuring a recurrent network's memory).
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.gamma import GammaConv1d
 from rtdecode.nn.layers import CausalConv1d
 from rtdecode.nn.models import GammaCNN, LinearDecoder, model_from_spec
+from rtdecode.nn.train.recurrent import fill_recurrent, finish_recurrent, fit_recurrent_cfg, recurrent_last
 
 if TYPE_CHECKING:
-    from rtdecode.nn.train.config import ModelEntry
+    from rtdecode.nn.train.config import ModelEntry, TrainConfig
+    from rtdecode.nn.train.regression import Sequences
+    from rtdecode.nn.train.results import RegressionFit
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ Task = Literal["regression", "classification"]
 #: ``fill(config, data, where)`` → the complete constructor arguments (``where`` names the
 #: config field in error messages).
 Fill = Callable[[dict[str, Any], TrainingData, str], dict[str, Any]]
+#: ``fit(model, seqs, cfg, seed, desc)`` → the fit of one restart (regression families).
+Fit = Callable[[nn.Module, "Sequences", "TrainConfig", int, str], "RegressionFit"]
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,19 @@ class Family:
     last_layer : callable, optional
         Regression: the model's linear output layer (a :class:`CausalConv1d`,
         :class:`GammaConv1d` or ``nn.Linear``-like module with ``weight``/``bias``).
+    fit : callable, optional
+        Regression: the fitting loop of one restart (default: full-batch Adam,
+        :func:`~rtdecode.nn.train.regression.fit_regression`).
+    finish : callable, optional
+        Run on every trained model in physical units, ``finish(model, data)`` (in place).
     """
 
     name: str
     task: Task
     fill: Fill
     last_layer: Callable[[nn.Module], nn.Module] | None = None
+    fit: Fit | None = None
+    finish: Callable[[nn.Module, TrainingData], None] | None = None
 
 
 #: Registered families by name (in registration order).
@@ -194,3 +208,7 @@ register_family(Family("GammaCNN", "regression", _fill_gamma, _gamma_last))
 register_family(Family("LinearDecoder", "regression", _fill_linear, _linear_last))
 register_family(Family("SConvNet", "classification", _fill_grid_classifier))
 register_family(Family("AllConvNet", "classification", _fill_grid_classifier))
+register_family(Family("GRUDecoder", "regression", fill_recurrent, recurrent_last, fit_recurrent_cfg,
+                       finish_recurrent))
+register_family(Family("LSTMDecoder", "regression", fill_recurrent, recurrent_last, fit_recurrent_cfg,
+                       finish_recurrent))
