@@ -45,8 +45,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CELLS", "GRUDecoder", "LSTMDecoder", "RecurrentDecoder", "measure_memory"]
 
-#: Recurrent cells by name, and the number of state tensors each keeps per layer stack.
-CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {"gru": (nn.GRU, 1), "lstm": (nn.LSTM, 2)}
+#: Recurrent cells by name: the torch module and the number of state tensors it keeps.
+CELLS: dict[str, tuple[type[nn.GRU] | type[nn.LSTM], int]] = {"gru": (nn.GRU, 1), "lstm": (nn.LSTM, 2)}
 
 
 def _positive(name: str, v: Any) -> int:

@@ -102,7 +102,8 @@ def test_verify_passes_on_recurrent_and_stacked_models_and_catches_tampering(tmp
     torch.manual_seed(2)
     gru = GRUDecoder(4, 2, hidden=6, in_taps=2).eval()
     lstm = LSTMDecoder(4, 2, hidden=5).eval()
-    stacked = StackedDecoder.from_members([gru, lstm, LinearDecoder(4, 2, 3)], torch.randn(2, 6), torch.randn(2))
+    stacked = StackedDecoder.from_members([gru, lstm, LinearDecoder(4, 2, 3)], torch.randn(2, 6),
+                                          torch.randn(2))
     for name, model in (("gru", gru), ("lstm", lstm), ("stacked", stacked)):
         path = _export(model, tmp_path, name)
         rep = verify_model(path, frames=800, seed=5)

@@ -69,6 +69,30 @@ def test_recurrent_ensemble_stacked_with_wiener_exports_as_one_graph(tmp_path: P
     _check_served(Path(metrics["export"]["path"]), npz)
 
 
+def test_refit_on_all_trials_carries_the_protocols_heldout_numbers(tmp_path: Path) -> None:
+    npz = _regression_npz(tmp_path / "reg.npz")
+    cfg = _cfg(npz, "LSTMDecoder", protocol={"kind": "ab", "restarts": 2, "ensemble": True, "refit": True,
+                                             "controls": ["linear"]},
+               export={"model": "rnn_refit"})
+    metrics = train_cmd.train_from_config(load_train_config(data=cfg), tmp_path / "out")
+    res = metrics["results"]
+    ref = res["refits"]["rnn_refit"]
+    net = res["models"]["rnn"]
+    assert ref["of"] == "rnn_ensemble" and ref["members"] == 2
+    assert ref["budget"] == max(1, round((net["amax"]["step"] + net["bmax"]["step"]) / 2))
+    assert res["refits"]["control_linear_refit"]["of"] == "control_linear"
+    ens = res["models"]["rnn_ensemble"]
+    assert min(ref["r2_all_trials_in_sample"]) > 0.3
+    held = metrics["export"]["heldout"]
+    assert held["r2_score"] == pytest.approx(ens["score"], abs=1e-4)  # the card rounds to 4 digits
+    assert metrics["export"]["verify"]["ok"]
+    meta = read_metadata(Path(metrics["export"]["path"]))
+    assert len(meta.states) == 2 * 3  # two LSTMs: projection frames, h, c
+    _check_served(Path(metrics["export"]["path"]), npz)
+    with pytest.raises(ConfigError, match="export.model"):
+        load_train_config(data=_cfg(npz, "GRUDecoder", export={"model": "rnn_refit"}))
+
+
 def test_recurrent_config_errors_name_the_field(tmp_path: Path) -> None:
     npz = _regression_npz(tmp_path / "reg.npz", seconds=9.0)
     bad = _cfg(npz, "GRUDecoder")

@@ -25,12 +25,11 @@ from rtdecode.errors import ModelError
 from rtdecode.nn.datasets import TrainingData, standardize_spec
 from rtdecode.nn.models import StackedDecoder, count_parameters
 from rtdecode.nn.protocols import groups_of_five, select_ab
-from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig
 from rtdecode.nn.train.families import build_model, family, fold_target_scaling
+from rtdecode.nn.train.refit import fit_network, refit_linear, refit_network
 from rtdecode.nn.train.regression import (
     fit_linear,
-    fit_regression,
     make_sequences,
     r2_on,
     segment_predictions,
@@ -130,16 +129,8 @@ def _restarts(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: Map
                           shuffle_rng=rng if shuffled else None)
     label = entry.name + (" (shuffled)" if shuffled else "")
     fits = []
-    own_fit = family(entry.kind).fit
     for r in range(cfg.protocol.restarts):
-        seed_all(cfg.seed + r)
-        desc = f"{label} {r + 1}/{cfg.protocol.restarts}"
-        if own_fit is not None:
-            fit = own_fit(build_model(entry, data), seqs, cfg, cfg.seed + r, desc)
-        else:
-            fit = fit_regression(build_model(entry, data), seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
-                                 patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
-                                 weight_decay=cfg.optim.weight_decay, progress=cfg.progress, desc=desc)
+        _, fit = fit_network(cfg, entry, data, seqs, cfg.seed + r, f"{label} {r + 1}/{cfg.protocol.restarts}")
         a, b = fit.best["a"], fit.best["b"]
         log(f"{label} attempt {r + 1}: {fit.steps_run} steps in {fit.seconds:.1f} s; "
             f"Amax step {a.step} R² A {a.score:.3f} (B {a.r2.get('b', np.nan):.3f}); "
@@ -248,5 +239,24 @@ def run_ab(cfg: TrainConfig, data: TrainingData, log: Log = logger.info) -> RunR
             result.models[name] = net.ensemble.models["a"]
             log(f"{name}: session score {net.ensemble.scores.score:.3f} ({len(net.members['a'])} members)")
     _controls(cfg, data, run, result, scaling, log)
+    if cfg.protocol.refit:
+        _refits(cfg, data, run, result, scaling, log)
     result.set_masks = set_masks(data, sets, skip)
     return result
+
+
+def _refits(cfg: TrainConfig, data: TrainingData, run: AbRun, result: RunResult, scaling: _Scaling,
+            log: Log) -> None:
+    """``protocol.refit``: every network (and the linear control) refitted on all trials."""
+    for entry in cfg.models:
+        net = run.networks[entry.name]
+        budget = max(1, int(round((net.amax_best.step + net.bmax_best.step) / 2)))
+        of = f"{entry.name}_ensemble" if f"{entry.name}_ensemble" in run.extra else entry.name
+        ref = refit_network(cfg, entry, data, run.sets, run.skip_frames, scaling, budget, of, _mean_stack,
+                            log)
+        run.refits[f"{entry.name}_refit"] = ref
+        result.models[f"{entry.name}_refit"] = ref.model
+    if run.linear is not None:
+        ref = refit_linear(data, run.sets, run.skip_frames, run.linear)
+        run.refits["control_linear_refit"] = ref
+        result.models["control_linear_refit"] = ref.model

@@ -130,6 +130,10 @@ class ProtocolConfig(_Strict):
                                "with the linear control (a per-frame linear mix of both, least squares "
                                "on A for B and on B for A); needs controls = ['linear']; exportable as "
                                "'<name>_ensemble_linear'")
+    refit: bool = Field(False, description="ab: after the protocol, fit each network again on all trials "
+                        "(train, A, B) for the budget the protocol chose, `restarts` times, averaged; "
+                        "exportable as '<name>_refit' (and 'control_linear_refit'), carrying the "
+                        "protocol's held-out numbers of '<name>_ensemble' ('<name>' for one restart)")
     baselines: list[Literal["lda"]] = Field(default_factory=list, description="loto: LDA on MAV, WL, ZC, SSC")
     lda_window_s: float = Field(0.2, gt=0)
     lda_threshold: float = Field(0.01, ge=0, description="ZC / SSC dead zone, units of the filtered input")
@@ -208,6 +212,11 @@ class TrainConfig(_Strict):
             exportable += [f"{n}_ensemble" for n in names]
         if self.protocol.stack_linear:
             exportable.append(f"{names[0]}_ensemble_linear")
+        if self.protocol.refit:
+            if self.protocol.kind != "ab":
+                raise ValueError("protocol.refit: only for protocol.kind = 'ab'")
+            exportable += [f"{n}_refit" for n in names]
+            exportable += ["control_linear_refit"] if "linear" in self.protocol.controls else []
         if self.export.model is not None and self.export.model not in exportable:
             raise ValueError(f"export.model: {self.export.model!r} is not one of {exportable} "
                              "(models[].name, control_linear with protocol.controls = ['linear'], "

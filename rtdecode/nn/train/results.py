@@ -317,6 +317,8 @@ class AbRun:
         Ensembles (``<name>_ensemble``) and the stack (``<first>_ensemble_linear``).
     linear : LinearFit, optional
     shuffled : AbNetwork, optional
+    refits : dict of str → Refit
+        Models refitted on all trials (``<name>_refit``, ``control_linear_refit``).
     """
 
     sets: dict[str, list[int]]
@@ -326,6 +328,7 @@ class AbRun:
     extra: dict[str, ScoredPair] = field(default_factory=dict)
     linear: LinearFit | None = None
     shuffled: AbNetwork | None = None
+    refits: dict[str, Any] = field(default_factory=dict)
 
     def scores_of(self, name: str) -> AbScore:
         """Scores of an exportable model (a network, an ensemble, the stack or ``control_linear``)."""
@@ -335,6 +338,8 @@ class AbRun:
             return self.extra[name].scores
         if name == "control_linear" and self.linear is not None:
             return self.linear.scores
+        if name in self.refits:  # a refit has no held-out data: it carries its protocol model's numbers
+            return self.scores_of(self.refits[name].of)
         raise KeyError(name)
 
     def to_json(self) -> dict[str, Any]:
@@ -352,8 +357,11 @@ class AbRun:
             controls["linear"] = self.linear.to_json()
         if self.shuffled is not None:
             controls["shuffled"] = self.shuffled.to_json()
-        return {"protocol": "ab", "sets": self.sets, "skip_frames": self.skip_frames,
-                "restarts": self.restarts, "models": models, "controls": controls}
+        out = {"protocol": "ab", "sets": self.sets, "skip_frames": self.skip_frames,
+               "restarts": self.restarts, "models": models, "controls": controls}
+        if self.refits:
+            out["refits"] = {k: r.to_json() for k, r in self.refits.items()}
+        return out
 
     def heldout(self, name: str, output_names: list[str]) -> dict[str, Any]:
         """The held-out numbers of model ``name`` for its ONNX metadata."""
