@@ -45,6 +45,7 @@ __all__ = [
     "grid_spec",
     "load_recordings",
     "make_training_data",
+    "shuffle_trials",
     "standardize_spec",
 ]
 
@@ -325,6 +326,40 @@ def load_recordings(kind: str, path: str | Path, *, trial_block_s: float | None 
             trial = block_trials(rec.n_samples, rec.fs, trial_block_s)
         return [rec], [trial]
     raise DataError(f"unknown data kind {kind!r}", f"use one of {', '.join(DATA_KINDS)}")
+
+
+def shuffle_trials(rec: Recording, trial: np.ndarray, rng: np.random.Generator
+                   ) -> tuple[Recording, np.ndarray]:
+    """The recording with its trials in a random order (each trial's samples kept together).
+
+    For recordings stored sorted by condition (the monkey reach trials are sorted by reach
+    direction): concatenated as stored, a decoder with memory could learn the condition from
+    the previous trials, which a live session in random order would not give it.
+
+    Parameters
+    ----------
+    rec : Recording
+    trial : int64 (n_samples,)
+        Trial id of each sample.
+    rng : numpy Generator
+
+    Returns
+    -------
+    Recording
+        Samples and targets reordered; ``t`` re-stamped as ``i / fs``; per-sample arrays in
+        ``meta`` reordered alike.
+    trial : int64 (n_samples,)
+    """
+    ids = np.unique(trial)
+    idx = np.concatenate([np.flatnonzero(trial == i) for i in rng.permutation(ids)])
+    n = rec.n_samples
+    meta = {k: (v[idx] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v)
+            for k, v in rec.meta.items()}
+    meta.pop("trial_starts", None)
+    meta["trial_order"] = "shuffled"
+    out = Recording(x=rec.x[idx], fs=rec.fs, y=None if rec.y is None else rec.y[idx],
+                    channel_names=list(rec.channel_names), target_names=list(rec.target_names), meta=meta)
+    return out, np.asarray(trial)[idx]
 
 
 def make_training_data(recordings: Sequence[Recording], trials: Sequence[np.ndarray],

@@ -47,6 +47,9 @@ class DataConfig(_Strict):
                                         "into trials of this length, s")
     max_trials: int | None = Field(None, ge=1, description="flexemg: use only the first N trial files")
     fs_hz: float | None = Field(None, gt=0, description="rate of files that do not store one, Hz")
+    shuffle_trials: bool = Field(False, description="put the trials of each recording in a random order "
+                                 "(seeded by `seed`) before the chain, for recordings stored sorted by "
+                                 "condition (the monkey reach trials are sorted by reach direction)")
 
 
 class PreprocessingTrainConfig(_Strict):
