@@ -105,7 +105,13 @@ class PreprocessingConfig(_Strict):
         "hold", description="replace NaN/Inf input samples by the channel's last finite value or 0"
     )
     max_abs: float | None = Field(
-        None, gt=0, description="samples beyond ±max_abs (stream units) are flagged BAD_INPUT"
+        None, gt=0, description="samples beyond ±max_abs (stream units) are clamped to it and flagged "
+        "BAD_INPUT; replaces input_range_factor when set"
+    )
+    input_range_factor: float | None = Field(
+        10.0, gt=1, description="samples beyond ± this many times their channel's training scale "
+        "(the models' recorded input ranges, docs/reliability.md) are clamped to that limit and "
+        "flagged BAD_INPUT; null: the finite check only"
     )
     chain: list[dict[str, Any]] | None = Field(
         None, description="optional: the chain you expect; start-up fails if a model's differs"
@@ -161,6 +167,10 @@ class DecoderConfig(_Strict):
     deadline_ms: float | None = Field(
         None, gt=0, description="a model call slower than this is a failure (its rows get the "
         "on_failure value, flagged DEGRADED); default: no deadline")
+    output_margin: float | None = Field(
+        0.0, ge=0, description="an output outside the model's training range, widened by this "
+        "fraction of the range on each side, is clamped to the bound and flagged CLAMPED|DEGRADED "
+        "(class probabilities: [0, 1]); null: the finite check only")
     on_failure: Literal["hold", "zero"] = Field(
         "hold", description="value published while the model raises or misses its deadline: "
         "its last good output (flags DEGRADED|HOLD) or zeros (DEGRADED)")

@@ -31,6 +31,7 @@ from rtdecode.export.classic_onnx import decoder_graph, decoder_metadata
 from rtdecode.export.onnx_graphs import write_model
 from rtdecode.fusion.kalman import KalmanFusion
 from rtdecode.metrics import r2_per_column
+from rtdecode.runtime.bounds import model_bounds
 from rtdecode.sources.simulator import DEFAULT_SUBJECT, simulate_cortex_recording
 
 logger = logging.getLogger("build_fusion_models")
@@ -62,10 +63,12 @@ def build(out_dir: Path, *, decoder_s: float = 300.0, fusion_s: float = 300.0,
             "built_by": "scripts/build_fusion_models.py"}
     for name, dec in (("kf", KalmanDecoder()), ("pv", PopulationVectorDecoder())):
         dec.fit(xd, yd)
+        bounds = model_bounds(recs["decoders"].x, [yd, dec.predict(xd)],
+                              data=f"simulated cortex, seed {SEEDS['decoders']}, {decoder_s:g} s")
         meta = decoder_metadata(dec, name=f"cortex_{name}", rate_hz=RATE, output_names=["vx", "vy"],
                                 output_units=["cm/s", "cm/s"], channels=N_NEURONS, preprocessing=chain,
                                 model_rate_hz=RATE / BIN, input_unit="spike count per sample",
-                                provenance=prov)
+                                provenance=prov, bounds=bounds)
         paths[name] = write_model(decoder_graph(dec, meta), out_dir / f"cortex_{name}.onnx")
     order = ["kf", "wiener", "pv"]
 

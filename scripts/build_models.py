@@ -39,6 +39,7 @@ from rtdecode.decoders.linear import apply_wiener, fit_wiener
 from rtdecode.dsp import build_chain
 from rtdecode.export.onnx_graphs import causal_conv_graph, write_model
 from rtdecode.metrics import r2_per_column
+from rtdecode.runtime.bounds import model_bounds
 from rtdecode.runtime.metadata import ModelMetadata, OutputSpec
 from rtdecode.sources.simulator import DEFAULT_SUBJECT, simulate_cortex_recording
 
@@ -90,6 +91,8 @@ def build_cortex_wiener(out_dir: Path, *, n_neurons: int = 50, rate_hz: float = 
             "built_by": "scripts/build_models.py", "git_commit": git_commit(),
             "date": _dt.date.today().isoformat(),
         },
+        bounds=model_bounds(train.x, [ytr, apply_wiener(xtr, W, b)],
+                            data=f"simulated cortex, seed {seed}, {train_s:g} s"),
         metrics={"r2_test": dict(zip(["vx", "vy"], [round(v, 4) for v in r2_test], strict=True)),
                  "r2_train": dict(zip(["vx", "vy"], [round(v, 4) for v in r2_train], strict=True)),
                  "r2_test_mean": round(float(np.mean(r2_test)), 4)},

@@ -104,7 +104,7 @@ def _summary(cfg: TrainConfig, result: RunResult) -> dict[str, Any]:
 
 def _export(cfg: TrainConfig, result: RunResult, name: str, path: Path) -> dict[str, Any]:
     """Write model ``name`` as a streaming ONNX file (held-out numbers in its metadata), verify it."""
-    from rtdecode.nn.export import export_streaming
+    from rtdecode.nn.export import export_streaming, training_bounds
     from rtdecode.nn.verify import verify_model
 
     data = result.data
@@ -117,7 +117,7 @@ def _export(cfg: TrainConfig, result: RunResult, name: str, path: Path) -> dict[
                      preprocessing=data.preprocessing, outputs=outputs, task=data.task,
                      provenance=prov, metrics=held, channel_names=data.channel_names,
                      grid_shape=data.grid_shape, input_unit=data.input_unit,
-                     name=cfg.export.name or cfg.name)
+                     name=cfg.export.name or cfg.name, bounds=training_bounds(result.models[name], data))
     report = verify_model(path) if cfg.export.verify else None
     keys = ("ok", "max_abs", "max_rel", "tolerance", "providers", "chunks", "skipped")
     return {"path": str(path), "model": name, "bytes": Path(path).stat().st_size, "heldout": held,

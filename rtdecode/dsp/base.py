@@ -29,6 +29,10 @@ class Stage(abc.ABC):
     delay_s : float
         Declared group delay of the stage (s) at the frequencies of interest
         (0 for memoryless stages).
+    memory_s : float
+        How long one input sample keeps affecting the output, s: a FIR's length, an IIR
+        filter's settling time to 1e-3 of an impulse (0 for memoryless stages). The
+        pipeline flags outputs this long after repaired input.
     spec : pydantic model or None
         The spec the stage was built from (see :mod:`rtdecode.dsp.specs`), so a chain
         can be written back to JSON; None for a stage built by hand.
@@ -39,6 +43,7 @@ class Stage(abc.ABC):
     n_in: int
     n_out: int
     delay_s: float = 0.0
+    memory_s: float = 0.0
     spec: Any = None
 
     @abc.abstractmethod

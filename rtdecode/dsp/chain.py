@@ -124,6 +124,8 @@ class Chain:
         self.rate_out_hz: float = last.rate_out_hz if last else self.rate_in_hz
         self.n_out: int = last.n_out if last else self.n_in
         self.delay_s: float = float(sum(s.delay_s for s in self.stages))
+        #: how long one input sample affects the chain's output, s (sum of the stages')
+        self.memory_s: float = float(sum(s.memory_s for s in self.stages))
         grid: tuple[int, int] | None = None
         for stage in self.stages:
             if isinstance(stage, GridStage):

@@ -172,6 +172,7 @@ class _WindowStage(Stage):
         self.rate_in_hz = self.rate_out_hz = rate
         self.n_in = self.n_out = n
         self.delay_s = delay_s
+        self.memory_s = len(taps) / rate
         self._fir = CausalFir(taps, n)
 
     @property

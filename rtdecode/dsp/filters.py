@@ -8,6 +8,7 @@ zero-padding of the offline filter). Never ``filtfilt``.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
@@ -19,7 +20,7 @@ from rtdecode.errors import StageError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SMALL_CHUNK", "ButterStage", "SosState", "sos_group_delay_s"]
+__all__ = ["SMALL_CHUNK", "ButterStage", "SosState", "sos_group_delay_s", "sos_settle_s"]
 
 
 #: Chunks of up to this many samples are filtered by one matrix product (see :class:`SosState`).
@@ -111,6 +112,19 @@ def sos_group_delay_s(sos: np.ndarray, f_hz: float, rate_hz: float) -> float:
     return total / rate_hz
 
 
+def sos_settle_s(sos: np.ndarray, rate_hz: float, level: float = 1e-3) -> float:
+    """Time for the impulse response of a stable cascade to decay to ``level`` of its size, s.
+
+    Estimated from the slowest pole (radius r < 1): ``ln(level) / ln(r)`` samples, plus the
+    sections' orders.
+    """
+    r = max(float(np.max(np.abs(np.roots(sec[3:])), initial=0.0)) for sec in sos)
+    if r >= 1.0:
+        return math.inf
+    n = (math.log(level) / math.log(r) if r > 0 else 0.0) + 2 * len(sos)
+    return n / rate_hz
+
+
 class ButterStage(Stage):
     """Causal Butterworth filter (:class:`~rtdecode.dsp.specs.ButterSpec`).
 
@@ -153,6 +167,7 @@ class ButterStage(Stage):
         else:
             f_ref = 0.0
         self.delay_s = sos_group_delay_s(sos, f_ref, rate)
+        self.memory_s = sos_settle_s(sos, rate)
 
     @property
     def sos(self) -> np.ndarray:

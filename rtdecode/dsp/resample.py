@@ -14,7 +14,7 @@ import numpy as np
 from scipy import signal
 
 from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
-from rtdecode.dsp.filters import SosState, sos_group_delay_s
+from rtdecode.dsp.filters import SosState, sos_group_delay_s, sos_settle_s
 from rtdecode.dsp.specs import BinSpec, DecimateSpec
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class DecimateStage(Stage):
             sos = antialias_sos(self.factor, rate)
             self._filter = SosState(sos, n)
             self.delay_s = sos_group_delay_s(sos, 0.0, rate)
+            self.memory_s = sos_settle_s(sos, rate)
+        self.memory_s += self.factor / rate
         self._phase = 0  # input samples seen (since build or reset) modulo factor
 
     def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +129,7 @@ class BinStage(Stage):
         self.rate_out_hz = rate / self.factor
         self.n_in = self.n_out = n
         self.delay_s = (self.factor - 1) / 2.0 / rate
+        self.memory_s = self.factor / rate
         self._mean = spec.reduce == "mean"
         self._partial = np.zeros((self.factor, n), dtype=np.float64)
         self._fill = 0  # samples of the current, incomplete bin held in _partial

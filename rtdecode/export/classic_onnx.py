@@ -28,6 +28,7 @@ from rtdecode.decoders.fir import CausalLinearDecoder
 from rtdecode.decoders.kalman import KalmanDecoder
 from rtdecode.errors import ModelError
 from rtdecode.export.onnx_graphs import _onnx, causal_conv_graph, finish_graph
+from rtdecode.runtime.bounds import ModelBounds
 from rtdecode.runtime.metadata import ModelMetadata, OutputSpec, StateSpec
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
                      output_names: list[str], output_units: list[str] | None = None,
                      channels: int | None = None, preprocessing: list[dict] | None = None,
                      model_rate_hz: float | None = None, input_unit: str = "",
-                     provenance: dict | None = None, metrics: dict | None = None) -> ModelMetadata:
+                     provenance: dict | None = None, metrics: dict | None = None,
+                     bounds: ModelBounds | None = None) -> ModelMetadata:
     """Metadata for a fitted decoder (states and receptive field are filled in by the writers).
 
     Parameters
@@ -60,6 +62,8 @@ def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
         the decoder was fitted on.
     model_rate_hz : float, optional
         Frame rate after the chain, Hz (default ``rate_hz``).
+    bounds : ModelBounds, optional
+        Training ranges of the raw inputs and the outputs (:mod:`rtdecode.runtime.bounds`).
     """
     if len(output_names) != decoder.n_outputs:
         raise ModelError(f"{len(output_names)} output names for {decoder.n_outputs} decoder outputs",
@@ -71,7 +75,7 @@ def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
         model_channels=decoder.n_inputs,
         outputs=[OutputSpec(name=n, unit=u) for n, u in zip(output_names, units, strict=True)],
         receptive_field=1, delay=0, provenance={"decoder": decoder.describe(), **(provenance or {})},
-        metrics=dict(metrics or {}),
+        metrics=dict(metrics or {}), bounds=bounds,
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -26,20 +27,23 @@ from rtdecode.dsp import build_chain
 from rtdecode.errors import ModelError
 from rtdecode.export.onnx_graphs import OPSET, write_model
 from rtdecode.nn.checkpoint import load_checkpoint, save_checkpoint
+from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.gamma import GammaConv1d
 from rtdecode.nn.layers import StreamingModule
 from rtdecode.nn.models import model_to_spec, streaming_core
 from rtdecode.nn.sidecar import sidecar_path
+from rtdecode.runtime.bounds import ModelBounds, RangeStats, model_bounds, probability_range
 from rtdecode.runtime.metadata import METADATA_KEY, ModelMetadata, OutputSpec, StateSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EXPORT_FIELDS", "export_checkpoint", "export_streaming", "materialized", "sidecar_path"]
+__all__ = ["EXPORT_FIELDS", "export_checkpoint", "export_streaming", "materialized", "sidecar_path",
+           "training_bounds"]
 
 #: Keyword arguments of :func:`export_streaming` that a checkpoint's ``extra`` may carry.
 EXPORT_FIELDS = ("name", "rate_hz", "channels", "preprocessing", "outputs", "task", "session",
                  "classifier_probabilities", "provenance", "metrics", "channel_names", "grid_shape",
-                 "input_unit")
+                 "input_unit", "bounds")
 _REQUIRED = ("rate_hz", "channels", "outputs")
 #: Operator domains allowed in an exported graph (the standard ONNX operator set).
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -90,6 +94,7 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
                      provenance: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                      channel_names: list[str] | None = None, grid_shape: Sequence[int] | None = None,
                      opset: int = OPSET, name: str | None = None, input_unit: str = "",
+                     bounds: ModelBounds | dict[str, Any] | None = None,
                      write_sidecar: bool = True) -> Path:
     """Export ``model`` as a streaming ONNX model with rtdecode metadata.
 
@@ -122,6 +127,10 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
         Electrode grid (default: the chain's ``grid`` stage, else the model's grid).
     opset : int
         ONNX opset.
+    bounds : ModelBounds or dict, optional
+        Training ranges of the raw inputs and the outputs
+        (:func:`rtdecode.runtime.bounds.model_bounds`); the daemon's plausibility limits.
+        Without them the model gets finite-only output checks and a warning at load.
     name : str, optional
         Model name (default: the file stem).
     input_unit : str
@@ -168,6 +177,7 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
         preprocessing=chain.specs, model_rate_hz=chain.rate_out_hz, model_channels=chain.n_out,
         outputs=outs, receptive_field=core.receptive_field, delay=core.delay, states=states,
         provenance=dict(provenance or {}), metrics=dict(metrics or {}),
+        bounds=ModelBounds.model_validate(bounds) if isinstance(bounds, dict) else bounds,
     )
 
     graph = _StepGraph(materialized(core), softmax).eval().float().cpu()
@@ -217,12 +227,34 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
             "task": task, "session": int(session), "classifier_probabilities": bool(classifier_probabilities),
             "provenance": meta.provenance, "metrics": meta.metrics, "channel_names": meta.channel_names,
             "grid_shape": meta.grid_shape, "input_unit": input_unit,
+            "bounds": meta.bounds.model_dump() if meta.bounds is not None else None,
         }
         save_checkpoint(sidecar_path(path), model, model_to_spec(model), extra)
     logger.info("exported %s: %s, %d ch @ %g Hz → %d outputs, receptive field %d, %d states",
                 path, type(model).__name__, meta.model_channels, meta.model_rate_hz, len(outs),
                 meta.receptive_field, len(states))
     return path
+
+
+def training_bounds(model: nn.Module, data: TrainingData) -> ModelBounds:
+    """The plausibility bounds of a fitted model over its training data.
+
+    Inputs: every raw channel of ``data.recordings`` (stream units). Outputs: a classifier's
+    probabilities are bounded by [0, 1]; a regression's range covers the targets and the model's
+    own offline predictions on every segment (output units).
+    """
+    inputs = [r.x for r in data.recordings]
+    where = f"{len(inputs)} training recordings ({data.provenance.get('data', 'training data')})"
+    if data.task == "classification":
+        return ModelBounds(input=RangeStats.of(inputs), output=probability_range(data.n_outputs),
+                           data=where)
+    model.eval()
+    preds = []
+    with torch.no_grad():
+        for s in data.segments:
+            y = model(torch.from_numpy(np.ascontiguousarray(s.x.T[None], dtype=np.float32)))
+            preds.append(y[0].numpy().T)
+    return model_bounds(inputs, [s.y for s in data.segments] + preds, data=where)
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = OPSET,

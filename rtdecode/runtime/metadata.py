@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rtdecode.errors import ModelError
+from rtdecode.runtime.bounds import ModelBounds
 
 METADATA_KEY = "rtdecode"
 SCHEMA_VERSION = 1
@@ -59,6 +60,9 @@ class ModelMetadata(BaseModel):
     states: list[StateSpec] = Field(default_factory=list)
     provenance: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    bounds: ModelBounds | None = Field(
+        None, description="training ranges of the raw inputs and of the outputs (plausibility "
+                          "limits at run time; rtdecode.runtime.bounds)")
 
     @model_validator(mode="after")
     def _check(self) -> ModelMetadata:
@@ -67,6 +71,10 @@ class ModelMetadata(BaseModel):
                              f"(this rtdecode reads {SCHEMA_VERSION})")
         if self.channel_names and len(self.channel_names) != self.channels:
             raise ValueError("channel_names must have one entry per channel")
+        if self.bounds is not None and (self.bounds.input.n != self.channels
+                                        or self.bounds.output.n != len(self.outputs)):
+            raise ValueError(f"bounds cover {self.bounds.input.n} inputs and {self.bounds.output.n} "
+                             f"outputs; the model has {self.channels} and {len(self.outputs)}")
         return self
 
     def to_json(self) -> str:

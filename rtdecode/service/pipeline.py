@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,10 @@ from rtdecode.config import DecoderConfig, PreprocessingConfig
 from rtdecode.decoders.smoothing import ProbabilitySmoother, window_frames
 from rtdecode.dsp import Chain, build_chain, chains_equal
 from rtdecode.errors import ConfigError, ModelError, RtdecodeError
+from rtdecode.runtime.bounds import InputLimits, OutputLimits, probability_range
+from rtdecode.runtime.metadata import ModelMetadata
 from rtdecode.runtime.streaming import StreamingModel
+from rtdecode.service.checks import InputCheck, OutputCheck
 from rtdecode.service.telemetry import STAGE_INPUT, StageTimer
 from rtdecode.types import Flags
 
@@ -29,6 +33,8 @@ logger = logging.getLogger(__name__)
 #: keep_warm: at most one scratch model step per this interval, s (caches stay warm for
 #: about a millisecond; a 30 kHz stream pulled sample by sample must not run 30 000 extra steps/s)
 WARM_INTERVAL_S = 0.5e-3
+#: longest chain memory counted when flagging rows after repaired input, s
+MAX_MEMORY_S = 10.0
 
 
 @dataclass
@@ -54,15 +60,21 @@ class DecoderOutput:
 
 @dataclass
 class Decoder:
-    """One served decoder: its chain, its model and its safe-value memory."""
+    """One served decoder: its chain, its model, its output checks and its safe-value memory.
+
+    ``memory_frames`` is how many frames one input sample keeps affecting the output (the
+    chain's memory, the model's receptive field and the smoothing window): after repaired
+    input, rows are flagged ``BAD_INPUT`` until ``tainted_until`` (a frame count).
+    """
 
     cfg: DecoderConfig
     model: StreamingModel
     chain: Chain
     last_good: np.ndarray
+    check: OutputCheck
+    memory_frames: int = 0
     smoother: ProbabilitySmoother | None = None
     failures: int = 0
-    nonfinite_out: int = 0
     names: list[str] = field(default_factory=list)
     deadline_misses: int = 0
     failure_episodes: int = 0
@@ -71,6 +83,8 @@ class Decoder:
     warm_steps: int = 0
     last_run: float = 0.0
     pending_flags: int = 0
+    tainted_until: int = 0
+    t_model_done_ns: int = 0  #: when the last model call returned (stage timing), ns
     _episode_calls: int = 0
 
     @functools.cached_property
@@ -108,6 +122,13 @@ class Decoder:
         return (np.broadcast_to(self.last_good, (n, self.last_good.size)).copy(),
                 np.full(n, in_flags | Flags.DEGRADED | Flags.HOLD, np.uint32))
 
+    def taint(self, start: int, n: int, in_flags: int, flags: np.ndarray) -> None:
+        """Flag rows ``start .. start+n`` that still depend on repaired input (BAD_INPUT)."""
+        if in_flags & Flags.BAD_INPUT:
+            self.tainted_until = start + max(n, 1) + self.memory_frames
+        elif start < self.tainted_until:
+            flags[:self.tainted_until - start] |= np.uint32(Flags.BAD_INPUT)
+
     @property
     def name(self) -> str:
         return self.cfg.name
@@ -128,7 +149,7 @@ class Pipeline:
     n_channels : int
         Channels of the input stream.
     prep : PreprocessingConfig
-        Run-time input policy (non-finite handling, range check, expected chain).
+        Run-time input policy (non-finite handling, plausible range, expected chain).
     """
 
     def __init__(self, decoders: list[DecoderConfig], rate_hz: float, n_channels: int,
@@ -138,11 +159,19 @@ class Pipeline:
         self.n_channels = int(n_channels)
         self.prep = prep or PreprocessingConfig()
         self.decoders: list[Decoder] = []
-        self._last_finite = np.zeros(self.n_channels, dtype=np.float32)
-        self.bad_samples = 0
-        self.out_of_range_samples = 0
+        self.input = InputCheck(self.n_channels, self.prep.nonfinite, None)
         self.timer: StageTimer | None = None
         self._stage_idx: list[tuple[int, int, int]] = []  # (chain, model, post) per decoder
+
+    @property
+    def bad_samples(self) -> int:
+        """Input samples (rows) with a non-finite value so far."""
+        return self.input.bad_samples
+
+    @property
+    def out_of_range_samples(self) -> int:
+        """Input samples (rows) clamped to their plausible magnitude so far."""
+        return self.input.out_of_range_samples
 
     # -- construction ----------------------------------------------------
     @staticmethod
@@ -158,42 +187,46 @@ class Pipeline:
         """Open the models (unless given), check them against the stream, build chains."""
         models = models if models is not None else self.load_models(self.decoder_cfgs)
         for dcfg, model in zip(self.decoder_cfgs, models, strict=True):
-            meta = model.meta
-            assert meta is not None
-            where = f"decoder {dcfg.name!r} ({dcfg.model})"
-            if meta.channels != self.n_channels:
-                raise ModelError(f"{where} was trained on {meta.channels} channels, the stream has "
-                                 f"{self.n_channels}", "serve it on the stream it was trained for")
-            if abs(meta.rate_hz - self.rate_hz) > 1e-3 * meta.rate_hz:
-                raise ModelError(f"{where} expects {meta.rate_hz:g} Hz input, the stream runs at "
-                                 f"{self.rate_hz:g} Hz", "use a model trained at the stream's rate")
-            if self.prep.chain is not None and not chains_equal(self.prep.chain, meta.preprocessing):
-                raise ConfigError(
-                    f"preprocessing.chain differs from the chain {where} was trained with "
-                    f"({meta.preprocessing})",
-                    "remove preprocessing.chain, or serve a model trained with that chain",
-                )
-            try:
-                chain = build_chain(meta.preprocessing, meta.rate_hz, meta.channels)
-            except RtdecodeError as exc:
-                raise ModelError(f"{where}: its preprocessing chain cannot be built: {exc.what}",
-                                 exc.fix) from None
-            if chain.n_out != meta.model_channels or abs(chain.rate_out_hz - meta.model_rate_hz) > 1e-6:
-                raise ModelError(f"{where}: chain gives {chain.n_out} ch @ {chain.rate_out_hz:g} Hz, "
-                                 f"model takes {meta.model_channels} ch @ {meta.model_rate_hz:g} Hz",
-                                 "re-export the model")
-            smoother = None
-            if dcfg.smoothing is not None:
-                if meta.task != "classification":
-                    raise ConfigError(f"decoders[{dcfg.name}].smoothing is set but {where} is a "
-                                      f"{meta.task} model", "remove smoothing for this decoder")
-                smoother = ProbabilitySmoother(len(meta.outputs),
-                                               window_frames(dcfg.smoothing.window_s, meta.model_rate_hz),
-                                               dcfg.smoothing.method)
-            self.decoders.append(Decoder(cfg=dcfg, model=model, chain=chain,
-                                         last_good=np.zeros(len(meta.outputs), np.float32),
-                                         smoother=smoother, names=[o.name for o in meta.outputs]))
+            self.decoders.append(self._decoder(dcfg, model))
+        self.input.limits = self._input_limits([m.meta for m in models if m.meta is not None])
         return self
+
+    def _decoder(self, dcfg: DecoderConfig, model: StreamingModel) -> Decoder:
+        meta = model.meta
+        assert meta is not None
+        where = f"decoder {dcfg.name!r} ({dcfg.model})"
+        check_model_fits(meta, where, self.rate_hz, self.n_channels, self.prep)
+        try:
+            chain = build_chain(meta.preprocessing, meta.rate_hz, meta.channels)
+        except RtdecodeError as exc:
+            raise ModelError(f"{where}: its preprocessing chain cannot be built: {exc.what}",
+                             exc.fix) from None
+        if chain.n_out != meta.model_channels or abs(chain.rate_out_hz - meta.model_rate_hz) > 1e-6:
+            raise ModelError(f"{where}: chain gives {chain.n_out} ch @ {chain.rate_out_hz:g} Hz, "
+                             f"model takes {meta.model_channels} ch @ {meta.model_rate_hz:g} Hz",
+                             "re-export the model")
+        smoother = None
+        if dcfg.smoothing is not None:
+            if meta.task != "classification":
+                raise ConfigError(f"decoders[{dcfg.name}].smoothing is set but {where} is a "
+                                  f"{meta.task} model", "remove smoothing for this decoder")
+            smoother = ProbabilitySmoother(len(meta.outputs),
+                                           window_frames(dcfg.smoothing.window_s, meta.model_rate_hz),
+                                           dcfg.smoothing.method)
+        memory = (math.ceil(min(chain.memory_s, MAX_MEMORY_S) * meta.model_rate_hz)
+                  + meta.receptive_field - 1 + (smoother.window - 1 if smoother else 0))
+        return Decoder(cfg=dcfg, model=model, chain=chain,
+                       last_good=np.zeros(len(meta.outputs), np.float32),
+                       check=OutputCheck(dcfg.name, output_limits(meta, dcfg.output_margin, where)),
+                       memory_frames=memory, smoother=smoother, names=[o.name for o in meta.outputs])
+
+    def _input_limits(self, metas: list[ModelMetadata]) -> InputLimits | None:
+        if self.prep.max_abs is not None:
+            return InputLimits.uniform(self.prep.max_abs, self.n_channels)
+        ranges = [m.bounds.input for m in metas if m.bounds is not None]
+        if self.prep.input_range_factor is None or not ranges:
+            return None
+        return InputLimits.from_ranges(ranges, self.prep.input_range_factor)
 
     def attach_timer(self, timer: StageTimer | None) -> None:
         """Time the input checks and each decoder's chain / model / post stages into ``timer``.
@@ -216,37 +249,12 @@ class Pipeline:
         for d in self.decoders:
             d.chain.reset()
             d.model.reset()
+            d.tainted_until = 0
             if d.smoother is not None:
                 d.smoother.reset()
-        self._last_finite[:] = 0
+        self.input.reset()
 
     # -- processing ------------------------------------------------------
-    def _repair(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """Replace non-finite / out-of-range samples; returns (clean x, Flags bits)."""
-        flags = 0
-        bad = ~np.isfinite(x)
-        if bad.any():
-            flags |= Flags.BAD_INPUT
-            self.bad_samples += int(bad.any(axis=1).sum())
-            if self.prep.nonfinite == "zero":
-                x = np.where(bad, np.float32(0), x)
-            else:  # hold: forward-fill each channel from its last finite value
-                n = x.shape[0]
-                rows = np.where(bad, -1, np.arange(n)[:, None])
-                np.maximum.accumulate(rows, axis=0, out=rows)
-                filled = x[np.clip(rows, 0, None), np.arange(x.shape[1])]
-                x = np.where(rows < 0, self._last_finite[None, :], filled).astype(np.float32)
-        if x.shape[0]:
-            self._last_finite[:] = x[-1]
-        if self.prep.max_abs is not None:
-            lim = np.float32(self.prep.max_abs)
-            over = np.abs(x) > lim
-            if over.any():
-                flags |= Flags.BAD_INPUT
-                self.out_of_range_samples += int(over.any(axis=1).sum())
-                x = np.clip(x, -lim, lim)
-        return x, int(flags)
-
     def process(self, x: np.ndarray, t: np.ndarray, src_flags: int = 0) -> list[DecoderOutput]:
         """Run one chunk through every decoder.
 
@@ -263,7 +271,8 @@ class Pipeline:
         Returns
         -------
         list of DecoderOutput
-            One per decoder (possibly with 0 rows). Never contains non-finite values.
+            One per decoder (possibly with 0 rows). Never contains non-finite values, nor
+            values outside a model's training range flagged OK.
         """
         if x.ndim != 2 or x.shape[1] != self.n_channels:
             raise ModelError(f"chunk has shape {x.shape}, expected (n, {self.n_channels})",
@@ -271,7 +280,7 @@ class Pipeline:
         tm = self.timer
         if tm is not None:
             ta = time.perf_counter_ns()
-        x, in_flags = self._repair(x)
+        x, in_flags = self.input.apply(x)
         in_flags |= src_flags
         if tm is not None:
             tb = time.perf_counter_ns()
@@ -285,72 +294,68 @@ class Pipeline:
             dflags = in_flags | d.pending_flags  # input flags not yet on an output row
             if frames.shape[0] == 0:  # between decimated frames: nothing to run or publish
                 d.pending_flags = dflags
+                if dflags & Flags.BAD_INPUT:
+                    d.taint(d.model.frames_seen, 0, dflags, np.zeros(0, np.uint32))
                 outs.append(d.no_output)
-                now = time.perf_counter()
-                if (d.cfg.keep_warm and not d.failing and not d.warm_failed
-                        and now - d.last_run >= WARM_INTERVAL_S):
-                    d.last_run = now
-                    try:
-                        d.warm_steps += int(d.model.warm_step())  # False: state on the device, no step
-                    except Exception as exc:  # noqa: BLE001 - never stop the loop for a warm-up
-                        d.warm_failed = True  # real steps go on and report their own faults
-                        logger.warning("decoder %s: keep_warm step failed (%s: %s); keep_warm is "
-                                       "off for it from now on", d.name, type(exc).__name__, exc)
+                self._keep_warm(d)
                 if tm is not None:
                     tb = time.perf_counter_ns()
                 continue
-            start = d.model.frames_seen
             d.pending_flags = 0
-            fault: str | None = None
-            t_call = d.last_run = time.perf_counter()
-            try:
-                y = d.model.step(frames)
-                if tm is not None:
-                    tb = time.perf_counter_ns()
-                    if frames.shape[0]:  # 0-frame ticks (between decimated frames) are not model steps
-                        tm.add_ns(self._stage_idx[k][1], tb - ta)
-            except Exception as exc:  # a failing session must not stop the loop
-                d.failures += 1
-                fault = f"{type(exc).__name__}: {exc}"
-            else:
-                took_ms = (time.perf_counter() - t_call) * 1e3
-                if d.cfg.deadline_ms is not None and frames.shape[0] and took_ms > d.cfg.deadline_ms:
-                    d.deadline_misses += 1
-                    fault = f"model call took {took_ms:.1f} ms, deadline {d.cfg.deadline_ms:g} ms"
-            if fault is not None:
-                d.fail(fault)
-                y, flags = d.fallback(frames.shape[0], dflags)
-                outs.append(DecoderOutput(d.name, d.topic, y, tf, flags))
-                if tm is not None:
-                    tb = time.perf_counter_ns()
-                continue
-            if d.failing and frames.shape[0]:
-                d.recovered()
-            flags = np.full(y.shape[0], dflags, dtype=np.uint32)
-            warm = d.model.meta.receptive_field - 1 - start  # type: ignore[union-attr]
-            if warm > 0:
-                flags[:warm] |= np.uint32(Flags.WARMUP)
-            if not np.isfinite(y).all():  # rare path: find the rows
-                finite = np.isfinite(y).all(axis=1)
-                d.nonfinite_out += int((~finite).sum())
-                if d.nonfinite_out == int((~finite).sum()):
-                    logger.error("decoder %s produced non-finite outputs; publishing held values",
-                                 d.name)
-                y = y.copy()
-                for i in np.flatnonzero(~finite):  # rare path
-                    y[i] = y[i - 1] if i > 0 and finite[i - 1] else d.last_good
-                flags[~finite] |= np.uint32(Flags.CLAMPED | Flags.HOLD | Flags.DEGRADED)
-            if d.smoother is not None:
-                y = d.smoother.step(y)
-            if y.shape[0]:
-                d.last_good = y[-1].astype(np.float32, copy=True)
-            outs.append(DecoderOutput(d.name, d.topic, y.astype(np.float32, copy=False), tf, flags))
+            out = self._run(d, frames, tf, dflags)
+            outs.append(out)
             if tm is not None:
-                ta = tb
                 tb = time.perf_counter_ns()
-                if frames.shape[0]:
-                    tm.add_ns(self._stage_idx[k][2], tb - ta)
+                tm.add_ns(self._stage_idx[k][1], d.t_model_done_ns - ta)
+                tm.add_ns(self._stage_idx[k][2], tb - d.t_model_done_ns)
         return outs
+
+    def _keep_warm(self, d: Decoder) -> None:
+        """keep_warm: a scratch model step on a tick that completed no frame (rate-limited)."""
+        now = time.perf_counter()
+        if not d.cfg.keep_warm or d.failing or d.warm_failed or now - d.last_run < WARM_INTERVAL_S:
+            return
+        d.last_run = now
+        try:
+            d.warm_steps += int(d.model.warm_step())  # False: state on the device, no step
+        except Exception as exc:  # noqa: BLE001 - never stop the loop for a warm-up
+            d.warm_failed = True  # real steps go on and report their own faults
+            logger.warning("decoder %s: keep_warm step failed (%s: %s); keep_warm is "
+                           "off for it from now on", d.name, type(exc).__name__, exc)
+
+    def _run(self, d: Decoder, frames: np.ndarray, tf: np.ndarray, dflags: int) -> DecoderOutput:
+        """One model call on ``frames`` float32 (m, C') with its checks; never raises."""
+        start = d.model.frames_seen
+        fault: str | None = None
+        t_call = d.last_run = time.perf_counter()
+        try:
+            y = d.model.step(frames)
+        except Exception as exc:  # a failing session must not stop the loop
+            d.failures += 1
+            fault = f"{type(exc).__name__}: {exc}"
+        else:
+            d.t_model_done_ns = time.perf_counter_ns()
+            took_ms = (time.perf_counter() - t_call) * 1e3
+            if d.cfg.deadline_ms is not None and took_ms > d.cfg.deadline_ms:
+                d.deadline_misses += 1
+                fault = f"model call took {took_ms:.1f} ms, deadline {d.cfg.deadline_ms:g} ms"
+        if fault is not None:
+            d.t_model_done_ns = time.perf_counter_ns()
+            d.fail(fault)
+            y, flags = d.fallback(frames.shape[0], dflags)
+            return DecoderOutput(d.name, d.topic, y, tf, flags)
+        d.recovered()
+        flags = np.full(y.shape[0], dflags, dtype=np.uint32)
+        warm = d.model.meta.receptive_field - 1 - start  # type: ignore[union-attr]
+        if warm > 0:
+            flags[:warm] |= np.uint32(Flags.WARMUP)
+        d.taint(start, y.shape[0], dflags, flags)
+        y, last_ok = d.check.apply(y, flags, d.last_good)
+        if d.smoother is not None:
+            y = d.smoother.step(y)
+        if last_ok >= 0:
+            d.last_good = y[last_ok].astype(np.float32, copy=True)
+        return DecoderOutput(d.name, d.topic, y.astype(np.float32, copy=False), tf, flags)
 
     def describe(self) -> list[dict]:
         """Per-decoder facts for the status message and logs."""
@@ -361,5 +366,40 @@ class Pipeline:
                                                if d.smoother is not None else 0.0),
                  "receptive_field": d.model.meta.receptive_field if d.model.meta else None,
                  "failures": d.failures, "deadline_misses": d.deadline_misses, "warm_steps": d.warm_steps,
-                 "failure_episodes": d.failure_episodes, "failing": d.failing}
+                 "failure_episodes": d.failure_episodes, "failing": d.failing, **d.check.status()}
                 for d in self.decoders]
+
+
+def check_model_fits(meta: ModelMetadata, where: str, rate_hz: float, n_channels: int,
+                     prep: PreprocessingConfig) -> None:
+    """A model must have been trained on this stream's channels and rate, with the asserted chain.
+
+    Raises
+    ------
+    ModelError, ConfigError
+    """
+    if meta.channels != n_channels:
+        raise ModelError(f"{where} was trained on {meta.channels} channels, the stream has "
+                         f"{n_channels}", "serve it on the stream it was trained for")
+    if abs(meta.rate_hz - rate_hz) > 1e-3 * meta.rate_hz:
+        raise ModelError(f"{where} expects {meta.rate_hz:g} Hz input, the stream runs at "
+                         f"{rate_hz:g} Hz", "use a model trained at the stream's rate")
+    if prep.chain is not None and not chains_equal(prep.chain, meta.preprocessing):
+        raise ConfigError(
+            f"preprocessing.chain differs from the chain {where} was trained with "
+            f"({meta.preprocessing})",
+            "remove preprocessing.chain, or serve a model trained with that chain",
+        )
+
+
+def output_limits(meta: ModelMetadata, margin: float | None, where: str) -> OutputLimits | None:
+    """The plausible output range of a model (None: finite check only, with a warning)."""
+    if margin is None:
+        return None
+    if meta.task == "classification":
+        return OutputLimits.from_range(probability_range(len(meta.outputs)), 0.0)
+    if meta.bounds is None:
+        logger.warning("%s carries no training ranges (bounds): its outputs get the finite check "
+                       "only; re-export it with this rtdecode to record them", where)
+        return None
+    return OutputLimits.from_range(meta.bounds.output, margin)
