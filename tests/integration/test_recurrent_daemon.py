@@ -8,7 +8,6 @@ the torch model on the chain's output; the first ``memory_frames − 1`` outputs
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +21,8 @@ from rtdecode.dsp import build_chain  # noqa: E402
 from rtdecode.io.readers import read_recording  # noqa: E402
 from rtdecode.nn.export import export_streaming  # noqa: E402
 from rtdecode.nn.recurrent import GRUDecoder, LSTMDecoder  # noqa: E402
-from rtdecode.sinks.client import Subscriber  # noqa: E402
-from rtdecode.sinks.protocol import STATUS_TOPIC  # noqa: E402
 from rtdecode.types import Flags  # noqa: E402
-from tests.integration.test_daemon_e2e import PY, _collect, _config, _wait_status  # noqa: E402
+from tests.integration.test_daemon_e2e import _config, serve_replay  # noqa: E402
 
 FS, CH, SECONDS = 500.0, 8, 4.0
 CHAIN = [{"kind": "rectify"}, {"kind": "smooth", "window_s": 0.04}, {"kind": "decimate", "factor": 10}]
@@ -53,23 +50,8 @@ def test_daemon_serves_a_recurrent_decoder_like_predict_and_torch(cell: str, tmp
     rec = read_recording(rec_path)
     cfg = _config(tmp_path, name=unique_name, model=onnx_path, endpoint=ipc_endpoint, channels=CH, rate=FS,
                   extra_service=f"max_samples = {rec.n_samples}")
-    with Subscriber(ipc_endpoint, topics=["dec", STATUS_TOPIC]) as sub:
-        daemon = subprocess.Popen(PY + ["serve", str(cfg)], stderr=subprocess.PIPE, text=True)
-        replay = None
-        try:
-            _wait_status(sub, "starting")
-            replay = subprocess.Popen(PY + ["replay", str(rec_path), "--name", unique_name,
-                                            "--wait-consumer-s", "30", "--chunk-ms", "7"],
-                                      stderr=subprocess.PIPE, text=True)
-            msgs, _status = _collect(sub, daemon, timeout_s=60 + SECONDS)
-            daemon.wait(10)
-            replay.wait(30)
-        finally:
-            for p in (daemon, replay):
-                if p is not None and p.poll() is None:
-                    p.kill()
-        assert daemon.returncode == 0, daemon.stderr.read()
-        assert replay.returncode == 0, replay.stderr.read()
+    msgs, _status = serve_replay(cfg, ipc_endpoint, [str(rec_path), "--name", unique_name, "--chunk-ms", "7"],
+                                 SECONDS)
 
     off = predict_recording(onnx_path, rec)
     assert len(msgs) == off["y"].shape[0] == rec.n_samples // 10
