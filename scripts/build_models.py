@@ -376,8 +376,9 @@ def build_monkey_reach_gru(out_dir: Path) -> dict:
         "stream, as the daemon would",
         "Limits: one monkey, one session; the trials are short (19–39 bins), so each trial's first bins follow "
         "another trial's end; the settings (sizes, dropout, learning rate) were picked in a short search on "
-        "this same split, so the held-out score carries a small selection bias; a refit has no held-out score "
-        "of its own.")
+        "these same 640 trials (four single runs under another A/B split), so the held-out score carries a "
+        "small selection bias; the GRU was named for export before the run (the LSTM ensemble scored level "
+        "with it); a refit has no held-out score of its own.")
 
 
 def build_openhdemg_gamma(out_dir: Path) -> dict:
