@@ -6,7 +6,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+# Pins per Python: 3.10 needs older numpy / scipy / onnxruntime (constraints-py310.txt).
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])' 2>/dev/null)
+CONSTRAINTS ?= $(if $(filter 310,$(PYVER)),constraints-py310.txt,constraints.txt)
+PIP    := $(PY) -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
+# The training extra (torch) only where its pinned CPU build exists (Python 3.11 here): elsewhere a
+# plain `pip install torch` would pull a multi-GB CUDA build; the torch tests then skip with a reason.
+comma  := ,
+TRAIN_EXTRA ?= $(if $(filter 311,$(PYVER)),$(comma)train)
 SECONDS ?= 30
 PROVIDERS ?= cpu
 
@@ -15,12 +22,12 @@ PROVIDERS ?= cpu
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: $(VENV)/bin/python pyproject.toml constraints.txt
+$(VENV)/.runtime: $(VENV)/bin/python pyproject.toml $(CONSTRAINTS)
 	$(PIP) -e .
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) -e '.[dev,train]'
+	$(PIP) -e '.[dev$(TRAIN_EXTRA)]'
 	@touch $@
 
 $(VENV)/.bench: $(VENV)/.runtime

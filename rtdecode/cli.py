@@ -17,13 +17,17 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
+from types import FrameType  # noqa: E402
 
 from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
-COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "experiment", "replay", "simulate",
-            "listen", "check", "demo", "keygen", "doctor"]
+COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "calibrate", "inspect",
+            "experiment", "replay", "simulate", "listen", "check", "demo", "keygen", "doctor", "providers",
+            "trt_build"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,23 +46,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived before the command installed its own handling (it ends the command)."""
+
+
+def _early_signal(signum: int, frame: FrameType | None) -> None:
+    """Until a command takes over (the daemon sets a stop flag), a signal ends the process."""
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated
+
+
+def install_early_signals() -> None:
+    """SIGINT / SIGTERM handling from the first instant, before any heavy import.
+
+    Without it SIGTERM during the first second or so (imports, config, model loading before
+    the daemon installs its handlers) killed the process by the signal (exit 143, no log line).
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _early_signal)
+        signal.signal(signal.SIGTERM, _early_signal)
+
+
+def _stopped(command: str, exc: BaseException) -> int:
+    name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+    sys.stderr.write(f"rtdecode {command}: stopped by {name}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Entry point; returns the exit code (0 when stopped by SIGINT / SIGTERM)."""
+    install_early_signals()
+    command = "rtdecode"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command or command
+        logging.basicConfig(level=getattr(logging, args.log_level),
+                            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                            datefmt="%H:%M:%S", stream=sys.stderr)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except RtdecodeError as exc:
-        print(f"rtdecode {args.command}: error ({type(exc).__name__}): {exc}", file=sys.stderr)
+        print(f"rtdecode {command}: error ({type(exc).__name__}): {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    except (KeyboardInterrupt, Terminated) as exc:
+        return _stopped(command, exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

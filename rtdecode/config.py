@@ -1,9 +1,10 @@
 """One validated configuration tree for the daemon.
 
-Loaded from TOML (or YAML when PyYAML is installed), with environment overrides
-``RTDECODE_<SECTION>__<FIELD>=value`` (nested delimiter ``__``; values are parsed
-as JSON when they parse, else taken as strings). Unknown keys are rejected and
-every error names the field and how to fix it, before anything is opened.
+Loaded by the one configuration loader (:mod:`rtdecode.settings`) from TOML (or YAML when
+PyYAML is installed), with environment overrides ``RTDECODE_<SECTION>__<FIELD>=value``
+(nested delimiter ``__``, list items by position) decoded by the type of the field they set.
+Unknown keys are rejected and every error names the field (or the variable) and how to fix
+it, before anything is opened.
 
 Example
 -------
@@ -22,7 +23,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -33,12 +33,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_settings import SettingsConfigDict
 
-from rtdecode.errors import ConfigError
+from rtdecode.errors import ConfigError, MissingModelError
+from rtdecode.settings import SettingsModel, format_validation_error, load_settings, read_document
+
+__all__ = ["Config", "DecoderConfig", "FusionConfig", "PreprocessingConfig", "ServiceConfig",
+           "SinkConfig", "SmoothingConfig", "SourceConfig", "format_validation_error", "load_config",
+           "read_document", "reference_markdown"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +70,9 @@ class SourceConfig(_Strict):
     type: str | None = Field(None, description="LSL stream type to resolve (e.g. EEG, EMG)")
     source_id: str | None = Field(None, description="LSL source_id to resolve")
     resolve_timeout_s: float = Field(10.0, gt=0, description="how long to look for the stream")
+    choose_window_s: float = Field(
+        0.5, ge=0, le=10, description="once an outlet that fits is found, keep gathering matching "
+        "outlets this long, then choose among those that fit (warning when several do)")
     channels: int | None = Field(None, ge=1, description="expected channel count (checked)")
     rate_hz: float | None = Field(None, gt=0, description="expected nominal rate (checked)")
     rate_tolerance: float = Field(0.01, ge=0, le=0.5, description="allowed relative rate mismatch")
@@ -290,8 +298,10 @@ class ServiceConfig(_Strict):
         "preallocated histograms; percentiles in the status message (cost: ~µs per tick)")
 
 
-class Config(_Strict):
-    """The whole daemon configuration."""
+class Config(SettingsModel):
+    """The whole daemon configuration (load it with :func:`load_config`)."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_assignment=True)
 
     source: SourceConfig
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
@@ -326,91 +336,6 @@ class Config(_Strict):
         return self
 
 
-def _fix_hint(loc: tuple[Any, ...], msg: str, kind: str) -> str:
-    if kind == "extra_forbidden":
-        return "remove this key (check its spelling against docs/configuration.md)"
-    if kind == "missing":
-        return "add this field"
-    return "see docs/configuration.md for allowed values"
-
-
-def _format_errors(err: ValidationError, origin: str) -> ConfigError:
-    lines = []
-    fixes = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{loc}: {e['msg']}")
-        fixes.append(f"{loc}: {_fix_hint(e['loc'], e['msg'], e['type'])}")
-    return ConfigError(f"invalid configuration in {origin}:\n    " + "\n    ".join(lines),
-                       "; ".join(fixes))
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist", "give the path of a .toml or .yaml file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}",
-                          "give a readable UTF-8 .toml or .yaml file") from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            try:
-                import tomllib  # type: ignore[import-not-found]
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
-            return tomllib.loads(text)
-        if suffix in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ModuleNotFoundError as exc:
-                raise ConfigError("YAML configs need PyYAML", "pip install pyyaml, or use TOML") from exc
-            data = yaml.safe_load(text)
-            if not isinstance(data, dict):
-                raise ConfigError(f"{path} must hold a mapping at top level", "see deploy/configs/")
-            return data
-    except ConfigError:
-        raise
-    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
-        raise ConfigError(f"cannot parse {path}: {exc}", "fix the syntax at the position shown") from exc
-    raise ConfigError(f"unsupported config format {suffix!r} for {path}", "use .toml, .yaml or .yml")
-
-
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
-    applied = []
-    for key, raw in sorted(environ.items()):
-        if not key.startswith(ENV_PREFIX):
-            continue
-        if key in ("RTDECODE_SHARED_DATA", "RTDECODE_MODELS", "RTDECODE_TRT_CACHE", "RTDECODE_CONFIG"):
-            continue  # rtdecode's own environment settings, not config overrides
-        path = [p.lower() for p in key[len(ENV_PREFIX):].split(ENV_DELIMITER)]
-        try:
-            value: Any = json.loads(raw)
-        except (ValueError, RecursionError):  # not JSON (or JSON Python cannot hold): a string
-            value = raw
-        node: Any = data
-        for i, part in enumerate(path[:-1]):
-            if isinstance(node, list):
-                try:
-                    node = node[int(part)]
-                except (ValueError, IndexError) as exc:
-                    raise ConfigError(
-                        f"environment override {key}: no list item {part!r}",
-                        "index list sections by position, e.g. RTDECODE_DECODERS__0__MODEL",
-                    ) from exc
-            else:
-                node = node.setdefault(part, {})
-            if not isinstance(node, (dict, list)):
-                raise ConfigError(f"environment override {key}: {'.'.join(path[:i + 1])} is not a section",
-                                  "override a field inside a section")
-        if isinstance(node, list):
-            raise ConfigError(f"environment override {key} ends on a list", "name a field of an item")
-        node[path[-1]] = value
-        applied.append(key)
-    return applied
-
-
 def load_config(
     path: str | Path | None = None,
     *,
@@ -437,25 +362,18 @@ def load_config(
     if (path is None) == (data is None):
         raise ConfigError("load_config needs exactly one of path or data", "pass a config file")
     origin = str(path) if path is not None else "<dict>"
-    if path is not None:
-        raw = _read_file(Path(path))
-    else:
-        try:
-            raw = json.loads(json.dumps(data))
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ConfigError(f"config data is not a JSON-like mapping: {exc}",
-                              "use only dict/list/str/int/float/bool/None values") from None
+    raw = read_document(Path(path)) if path is not None else data
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin} must hold a mapping (sections) at top level, "
                           f"not {type(raw).__name__}", "see deploy/configs/ for examples")
-    applied = _apply_env(raw, dict(os.environ if environ is None else environ))
-    if applied:
-        logger.info("config overrides from environment: %s", ", ".join(applied))
-    try:
-        cfg = Config.model_validate(raw)
-    except ValidationError as err:
-        raise _format_errors(err, origin) from None
-    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    cfg = load_settings(Config, raw, origin=origin, environ=os.environ if environ is None else environ,
+                        prefix=ENV_PREFIX)
+    _resolve_model_paths(cfg, Path(path).resolve().parent if path is not None else Path.cwd())
+    return cfg
+
+
+def _resolve_model_paths(cfg: Config, base: Path) -> None:
+    """Model paths relative to the config file's folder (else the current one), which must exist."""
     paths = [dec for dec in cfg.decoders]
     if cfg.fusion is not None:
         paths.append(cfg.fusion)  # type: ignore[arg-type]
@@ -473,9 +391,9 @@ def load_config(
             raise ConfigError(f"{where}.model: cannot use path {str(dec.model)[:200]!r}: {exc}",
                               "point `model` at a file in models/ (make models)") from None
         if not found:
-            raise ConfigError(f"{where}.model: file {dec.model} does not exist",
-                              "point `model` at a file in models/ (make models)")
-    return cfg
+            raise MissingModelError(f"{where}.model: file {dec.model} does not exist",
+                                    "point `model` at an existing .onnx file (the shipped ones are in "
+                                    "the repository's models/ folder)")
 
 
 def reference_markdown() -> str:
@@ -504,9 +422,11 @@ def reference_markdown() -> str:
         "(`_s` seconds, `_hz` hertz). Relative model paths are resolved against the config file's",
         "folder. Examples: `deploy/configs/`.",
         "",
-        "**Environment overrides**: `RTDECODE_<SECTION>__<FIELD>=value` (values parsed as JSON",
-        "when they parse); list items by position, e.g. `RTDECODE_DECODERS__0__PROVIDERS='[\"cuda\","
-        "\"cpu\"]'`.",
+        "**Environment overrides**: `RTDECODE_<SECTION>__<FIELD>=value`, decoded by the type of the",
+        "field they set: text, numbers, booleans, paths and choices as written (`RTDECODE_SOURCE__NAME=123`",
+        "is the name \"123\"), lists and sections as JSON, `null` clears an optional field; list items",
+        "by position, e.g. `RTDECODE_DECODERS__0__PROVIDERS='[\"cuda\", \"cpu\"]'`. An invalid",
+        "override is reported with the variable's name.",
         "",
         "**LSL network scope**: rtdecode sets `LSLAPICFG` to its own loopback-only file",
         "(`rtdecode/data/lsl_api.cfg`) unless you set it. On a lab network where the rig runs on",

@@ -45,6 +45,15 @@ class ModelError(RtdecodeError):
     exit_code = 4
 
 
+class MissingModelError(ModelError, ConfigError):
+    """A model file named by the configuration does not exist (exit code 4, like every model fault).
+
+    Also a :class:`ConfigError`: the fix is usually in the config's ``model`` path.
+    """
+
+    exit_code = 4
+
+
 class SinkError(RtdecodeError):
     """The output socket cannot be bound or used."""
 

@@ -17,7 +17,7 @@ from rtdecode.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["confusion_figure", "pyplot", "save", "traces_figure"]
+__all__ = ["confusion_figure", "pyplot", "save", "series_figure", "traces_figure"]
 
 
 def pyplot():  # noqa: ANN201
@@ -92,4 +92,19 @@ def traces_figure(t: np.ndarray, truth: np.ndarray, preds: Mapping[str, np.ndarr
     axes[0, 0].set_title(title, fontsize=9)
     axes[0, 0].legend(fontsize=7, markerscale=4, ncol=4)
     axes[-1, 0].set_xlabel("time, s")
+    return save(fig, path, dpi=90)
+
+
+def series_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
+                  title: str, path: Path) -> Path:
+    """One line per name: ``series[name] = (x, y)``."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, "o-", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return save(fig, path, dpi=90)

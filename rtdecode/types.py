@@ -20,8 +20,11 @@ class Flags(enum.IntFlag):
     STALE = 1 << 2  #: no new input within ``stale_after_s``; value is the safe value
     HOLD = 1 << 3  #: value is a held (repeated) value, not a fresh estimate
     GAP = 1 << 4  #: a gap (lost samples / timestamp jump) was detected in the input
-    BAD_INPUT = 1 << 5  #: non-finite or out-of-range input samples were replaced
-    CLAMPED = 1 << 6  #: the model produced non-finite values; replaced by the safe value
+    #: non-finite or implausible input samples were repaired / clamped (this row depends on them)
+    BAD_INPUT = 1 << 5
+    #: the model's output was non-finite (replaced by a held value) or outside its training
+    #: range (clamped to the bound)
+    CLAMPED = 1 << 6
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,16 @@ class Chunk:
         LSL time of each sample on the local clock, s.
     first_index : int
         Running index of the first sample since the source opened.
+    flags : int
+        ``Flags`` bits the chunk carries from the source to the outputs: ``GAP`` (lost
+        samples, a timestamp jump, samples dropped after an outage), ``BAD_INPUT`` once the
+        input checks repaired or clamped samples in it.
     """
 
     samples: np.ndarray
     t_lsl: np.ndarray
     first_index: int
+    flags: int = 0
 
     @property
     def n(self) -> int:

@@ -30,6 +30,11 @@ done
 
 echo "install.sh: rtdecode from $SRC into $VENV (python: $PY, onnxruntime: $ORT)"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+# Python 3.10 needs older numpy / scipy / onnxruntime pins
+if [ "$CONSTRAINTS" = "$SRC/constraints.txt" ] && \
+   "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then
+    CONSTRAINTS="$SRC/constraints-py310.txt"
+fi
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q)
 [ -n "$CONSTRAINTS" ] && PIP+=(-c "$CONSTRAINTS")
 

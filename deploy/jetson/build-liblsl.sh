@@ -2,9 +2,13 @@
 # Build liblsl from source (sccn/liblsl, CMake) and install it system-wide. pylsl finds it
 # through PYLSL_LIB (set by Dockerfile.jetson / setup.sh). Needed on aarch64 (Jetson) where
 # no prebuilt liblsl matches the L4T system; works on any Linux with cmake and a C++ compiler.
-# usage: deploy/jetson/build-liblsl.sh [--version v1.16.2] [--prefix /usr/local]
+# usage: deploy/jetson/build-liblsl.sh [--version TAG] [--prefix /usr/local]
+#   --version  liblsl git tag (default: LIBLSL_VERSION of versions.env)
 set -euo pipefail
-VERSION="v1.16.2"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=deploy/jetson/versions.env
+. "$HERE/versions.env"
+VERSION="$LIBLSL_VERSION"
 PREFIX="/usr/local"
 while [ $# -gt 0 ]; do
     case "$1" in

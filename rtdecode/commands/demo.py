@@ -39,15 +39,25 @@ logger = logging.getLogger(__name__)
 DEMO_MODEL = "cortex_wiener.onnx"
 
 
+#: The demo's model also ships inside the package (a copy of models/cortex_wiener.onnx, kept
+#: identical by scripts/build_models.py and a test), so a regular install runs the demo anywhere.
+EMBEDDED_MODELS = Path(__file__).resolve().parents[1] / "data"
+
+
 def shipped_model(name: str) -> Path:
-    """Find a shipped model: ``$RTDECODE_MODELS`` or the repository's ``models/``."""
+    """Find a shipped model.
+
+    Looks in ``$RTDECODE_MODELS``, ``./models`` (a checkout), the source tree's ``models/`` (an
+    editable install), then the models embedded in the package.
+    """
     roots = [Path(os.environ["RTDECODE_MODELS"])] if "RTDECODE_MODELS" in os.environ else []
-    roots.append(Path(__file__).resolve().parents[2] / "models")
+    roots += [Path.cwd() / "models", Path(__file__).resolve().parents[2] / "models", EMBEDDED_MODELS]
     for r in roots:
         if (r / name).exists():
             return r / name
     raise ModelError(f"shipped model {name} not found in {[str(r) for r in roots]}",
-                     "run from the repository, or set RTDECODE_MODELS to the models folder")
+                     "set RTDECODE_MODELS to the models folder of an rtdecode checkout "
+                     "(or run from the checkout's root)")
 
 
 def _free_port() -> int:

@@ -1,7 +1,8 @@
 """``rtdecode doctor [CONFIG]``: can this machine run the daemon within its latency budget?
 
 Reports the execution providers (available, and what each configured decoder actually gets),
-the GPU (nvidia-smi; Jetson release), the TensorRT engine cache, liblsl and the visible
+the GPU (nvidia-smi; Jetson release), the TensorRT engine cache (per TensorRT decoder: hit,
+miss or stale for this model, TensorRT, GPU and precision), liblsl and the visible
 streams (with the clock offset to the configured one), ZeroMQ (version, CURVE, whether the
 configured endpoint can be bound) and runs a short latency self-test: N single-frame steps
 of each configured model (or of a shipped model without a config) and a loopback ZeroMQ
@@ -74,6 +75,34 @@ def _gpu_section(report: dict[str, Any], cfg: Any) -> None:
             if "tensorrt" in d.providers:
                 dirs.add(str(d.trt_cache_dir or default_trt_cache_dir()))
     report["tensorrt_cache"] = [trt_cache_state(Path(d)) for d in sorted(dirs)]
+
+
+def _engines_section(report: dict[str, Any], cfg: Any) -> None:
+    """TensorRT engine cache of each decoder that lists tensorrt: hit / miss / stale / unavailable.
+
+    Runs before the decoders are opened (opening one on TensorRT builds a missing engine).
+    """
+    from rtdecode.errors import RtdecodeError
+    from rtdecode.runtime import engine_cache
+    from rtdecode.runtime.providers import available_providers, default_trt_cache_dir
+    from rtdecode.runtime.streaming import read_metadata
+
+    entries: list[dict[str, Any]] = []
+    for d in cfg.decoders if cfg is not None else []:
+        if "tensorrt" not in d.providers:
+            continue
+        try:
+            plan = engine_cache.plan(Path(d.model), d.trt_cache_dir or default_trt_cache_dir(),
+                                     x_channels=read_metadata(d.model).model_channels,
+                                     max_frames=d.max_step_frames, fp16=d.fp16, device_id=d.device_id)
+        except RtdecodeError as exc:  # the model is missing / broken: the decoders section says so
+            entries.append({"decoder": d.name, "state": "error", "detail": str(exc).splitlines()[0]})
+            continue
+        entries.append({"decoder": d.name, **engine_cache.describe(plan)})
+        if "tensorrt" in available_providers():
+            _check(report, f"decoder {d.name}: TensorRT engine cache", plan.status.state == "hit",
+                   f"{plan.status.state}: {plan.status.detail}", level="warn")
+    report["tensorrt_engines"] = entries
 
 
 def _model_latency(model: Any, steps: int, budget_ms: float) -> dict[str, Any]:
@@ -316,6 +345,7 @@ def collect(config: str | None, *, budget_ms: float | None = None, steps: int = 
                               "config": config, "budget_ms": budget, "checks": []}
     _providers_section(report)
     _gpu_section(report, cfg)
+    _engines_section(report, cfg)
     _decoders_section(report, cfg, models, steps, budget)
     _lsl_section(report, cfg, lsl_timeout_s)
     _zmq_section(report, cfg, messages, budget)
@@ -339,6 +369,8 @@ def format_report(r: dict[str, Any]) -> str:
         state = (f"{len(c['files'])} files, {c['total_bytes'] / 1e6:.1f} MB" if c["exists"]
                  else "absent (the first TensorRT start builds the engine: minutes)")
         lines.append(f"TensorRT cache {c['dir']}: {state}{'' if c['writable'] else ', NOT writable'}")
+    for e in r.get("tensorrt_engines", []):
+        lines.append(f"TensorRT engine of decoder {e['decoder']}: {e['state']} ({e['detail']})")
     for d in r["decoders"]:
         if "latency" in d:
             lat = d["latency"]

@@ -258,8 +258,9 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        Exit code: 0 after Ctrl-C or ``--seconds``; the error's exit code when the
-        subscriber cannot be set up.
+        Exit code: 0 after Ctrl-C or ``--seconds`` when messages arrived; 1 when nothing at all
+        arrived (no daemon publishing there); the error's exit code when the subscriber cannot
+        be set up.
     """
     topics = getattr(args, "topics", None)
     conflate = bool(getattr(args, "conflate", False))
@@ -285,4 +286,9 @@ def run(args: argparse.Namespace) -> int:
         sub.close()
         if sys.stdout.isatty():
             sys.stdout.write("\n")
+    if sub.handshake_error is None and not any(s["received"] for s in sub.stats().values()):
+        print(f"rtdecode listen: no message from {args.endpoint} (not even a status heartbeat): is "
+              "a daemon publishing there? Check the endpoint (sink.endpoint) and `rtdecode check`",
+              file=sys.stderr)
+        return 1
     return 0

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rtdecode.decoders.base import StreamingDecoder
+
 if TYPE_CHECKING:
     from rtdecode.nn.train.config import TrainConfig
     from rtdecode.nn.train.results import RunResult
@@ -44,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
     p = sub.add_parser("train", help="train a decoder from a TOML config, export and verify it")
-    p.add_argument("config", help="training config (.toml), e.g. configs/train/monkey_gamma.toml")
+    p.add_argument("config", help="training config (.toml), e.g. configs/train/monkey_reach_gamma.toml")
     p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, "
                    "else out/train/<name>)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides the config)")
@@ -102,22 +104,57 @@ def _summary(cfg: TrainConfig, result: RunResult) -> dict[str, Any]:
     }
 
 
-def _export(cfg: TrainConfig, result: RunResult, name: str, path: Path) -> dict[str, Any]:
-    """Write model ``name`` as a streaming ONNX file (held-out numbers in its metadata), verify it."""
+def _write_network(result: RunResult, name: str, path: Path, model_name: str, prov: dict[str, Any],
+                   held: dict[str, Any]) -> None:
     from rtdecode.nn.export import export_streaming, training_bounds
-    from rtdecode.nn.verify import verify_model
 
     data = result.data
-    held = result.heldout(name)
-    prov = {**data.provenance, "trained_by": f"rtdecode train ({cfg.name})", "model": name,
-            "protocol": cfg.protocol.kind, "seed": cfg.seed, "git_commit": git_commit(),
-            "date": _dt.date.today().isoformat()}
+    model = result.models[name]
+    assert not isinstance(model, StreamingDecoder)
     outputs = [{"name": n, "unit": u} for n, u in zip(data.output_names, data.output_units, strict=True)]
-    export_streaming(result.models[name], path, rate_hz=data.rate_hz, channels=data.channels,
+    export_streaming(model, path, rate_hz=data.rate_hz, channels=data.channels,
                      preprocessing=data.preprocessing, outputs=outputs, task=data.task,
                      provenance=prov, metrics=held, channel_names=data.channel_names,
-                     grid_shape=data.grid_shape, input_unit=data.input_unit,
-                     name=cfg.export.name or cfg.name, bounds=training_bounds(result.models[name], data))
+                     grid_shape=data.grid_shape, input_unit=data.input_unit, name=model_name,
+                     bounds=training_bounds(model, data))
+
+
+def _write_decoder(result: RunResult, name: str, path: Path, model_name: str, prov: dict[str, Any],
+                   held: dict[str, Any]) -> None:
+    """A numpy decoder (the classic LDA) as a streaming ONNX graph, with its own chain."""
+    from rtdecode.classic import decoder_bounds, write_decoder
+
+    data = result.data
+    dec = result.models[name]
+    assert isinstance(dec, StreamingDecoder)
+    write_decoder(dec, path, name=model_name, rate_hz=data.rate_hz, channels=data.channels, task=data.task,
+                  outputs=list(zip(data.output_names, data.output_units, strict=True)),
+                  channel_names=data.channel_names, input_unit=data.input_unit,
+                  chain=result.chains.get(name, data.preprocessing), provenance=prov, metrics=held,
+                  bounds=decoder_bounds(dec, data.recordings, [], None))
+
+
+def _export(cfg: TrainConfig, result: RunResult, name: str, path: Path,
+            fitted_on: str | None = None) -> dict[str, Any]:
+    """Write model ``name`` as a streaming ONNX file (held-out numbers in its metadata), verify it.
+
+    ``fitted_on`` says what a model refitted after the protocol was fitted on.
+    """
+    from rtdecode.nn.verify import verify_model
+
+    held = result.heldout(name)
+    prov = {**result.data.provenance, "trained_by": f"rtdecode train ({cfg.name})", "model": name,
+            "protocol": cfg.protocol.kind, "seed": cfg.seed, "git_commit": git_commit(),
+            "date": _dt.date.today().isoformat(), "classes": result.data.class_names}
+    if cfg.protocol.baselines:
+        p = cfg.protocol
+        prov["baseline"] = {"window_s": p.lda_window_s, "threshold": p.lda_threshold,
+                            "features": list(p.lda_features), "stride": p.lda_stride}
+    if fitted_on is not None:
+        prov["fitted_on"] = fitted_on
+        prov["metrics_from"] = "the protocol's held-out folds (before the refit on all data)"
+    writer = _write_decoder if isinstance(result.models[name], StreamingDecoder) else _write_network
+    writer(result, name, path, cfg.export.name or cfg.name, prov, held)
     report = verify_model(path) if cfg.export.verify else None
     keys = ("ok", "max_abs", "max_rel", "tolerance", "providers", "chunks", "skipped")
     return {"path": str(path), "model": name, "bytes": Path(path).stat().st_size, "heldout": held,
@@ -131,6 +168,8 @@ def _checkpoint(cfg: TrainConfig, result: RunResult, name: str, path: Path) -> N
 
     data = result.data
     model = result.models[name]
+    if isinstance(model, StreamingDecoder):
+        return  # a numpy decoder: its ONNX file is the whole model
     outputs = [{"name": n, "unit": u} for n, u in zip(data.output_names, data.output_units, strict=True)]
     save_checkpoint(path, model, model_to_spec(model), {
         "rate_hz": data.rate_hz, "channels": data.channels, "preprocessing": data.preprocessing,
@@ -171,10 +210,16 @@ def train_from_config(cfg: TrainConfig, out_dir: str | Path | None = None, *,
                 data.n_inputs, data.frame_rate_hz, data.n_outputs)
     result = run_protocol(cfg, data)
     metrics = _summary(cfg, result)
-    export_name = cfg.export.model or cfg.models[0].name
+    export_name = cfg.export_model
+    fitted_on = None
+    if export and cfg.export.enabled and cfg.export.all_data:
+        from rtdecode.nn.train.refit import refit_all
+
+        fitted_on = refit_all(cfg, result, export_name)
     _checkpoint(cfg, result, export_name, out / "checkpoint.npz")
     if export and cfg.export.enabled:
-        metrics["export"] = _export(cfg, result, export_name, cfg.export.path or out / f"{cfg.name}.onnx")
+        metrics["export"] = _export(cfg, result, export_name, cfg.export.path or out / f"{cfg.name}.onnx",
+                                    fitted_on)
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     if cfg.plots:
         from rtdecode.nn.train.plots import run_plots

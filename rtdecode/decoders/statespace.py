@@ -281,12 +281,6 @@ class LinearGaussianModel:
         arr = {k: np.asarray(d[k], dtype=np.float64) for k in ("A", "a", "W", "H", "c", "Q", "x0", "P0")}
         return cls(**arr, fit_info=dict(d.get("fit_info", {})))
 
-    def stationary_covariance(self) -> np.ndarray | None:
-        """Stationary state covariance ``Σ = A Σ Aᵀ + W`` when ``A`` is stable, else None."""
-        if float(np.max(np.abs(np.linalg.eigvals(self.A)))) >= 1.0:
-            return None
-        return nearest_spd(linalg.solve_discrete_lyapunov(self.A, self.W))
-
 
 def fit_linear_gaussian(X: np.ndarray, Z: np.ndarray, segments: np.ndarray | None = None, *,
                         ridge: float = 1e-9, init: str = "auto") -> LinearGaussianModel:

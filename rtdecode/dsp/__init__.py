@@ -7,7 +7,7 @@
 
 from rtdecode.dsp.base import Stage
 from rtdecode.dsp.chain import Chain, build_chain, build_stage, chains_equal
-from rtdecode.dsp.specs import StageSpec, parse_chain
+from rtdecode.dsp.registry import StageSpec, parse_chain
 
 __all__ = [
     "Chain",

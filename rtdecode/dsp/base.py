@@ -46,9 +46,9 @@ class Stage(abc.ABC):
     memory_s: float = 0.0
     spec: Any = None
 
-    @abc.abstractmethod
     def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Process new samples.
+        """Process new samples (validated; a :class:`~rtdecode.dsp.chain.Chain` validates once
+        and calls :meth:`_step` on each stage).
 
         Parameters
         ----------
@@ -63,7 +63,20 @@ class Stage(abc.ABC):
             Output samples produced by this call (m = n unless the stage changes rate).
         t_out : float64 (m,)
             Time of each output sample: the time of the newest input sample it depends on.
+
+        Raises
+        ------
+        StageError
+            If ``x`` is not (n, n_in) or ``t`` not one time per row.
         """
+        x, t = check_chunk(x, t, self.n_in, type(self).__name__)
+        if x.shape[0] == 0:
+            return empty_output(self.n_out)
+        return self._step(x, t)
+
+    @abc.abstractmethod
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` on input already checked: float64 (n, n_in) with n >= 1, times (n,)."""
 
     @abc.abstractmethod
     def reset(self) -> None:
@@ -154,11 +167,8 @@ class MemorylessStage(Stage):
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Map input samples float64 (n, n_in), n >= 1, to output samples float64 (n, n_out)."""
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Apply the stage to new samples; see :meth:`Stage.step`."""
-        x, t = check_chunk(x, t, self.n_in, type(self).__name__)
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
         return self.apply(x), t
 
     def reset(self) -> None:

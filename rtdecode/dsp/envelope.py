@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from rtdecode.dsp.base import MemorylessStage, Stage, check_chunk, check_io, empty_output
+from rtdecode.dsp.base import MemorylessStage, Stage, check_io
 from rtdecode.dsp.specs import RectifySpec, RmsSpec, SmoothSpec
 from rtdecode.errors import StageError
 
@@ -200,11 +200,8 @@ class RmsStage(_WindowStage):
 
     _name = "rms"
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """RMS of new samples; see :meth:`Stage.step`. Returns float64 (n, C) in input units."""
-        x, t = check_chunk(x, t, self.n_in, self._name)
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
         y = self._fir.step(np.square(x))
         np.maximum(y, 0.0, out=y)  # guard against -0 / rounding before the root
         np.sqrt(y, out=y)
@@ -226,9 +223,6 @@ class SmoothStage(_WindowStage):
 
     _name = "smooth"
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Smooth new samples; see :meth:`Stage.step`. Returns float64 (n, C)."""
-        x, t = check_chunk(x, t, self.n_in, self._name)
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
         return self._fir.step(x), t

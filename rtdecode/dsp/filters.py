@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy import signal
 
-from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
+from rtdecode.dsp.base import Stage, check_io
 from rtdecode.dsp.specs import ButterSpec
 from rtdecode.errors import StageError
 
@@ -113,16 +113,20 @@ def sos_group_delay_s(sos: np.ndarray, f_hz: float, rate_hz: float) -> float:
 
 
 def sos_settle_s(sos: np.ndarray, rate_hz: float, level: float = 1e-3) -> float:
-    """Time for the impulse response of a stable cascade to decay to ``level`` of its size, s.
+    """Time until the impulse response of a stable cascade stays below ``level`` × its peak, s.
 
-    Estimated from the slowest pole (radius r < 1): ``ln(level) / ln(r)`` samples, plus the
-    sections' orders.
+    The response is computed over twice the decay time of the slowest pole (radius r < 1),
+    ``2 ln(level) / ln(r)`` samples (at most one minute of samples), and searched for its
+    last sample above the level.
     """
     r = max(float(np.max(np.abs(np.roots(sec[3:])), initial=0.0)) for sec in sos)
     if r >= 1.0:
         return math.inf
-    n = (math.log(level) / math.log(r) if r > 0 else 0.0) + 2 * len(sos)
-    return n / rate_hz
+    n = int(min(2 * math.log(level) / math.log(r) if r > 0 else 0.0, 60 * rate_hz)) + 8 * len(sos)
+    impulse = np.zeros(n)
+    impulse[0] = 1.0
+    h = np.abs(signal.sosfilt(sos, impulse))
+    return float(np.flatnonzero(h > level * h.max())[-1] + 1) / rate_hz
 
 
 class ButterStage(Stage):
@@ -174,11 +178,8 @@ class ButterStage(Stage):
         """Second-order sections, float64 (n_sections, 6)."""
         return self._filter.sos
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Filter new samples; see :meth:`Stage.step`. Returns float64 (n, n_in), t."""
-        x, t = check_chunk(x, t, self.n_in, "butter")
-        if x.shape[0] == 0:
-            return empty_output(self.n_out)
         return self._filter.step(x), t
 
     def reset(self) -> None:

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 from scipy import signal
 
-from rtdecode.dsp.base import Stage, check_chunk, check_io, empty_output
+from rtdecode.dsp.base import Stage, check_io, empty_output
 from rtdecode.dsp.filters import SosState, sos_group_delay_s, sos_settle_s
 from rtdecode.dsp.specs import BinSpec, DecimateSpec
 
@@ -76,7 +76,7 @@ class DecimateStage(Stage):
         self.memory_s += self.factor / rate
         self._phase = 0  # input samples seen (since build or reset) modulo factor
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decimate new samples; see :meth:`Stage.step`.
 
         Returns
@@ -86,10 +86,7 @@ class DecimateStage(Stage):
         t_out : float64 (m,)
             Times of those input samples, s.
         """
-        x, t = check_chunk(x, t, self.n_in, "decimate")
         n = x.shape[0]
-        if n == 0:
-            return empty_output(self.n_out)
         if self._filter is not None:
             x = self._filter.step(x)
         first = (self.factor - 1 - self._phase) % self.factor
@@ -134,7 +131,7 @@ class BinStage(Stage):
         self._partial = np.zeros((self.factor, n), dtype=np.float64)
         self._fill = 0  # samples of the current, incomplete bin held in _partial
 
-    def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bin new samples; see :meth:`Stage.step`.
 
         Returns
@@ -144,10 +141,7 @@ class BinStage(Stage):
         t_out : float64 (m,)
             Time of each completed bin's last sample, s.
         """
-        x, t = check_chunk(x, t, self.n_in, "bin")
         n = x.shape[0]
-        if n == 0:
-            return empty_output(self.n_out)
         f, p = self.factor, self._fill
         n_bins = (p + n) // f
         if n_bins == 0:

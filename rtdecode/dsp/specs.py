@@ -10,7 +10,8 @@ A preprocessing chain is a list of stage specs, each a small pydantic model with
         {"kind": "decimate", "factor": 20},
     ]
 
-The specs hold only what can be checked without knowing the input: checks that
+The kinds are registered once, with their stage classes, in :mod:`rtdecode.dsp.registry`
+(which also parses chains). The specs hold only what can be checked without knowing the input: checks that
 need the sample rate or channel count (a cutoff below Nyquist, one mean per
 channel) happen when the chain is built (:func:`rtdecode.dsp.build_chain`).
 Units are part of the field names (``cutoff_hz``, ``window_s``).
@@ -20,22 +21,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
-
-from rtdecode.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +38,8 @@ __all__ = [
     "BinSpec",
     "ButterSpec",
     "ClipSpec",
+    "SqrtSpec",
+    "TdSpec",
     "DecimateSpec",
     "GridSpec",
     "RectifySpec",
@@ -50,28 +47,29 @@ __all__ = [
     "ScaleSpec",
     "SelectSpec",
     "SmoothSpec",
-    "SqrtSpec",
-    "StageSpec",
+    "SpecBase",
     "StandardizeSpec",
-    "parse_chain",
-    "parse_stage",
     "spec_to_dict",
 ]
 
 _BAND_TYPES = ("bandpass", "bandstop")
 
 
-class _SpecBase(BaseModel):
-    """Common configuration: unknown fields are rejected, NaN / inf are refused."""
+class SpecBase(BaseModel):
+    """Common configuration: unknown fields are rejected, NaN / inf are refused.
+
+    Every spec has a ``kind`` (its registry key, :mod:`rtdecode.dsp.registry`).
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    kind: str
 
 
 def _as_list(value: float | list[float]) -> list[float]:
     return list(value) if isinstance(value, list) else [value]
 
 
-class ScaleSpec(_SpecBase):
+class ScaleSpec(SpecBase):
     """``y = (x - offset) * gain`` (per channel or for all channels).
 
     Attributes
@@ -96,7 +94,7 @@ class ScaleSpec(_SpecBase):
         return v
 
 
-class ButterSpec(_SpecBase):
+class ButterSpec(SpecBase):
     """Causal Butterworth IIR filter (second-order sections with kept state).
 
     Attributes
@@ -139,13 +137,13 @@ class ButterSpec(_SpecBase):
         return v
 
 
-class RectifySpec(_SpecBase):
+class RectifySpec(SpecBase):
     """Full-wave rectification, ``y = |x|``."""
 
     kind: Literal["rectify"] = "rectify"
 
 
-class _WindowSpec(_SpecBase):
+class _WindowSpec(SpecBase):
     """Causal FIR smoothing window shared by ``rms`` and ``smooth``.
 
     ``boxcar``: ``N = round(window_s * rate)`` equal taps, delay ``(N - 1) / 2 / rate``.
@@ -195,7 +193,7 @@ class SmoothSpec(_WindowSpec):
     kind: Literal["smooth"] = "smooth"
 
 
-class DecimateSpec(_SpecBase):
+class DecimateSpec(SpecBase):
     """Keep every ``factor``-th sample, after an optional anti-alias low-pass.
 
     Attributes
@@ -211,7 +209,7 @@ class DecimateSpec(_SpecBase):
     antialias: bool = True
 
 
-class BinSpec(_SpecBase):
+class BinSpec(SpecBase):
     """Non-overlapping bins of ``factor`` samples reduced by ``sum`` or ``mean``."""
 
     kind: Literal["bin"] = "bin"
@@ -219,7 +217,7 @@ class BinSpec(_SpecBase):
     reduce: Literal["sum", "mean"] = "sum"
 
 
-class StandardizeSpec(_SpecBase):
+class StandardizeSpec(SpecBase):
     """``y = (x - mean) / std`` with per-channel (or scalar) statistics."""
 
     kind: Literal["standardize"] = "standardize"
@@ -244,14 +242,14 @@ class StandardizeSpec(_SpecBase):
         return v
 
 
-class SelectSpec(_SpecBase):
+class SelectSpec(SpecBase):
     """Pick input channels (0-based indices, in the given order)."""
 
     kind: Literal["select"] = "select"
     channels: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
 
 
-class GridSpec(_SpecBase):
+class GridSpec(SpecBase):
     """Arrange channels on an electrode grid (row-major), -1 marks an empty cell (outputs 0).
 
     Attributes
@@ -282,7 +280,7 @@ class GridSpec(_SpecBase):
         return v
 
 
-class ClipSpec(_SpecBase):
+class ClipSpec(SpecBase):
     """``y = clip(x, min_value, max_value)``; either bound may be omitted (but not both)."""
 
     kind: Literal["clip"] = "clip"
@@ -304,154 +302,23 @@ class ClipSpec(_SpecBase):
         return self
 
 
-class SqrtSpec(_SpecBase):
+class SqrtSpec(SpecBase):
     """``y = sqrt(max(x, 0))``: variance-stabilising transform of spike counts (negatives → 0)."""
 
     kind: Literal["sqrt"] = "sqrt"
 
 
-_SPEC_TYPES: tuple[type[BaseModel], ...] = (
-    ScaleSpec,
-    ButterSpec,
-    RectifySpec,
-    RmsSpec,
-    SmoothSpec,
-    DecimateSpec,
-    BinSpec,
-    StandardizeSpec,
-    SelectSpec,
-    GridSpec,
-    ClipSpec,
-    SqrtSpec,
-)
+class TdSpec(SpecBase):
+    """Time-domain EMG features (MAV, WL, ZC, SSC, RMS) of every channel over a causal window."""
 
-#: Any stage spec; pydantic picks the model from the ``kind`` field.
-StageSpec = Annotated[
-    Union[  # noqa: UP007  (a runtime union object is needed for the discriminator)
-        ScaleSpec,
-        ButterSpec,
-        RectifySpec,
-        RmsSpec,
-        SmoothSpec,
-        DecimateSpec,
-        BinSpec,
-        StandardizeSpec,
-        SelectSpec,
-        GridSpec,
-        ClipSpec,
-        SqrtSpec,
-    ],
-    Field(discriminator="kind"),
-]
-
-_KINDS: dict[str, type[BaseModel]] = {t.model_fields["kind"].default: t for t in _SPEC_TYPES}
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(StageSpec)
+    kind: Literal["td"] = "td"
+    window_s: float = Field(gt=0, description="window, s (at least 2 samples)")
+    threshold: float = Field(0.0, ge=0, description="ZC / SSC dead zone, input units")
+    features: list[Literal["mav", "wl", "zc", "ssc", "rms"]] = Field(
+        default_factory=lambda: ["mav", "wl", "zc", "ssc"], min_length=1)  # type: ignore[arg-type]
 
 
-def _fields_of(kind: str) -> str:
-    model = _KINDS[kind]
-    return ", ".join(name for name in model.model_fields if name != "kind") or "(none)"
-
-
-def _describe(err: ErrorDetails, kind: str | None) -> tuple[str, str]:
-    """One pydantic error → (what, fix) naming the field."""
-    etype = err["type"]
-    loc = [str(p) for p in err["loc"]]
-    kinds = ", ".join(_KINDS)
-    if etype == "union_tag_invalid":
-        tag = err.get("ctx", {}).get("tag", err.get("input"))
-        return f"field 'kind': unknown stage kind {tag!r}", f"use one of: {kinds}"
-    if etype == "union_tag_not_found":
-        return "field 'kind' is missing", f'add "kind": one of {kinds}'
-    if etype in ("model_attributes_type", "model_type", "dict_type"):
-        return (
-            "a stage spec must be a mapping with a 'kind' field, "
-            f"got {type(err['input']).__name__}",
-            'write each stage as {"kind": ..., <fields>}',
-        )
-    # loc = (kind tag, field, [union member / index ...])
-    field = loc[1] if len(loc) > 1 else None
-    fix_fields = f"fields of {kind!r}: {_fields_of(kind)}" if kind in _KINDS else ""
-    if etype == "extra_forbidden":
-        return f"unknown field {field!r} for kind {kind!r}", f"remove it; {fix_fields}"
-    if etype == "missing":
-        return f"field {field!r} is required for kind {kind!r}", f"add it; {fix_fields}"
-    msg = err["msg"]
-    if etype == "value_error":  # our own checks: the message already shows the value
-        msg = msg.removeprefix("Value error, ")
-    else:
-        msg = f"{msg} (got {err.get('input')!r})"
-    if field is None:
-        return f"{kind!r} spec is invalid: {msg}", f"correct the spec; {fix_fields}"
-    item = "".join(f"[{p}]" for p in err["loc"][2:] if isinstance(p, int))
-    return f"field {field!r}{item} is invalid: {msg}", f"correct {field!r}; {fix_fields}"
-
-
-def parse_stage(spec: Any, index: int | None = None) -> StageSpec:
-    """Validate one stage spec.
-
-    Parameters
-    ----------
-    spec : dict or StageSpec
-        A mapping with a ``kind`` field, or an already built spec model (re-validated).
-    index : int, optional
-        Position in the chain, used in the error message.
-
-    Returns
-    -------
-    StageSpec
-        The validated spec model.
-
-    Raises
-    ------
-    ConfigError
-        Unknown kind, unknown or missing field, or a value out of range; the message
-        names the stage index and the field.
-    """
-    if isinstance(spec, _SPEC_TYPES):
-        spec = spec.model_dump()
-    where = "preprocessing stage" + (f" {index}" if index is not None else "")
-    try:
-        return _ADAPTER.validate_python(spec)
-    except ValidationError as exc:
-        kind = spec.get("kind") if isinstance(spec, dict) else None
-        errors = exc.errors(include_url=False)
-        # A union field (float | tuple) reports one error per member; the first says enough.
-        what, fix = _describe(errors[0], kind if isinstance(kind, str) else None)
-        n_more = len({tuple(e["loc"][:2]) for e in errors}) - 1
-        more = f" (and {n_more} more problem(s))" if n_more > 0 else ""
-        label = f" ({kind!r})" if isinstance(kind, str) else ""
-        raise ConfigError(f"{where}{label}: {what}{more}", fix) from None
-
-
-def parse_chain(specs: Sequence[Any]) -> list[StageSpec]:
-    """Validate a preprocessing chain given as a list of stage specs.
-
-    Parameters
-    ----------
-    specs : list of dict or StageSpec
-        Stage specs in processing order (JSON-like dicts or spec models).
-
-    Returns
-    -------
-    list of StageSpec
-        The validated specs (defaults filled in).
-
-    Raises
-    ------
-    ConfigError
-        If the chain is not a list, or a stage is invalid (the message names the stage
-        index and the field).
-    """
-    if isinstance(specs, (str, bytes, dict)) or not isinstance(specs, Sequence):
-        raise ConfigError(
-            f"a preprocessing chain must be a list of stage specs, got {type(specs).__name__}",
-            'write it as a list, e.g. [{"kind": "rectify"}]; use [] for no preprocessing',
-        )
-    return [parse_stage(s, i) for i, s in enumerate(specs)]
-
-
-def spec_to_dict(spec: StageSpec) -> dict[str, Any]:
+def spec_to_dict(spec: SpecBase) -> dict[str, Any]:
     """Normalised JSON-serialisable dict of a spec (``kind`` first, defaults filled in)."""
     data = spec.model_dump(mode="json")
     return {"kind": data.pop("kind"), **data}

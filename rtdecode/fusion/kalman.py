@@ -471,10 +471,6 @@ class KalmanFusion:
             self._t0 = float(t)
         return int(math.floor((float(t) - self._t0) / self.dt_s + 0.5))
 
-    def time_of(self, frame: int) -> float:
-        """Time of a frame, s (``nan`` before the origin is set)."""
-        return math.nan if self._t0 is None else self._t0 + frame * self.dt_s
-
     def _posterior(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Posterior after frame ``k``; ``k = floor - 1`` is the base the ring starts from."""
         if k == self._floor - 1:
@@ -597,36 +593,6 @@ class KalmanFusion:
         self.counts["fused"][i] += 1
         self._last_t[i] = max(self._last_t[i], float(t_source))
         return True
-
-    def update_block(self, decoder: int, Y: np.ndarray, t_source: np.ndarray, *,
-                     healthy: bool | np.ndarray = True) -> int:
-        """Fuse several rows of one decoder (e.g. one pipeline ``DecoderOutput``).
-
-        Parameters
-        ----------
-        Y : float (r, k_i)
-        t_source : float (r,)
-        healthy : bool or bool (r,)
-
-        Returns
-        -------
-        int
-            Rows fused.
-        """
-        Y = np.asarray(Y, dtype=np.float64)
-        T = np.asarray(t_source, dtype=np.float64).reshape(-1)
-        ok = np.broadcast_to(np.asarray(healthy, dtype=bool), T.shape)
-        return sum(self.update(decoder, Y[r], float(T[r]), healthy=bool(ok[r])) for r in range(T.size))
-
-    def predict_to(self, t: float) -> None:
-        """Advance the filter's newest frame to time ``t`` with predict-only frames.
-
-        Optional: :meth:`estimate` predicts without advancing. Measurements for frames
-        before ``t`` still arrive as out-of-sequence measurements (re-filtered).
-        """
-        if not math.isfinite(t):
-            raise StageError(f"predict_to got t={t!r}", "pass a finite time in s")
-        self._advance(self.frame_of(t))
 
     def estimate(self, t: float) -> FusionEstimate:
         """The fused estimate at time ``t`` (s); predicts from the newest frame if ``t`` is later.

@@ -1,4 +1,4 @@
-"""Export a torch model as a single-step streaming ONNX graph (DESIGN.md's state contract).
+"""Export a torch model as a single-step streaming ONNX graph (the state contract of docs/architecture.md).
 
 The exported graph is ``(x [1, C, T], state_0 … state_k) → (y [1, K, T], state_0_out …)``:
 the model's pure ``step`` traced with the TorchScript exporter, Gamma kernels replaced by

@@ -1,6 +1,6 @@
 """Causal convolution layers with an offline ``forward`` and a pure streaming ``step``.
 
-The streaming-state contract (DESIGN.md): a causal conv layer with ``taps`` taps and
+The streaming-state contract (docs/architecture.md): a causal conv layer with ``taps`` taps and
 dilation ``d`` keeps the last ``(taps - 1) * d`` input frames as its state; a zero state
 equals the offline front zero-padding, so running ``step`` over consecutive chunks gives
 the same output as one ``forward`` over the whole signal.

@@ -1,10 +1,15 @@
-"""What accelerator this machine has, for ``rtdecode doctor``: GPUs, Jetson release, TensorRT cache.
+"""What accelerator this machine has: GPUs, Jetson release, TensorRT cache, TensorRT version.
 
-Read-only probes that never raise: a missing tool or file is reported as absent.
+Read-only probes that never raise: a missing tool, library or file is reported as absent.
+``rtdecode doctor`` prints them; the TensorRT engine cache keys its folders with
+:func:`tensorrt_version` and :func:`cuda_device` (:mod:`rtdecode.runtime.engine_cache`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import importlib.util
 import logging
 import os
 import shutil
@@ -72,9 +77,9 @@ def trt_cache_state(cache_dir: Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``dir``, ``exists``, ``writable``, ``files`` (name, bytes) of engine / profile /
-        timing-cache files, ``total_bytes``. No engine yet means the first start builds one
-        (minutes).
+        ``dir``, ``exists``, ``writable``, ``files`` (path below ``dir``, bytes) of engine /
+        profile / timing-cache files in it and its keyed sub-folders, ``total_bytes``. No
+        engine yet means the first start builds one (minutes).
     """
     state: dict[str, Any] = {"dir": str(cache_dir), "exists": cache_dir.is_dir(), "writable": False,
                              "files": [], "total_bytes": 0}
@@ -83,11 +88,85 @@ def trt_cache_state(cache_dir: Path) -> dict[str, Any]:
         state["writable"] = bool(parent is not None and _writable(parent))
         return state
     state["writable"] = _writable(cache_dir)
-    files = sorted(p for p in cache_dir.iterdir() if p.is_file() and p.name.endswith(ENGINE_SUFFIXES))
-    state["files"] = [{"name": p.name, "bytes": p.stat().st_size} for p in files]
+    files = sorted(p for p in cache_dir.rglob("*") if p.is_file() and p.name.endswith(ENGINE_SUFFIXES))
+    state["files"] = [{"name": str(p.relative_to(cache_dir)), "bytes": p.stat().st_size} for p in files]
     state["total_bytes"] = sum(f["bytes"] for f in state["files"])
     return state
 
 
 def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
+
+
+# -- TensorRT and CUDA facts for the engine-cache key (ctypes: no torch, no pycuda) ---------------
+#: CUdevice_attribute values of the CUDA driver API (cuda.h)
+_CU_CC_MAJOR, _CU_CC_MINOR = 75, 76
+_NVINFER_SONAMES = ("libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so")
+
+
+def decode_trt_version(encoded: int) -> str:
+    """``getInferLibVersion()`` as ``major.minor.patch``.
+
+    TensorRT 10 encodes ``major * 10000 + minor * 100 + patch``, TensorRT 8 ``major * 1000 +
+    minor * 100 + patch`` (``NvInferVersion.h``).
+    """
+    if encoded >= 10000:
+        return f"{encoded // 10000}.{encoded // 100 % 100}.{encoded % 100}"
+    return f"{encoded // 1000}.{encoded // 100 % 10}.{encoded % 100}"
+
+
+def _nvinfer_candidates() -> list[str]:
+    """libnvinfer names to try: the loader's search path, then a pip ``tensorrt_libs`` package."""
+    names = list(_NVINFER_SONAMES)
+    try:
+        spec = importlib.util.find_spec("tensorrt_libs")
+    except (ImportError, ValueError):
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        names += sorted(str(p) for p in Path(folder).glob("libnvinfer.so.*"))
+    return names
+
+
+@functools.lru_cache(maxsize=1)
+def tensorrt_version() -> str | None:
+    """Version of the TensorRT library this process would load (``10.3.0``), else None."""
+    for name in _nvinfer_candidates():
+        try:
+            lib = ctypes.CDLL(name)
+            fn = lib.getInferLibVersion
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_int32
+        version = decode_trt_version(int(fn()))
+        logger.debug("TensorRT %s (%s)", version, name)
+        return version
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def cuda_device(device_id: int = 0) -> tuple[str, str] | None:
+    """Name and compute capability (``"Orin", "8.7"``) of a CUDA device, else None.
+
+    Reads the CUDA driver (``libcuda``) directly, so it works in the daemon's environment
+    without torch; respects ``CUDA_VISIBLE_DEVICES`` like ONNX Runtime does.
+    """
+    for soname in ("libcuda.so.1", "libcuda.so"):
+        try:
+            lib = ctypes.CDLL(soname)
+            break
+        except OSError:
+            continue
+    else:
+        return None
+    dev, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+    name = ctypes.create_string_buffer(256)
+    try:
+        ok = (lib.cuInit(0) == 0 and lib.cuDeviceGet(ctypes.byref(dev), int(device_id)) == 0
+              and lib.cuDeviceGetName(name, len(name), dev) == 0
+              and lib.cuDeviceGetAttribute(ctypes.byref(major), _CU_CC_MAJOR, dev) == 0
+              and lib.cuDeviceGetAttribute(ctypes.byref(minor), _CU_CC_MINOR, dev) == 0)
+    except AttributeError:  # not the CUDA driver after all
+        return None
+    if not ok:
+        return None
+    return name.value.decode("utf-8", errors="replace").strip(), f"{major.value}.{minor.value}"

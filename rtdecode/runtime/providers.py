@@ -10,11 +10,12 @@ Two ways a GPU decoder silently ends up on the CPU are closed here:
    logger. :func:`check_session_providers` compares what the session got with what was asked.
 
 :func:`provider_list` builds the ``providers=`` argument with each GPU provider's options:
-TensorRT engine and timing caches in a directory (the first build takes minutes; later
-starts load the engine), an explicit optimisation profile for the dynamic time axis of ``x``
-(so a new chunk length never triggers an engine rebuild on the hot path), optional fp16, the
-CUDA device id, heuristic cuDNN algorithm search (exhaustive search would re-run for every new
-chunk length) and CUDA graphs when asked for.
+TensorRT engine and timing caches in folders keyed by :mod:`rtdecode.runtime.engine_cache`
+(the first build takes minutes; later starts load the engine; a changed model, TensorRT, GPU
+or precision gets a new folder, so a stale engine is never loaded), an explicit optimisation
+profile for the dynamic time axis of ``x`` (so a new chunk length never triggers an engine
+rebuild on the hot path), optional fp16, the CUDA device id, heuristic cuDNN algorithm search
+(exhaustive search would re-run for every new chunk length) and CUDA graphs when asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ PROVIDER_NAMES = {
     "cpu": "CPUExecutionProvider",
 }
 SHORT_NAMES = {full: short for short, full in PROVIDER_NAMES.items()}
+#: the distributions that install the ``onnxruntime`` module on Linux
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
 #: the device each provider keeps its tensors on (OrtValue device type)
 PROVIDER_DEVICE = {"tensorrt": "cuda", "cuda": "cuda", "cpu": "cpu"}
@@ -50,6 +54,60 @@ def available_providers() -> list[str]:
     """Short names (tensorrt / cuda / cpu) of the providers this onnxruntime build offers."""
     avail = set(ort.get_available_providers())
     return [short for short, full in PROVIDER_NAMES.items() if full in avail]
+
+
+def ort_distributions() -> dict[str, str]:
+    """Installed distributions that provide the ``onnxruntime`` module (name → version).
+
+    ``onnxruntime`` (CPU) and ``onnxruntime-gpu`` write the same files; with both installed the
+    one installed last wins, and uninstalling either breaks the other.
+    """
+    found = {}
+    for name in ORT_DISTRIBUTIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def require_providers(required: list[str]) -> list[str]:
+    """Check that this onnxruntime build offers every required provider; the available ones.
+
+    Parameters
+    ----------
+    required : list of str
+        Short names (tensorrt, cuda, cpu).
+
+    Raises
+    ------
+    ModelError
+        Naming what is missing, the installed onnxruntime distributions and the fix for that
+        situation (CPU build installed, both builds installed, or a GPU build without TensorRT).
+    """
+    unknown = [p for p in required if p not in PROVIDER_NAMES]
+    if unknown:
+        raise ModelError(f"unknown execution provider(s) {unknown}", f"use some of {sorted(PROVIDER_NAMES)}")
+    avail = available_providers()
+    missing = [p for p in required if p not in avail]
+    if not missing:
+        return avail
+    dists = ort_distributions()
+    if len(dists) > 1:
+        fix = ("onnxruntime (CPU) and onnxruntime-gpu are both installed and share one module: "
+               "pip uninstall -y onnxruntime onnxruntime-gpu, then install only onnxruntime-gpu "
+               "(Jetson: deploy/jetson/install-ort.sh)")
+    elif "onnxruntime-gpu" not in dists:
+        fix = ("this is the CPU-only onnxruntime (PyPI has no onnxruntime-gpu for aarch64, so a plain "
+               "pip install gets the CPU build on a Jetson). Jetson: deploy/jetson/install-ort.sh "
+               "(index and version in deploy/jetson/versions.env); x86_64: pip uninstall -y "
+               "onnxruntime && pip install onnxruntime-gpu")
+    else:
+        fix = (f"this onnxruntime-gpu build lacks {', '.join(missing)}: on a Jetson install the "
+               "JetPack build with deploy/jetson/install-ort.sh; on x86_64 see docs/deployment.md")
+    have = ", ".join(f"{k} {v}" for k, v in dists.items()) or "no onnxruntime distribution metadata"
+    raise ModelError(f"execution provider(s) {', '.join(missing)} missing: onnxruntime {ort.__version__} "
+                     f"({have}) offers {', '.join(avail)}", fix)
 
 
 def default_trt_cache_dir() -> Path:
@@ -112,8 +170,11 @@ class ProviderSettings:
     ----------
     device_id : int
         CUDA device ordinal.
-    trt_cache_dir : Path or None
-        TensorRT engine / timing cache directory (None: :func:`default_trt_cache_dir`).
+    trt_engine_dir : Path or None
+        TensorRT engine cache folder of this model's key (:class:`~rtdecode.runtime.engine_cache.
+        EnginePlan`); None switches the engine cache off (every start builds).
+    trt_timing_dir : Path or None
+        TensorRT timing cache folder (per TensorRT version and GPU); None: no timing cache.
     fp16 : bool
         Let TensorRT build fp16 kernels (faster on Jetson / tensor cores; parity within ~1e-3).
     cuda_graph : bool
@@ -125,16 +186,24 @@ class ProviderSettings:
     """
 
     device_id: int = 0
-    trt_cache_dir: Path | None = None
+    trt_engine_dir: Path | None = None
+    trt_timing_dir: Path | None = None
     fp16: bool = False
     cuda_graph: bool = False
     max_frames: int = 2048
     x_channels: int = 0
 
-    @property
-    def cache_dir(self) -> Path:
-        """The TensorRT cache directory in effect."""
-        return Path(self.trt_cache_dir) if self.trt_cache_dir is not None else default_trt_cache_dir()
+
+def trt_profile(x_channels: int, max_frames: int) -> tuple[str, str, str] | None:
+    """The explicit TensorRT optimisation profile of ``x`` (min, opt, max shapes), or None.
+
+    One profile for the dynamic time axis: ``[1, C, 1]`` up to ``[1, C, max_frames]``, so a new
+    chunk length never rebuilds the engine. None when the channel count is unknown (0).
+    """
+    if x_channels <= 0:
+        return None
+    c, t = x_channels, max(1, max_frames)
+    return f"x:1x{c}x1", f"x:1x{c}x1", f"x:1x{c}x{t}"
 
 
 def provider_options(short: str, settings: ProviderSettings) -> dict[str, Any]:
@@ -166,21 +235,19 @@ def provider_options(short: str, settings: ProviderSettings) -> dict[str, Any]:
             opts["enable_cuda_graph"] = "1"
         return opts
     if short == "tensorrt":
-        cache = str(settings.cache_dir)
         opts = {
             "device_id": str(settings.device_id),
-            "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": cache,
-            "trt_timing_cache_enable": "True",
-            "trt_timing_cache_path": cache,
+            "trt_engine_cache_enable": "True" if settings.trt_engine_dir is not None else "False",
+            "trt_timing_cache_enable": "True" if settings.trt_timing_dir is not None else "False",
             "trt_fp16_enable": "True" if settings.fp16 else "False",
         }
-        if settings.x_channels > 0:
-            c, t = settings.x_channels, max(1, settings.max_frames)
-            # one explicit profile for the dynamic time axis: a new T never rebuilds the engine
-            opts["trt_profile_min_shapes"] = f"x:1x{c}x1"
-            opts["trt_profile_opt_shapes"] = f"x:1x{c}x1"
-            opts["trt_profile_max_shapes"] = f"x:1x{c}x{t}"
+        if settings.trt_engine_dir is not None:
+            opts["trt_engine_cache_path"] = str(settings.trt_engine_dir)
+        if settings.trt_timing_dir is not None:
+            opts["trt_timing_cache_path"] = str(settings.trt_timing_dir)
+        profile = trt_profile(settings.x_channels, settings.max_frames)
+        for bound, shape in zip(("min", "opt", "max"), profile or (), strict=False):
+            opts[f"trt_profile_{bound}_shapes"] = shape
         # no trt_cuda_graph_enable: TensorRT captures one graph per session, but the ping-pong
         # state buffers alternate between two address sets (rtdecode's CUDA graphs: cuda only)
         return opts
@@ -234,8 +301,3 @@ def check_session_providers(requested: list[str], got: list[str], *, require_fir
             raise ModelError(msg, INSTALL_FIX)
         logger.warning("%s; falling back to %s because require_provider = false", msg, in_use)
     return in_use
-
-
-def gpu_provider_in(names: list[str]) -> bool:
-    """Whether any of these full provider names runs on a GPU."""
-    return any(PROVIDER_DEVICE.get(SHORT_NAMES.get(n, "cpu"), "cpu") != "cpu" for n in names)

@@ -1,4 +1,4 @@
-"""A stateful single-step ONNX model (the streaming-state contract of DESIGN.md).
+"""A stateful single-step ONNX model (the streaming-state contract, docs/architecture.md).
 
 Graph inputs ``x`` (float32 ``[1, C, T]``, T dynamic) and ``state_0 … state_k``;
 outputs ``y`` (``[1, K, T]``) and ``state_0_out …``. The wrapper owns the state
@@ -13,7 +13,9 @@ ping-ponged between two buffers; the default on CUDA / TensorRT, optionally with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,13 +23,16 @@ import numpy as np
 import onnxruntime as ort
 
 from rtdecode.errors import ModelError
+from rtdecode.runtime import engine_cache
 from rtdecode.runtime.binding import BoundStepper
+from rtdecode.runtime.engine_cache import ENGINE_BUILDS, EnginePlan
 from rtdecode.runtime.metadata import ModelMetadata
 from rtdecode.runtime.providers import (
     PROVIDER_DEVICE,
     ProviderSettings,
     check_session_providers,
     choose_providers,
+    default_trt_cache_dir,
     provider_list,
 )
 from rtdecode.runtime.warmup import WarmupReport, warm_up_until_stable
@@ -61,6 +66,13 @@ def _load_session(path: Path, providers: list, threads: int) -> ort.InferenceSes
         raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}", fix) from None
 
 
+def _zero_feeds(meta: ModelMetadata) -> dict[str, np.ndarray]:
+    """One zero frame ``x`` float32 ``(1, C, 1)`` and zero states: a run that changes nothing."""
+    feeds = {s.name: np.zeros(s.shape, dtype=np.float32) for s in meta.states}
+    feeds["x"] = np.zeros((1, meta.model_channels, 1), dtype=np.float32)
+    return feeds
+
+
 class StreamingModel:
     """A streaming ONNX decoder with explicit state.
 
@@ -78,7 +90,8 @@ class StreamingModel:
     device_id : int
         CUDA device ordinal (GPU providers).
     trt_cache_dir : path, optional
-        TensorRT engine cache directory (default: ``~/.cache/rtdecode/trt``).
+        TensorRT cache root (default: ``$RTDECODE_TRT_CACHE`` or ``~/.cache/rtdecode/trt``);
+        each model / TensorRT / GPU / precision gets its own folder below it.
     fp16 : bool
         Allow TensorRT fp16 kernels.
     io_binding : bool or "auto"
@@ -113,6 +126,7 @@ class StreamingModel:
         self.provider_short: str | None = None
         self.session_providers: list[str] = []
         self.warmup: WarmupReport | None = None
+        self.engine_plan: EnginePlan | None = None
         self._sess: ort.InferenceSession | None = None
         self._host_state: dict[str, np.ndarray] = {}
         self._warm_feeds: dict[str, np.ndarray] | None = None
@@ -122,31 +136,78 @@ class StreamingModel:
 
     # -- lifecycle -------------------------------------------------------
     def open(self) -> StreamingModel:
-        """Load the session, check the contract and the provider in use, allocate zero state."""
+        """Load the session, check the contract and the provider in use, allocate zero state.
+
+        With TensorRT, the engine comes from this model's keyed cache folder
+        (:mod:`rtdecode.runtime.engine_cache`); on a miss it is built here (session creation and
+        one zero step, marked in :data:`~rtdecode.runtime.engine_cache.ENGINE_BUILDS`).
+        """
         origin = f"model {self.path.name}"
         names = choose_providers(self.preference, require_first=self.require_provider, origin=origin)
-        settings = ProviderSettings(device_id=self.device_id, trt_cache_dir=self.trt_cache_dir,
-                                    fp16=self.fp16,
+        settings = ProviderSettings(device_id=self.device_id, fp16=self.fp16,
                                     cuda_graph=self.cuda_graph_frames is not None
                                     and names[0] == "CUDAExecutionProvider",
                                     max_frames=self.max_frames)
+        self.engine_plan = None
         if "TensorrtExecutionProvider" in names:
-            settings = replace(settings, x_channels=read_metadata(self.path).model_channels)
-            try:
-                settings.cache_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ModelError(f"{origin}: TensorRT cache folder {settings.cache_dir} cannot be "
-                                 f"created: {exc.strerror}",
-                                 "set trt_cache_dir (or RTDECODE_TRT_CACHE) to a writable folder") from None
-        sess = _load_session(self.path, provider_list(names, settings), self.threads)
-        meta = ModelMetadata.from_props(sess.get_modelmeta().custom_metadata_map, str(self.path))
-        self._check_contract(sess, meta)
-        self.session_providers = list(sess.get_providers())
-        short = check_session_providers(names, self.session_providers,
-                                        require_first=self.require_provider, origin=origin)
+            settings = self._plan_engine(settings, origin)
+        building = self.engine_plan is not None and self.engine_plan.builds
+        t0 = time.perf_counter()
+        with ENGINE_BUILDS.building(self.path.name) if building else nullcontext():
+            sess = _load_session(self.path, provider_list(names, settings), self.threads)
+            meta = ModelMetadata.from_props(sess.get_modelmeta().custom_metadata_map, str(self.path))
+            self._check_contract(sess, meta)
+            self.session_providers = list(sess.get_providers())
+            short = check_session_providers(names, self.session_providers,
+                                            require_first=self.require_provider, origin=origin)
+            if short == "tensorrt" and building:  # TensorRT may defer the build to the first run
+                sess.run(["y"] + [st.name + "_out" for st in meta.states], _zero_feeds(meta))
+        if short == "tensorrt" and self.engine_plan is not None:
+            self._record_engine(origin, time.perf_counter() - t0 if building else None)
         self._sess, self.meta = sess, meta
         self.provider = self.session_providers[0]
         self.provider_short = short
+        self._set_up_stepping(sess, meta, short, origin)
+        return self
+
+    def _plan_engine(self, settings: ProviderSettings, origin: str) -> ProviderSettings:
+        """Key the TensorRT cache folders for this model and create them; the settings to use."""
+        root = self.trt_cache_dir if self.trt_cache_dir is not None else default_trt_cache_dir()
+        channels = read_metadata(self.path).model_channels
+        plan = engine_cache.plan(self.path, root, x_channels=channels, max_frames=self.max_frames,
+                                 fp16=self.fp16, device_id=self.device_id)
+        for folder in (plan.engine_dir, plan.timing_dir):
+            try:
+                if folder is not None:
+                    folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ModelError(f"{origin}: TensorRT cache folder {folder} cannot be created: "
+                                 f"{exc.strerror}",
+                                 "set trt_cache_dir (or RTDECODE_TRT_CACHE) to a writable folder") from None
+        if plan.key is None:
+            logger.warning("%s: %s", origin, plan.status.detail)
+        elif plan.builds:
+            logger.warning("%s: TensorRT engine cache %s: %s. Building it now: this takes minutes on a "
+                           "Jetson and blocks the start; keep %s on persistent storage", origin,
+                           plan.status.state, plan.status.detail, root)
+        self.engine_plan = plan
+        return replace(settings, x_channels=channels, trt_engine_dir=plan.engine_dir,
+                       trt_timing_dir=plan.timing_dir)
+
+    def _record_engine(self, origin: str, build_s: float | None) -> None:
+        """After TensorRT started: store the key next to the engine, log the build time."""
+        plan = self.engine_plan
+        if plan is None or plan.key is None or plan.engine_dir is None:
+            return
+        engine_cache.write_manifest(plan.engine_dir, plan.key)
+        if build_s is not None:
+            logger.info("%s: TensorRT engine built in %.1f s into %s", origin, build_s, plan.engine_dir)
+        else:
+            logger.info("%s: TensorRT engine loaded from %s", origin, plan.engine_dir)
+
+    def _set_up_stepping(self, sess: ort.InferenceSession, meta: ModelMetadata, short: str,
+                         origin: str) -> None:
+        """Plain run or IOBinding (with CUDA graphs), zero state, and the start-up log line."""
         device = PROVIDER_DEVICE.get(short, "cpu")
         use_binding = (device != "cpu") if self.io_binding_mode == "auto" else bool(self.io_binding_mode)
         graph = self.cuda_graph_frames if (short == "cuda" and use_binding) else None
@@ -165,13 +226,12 @@ class StreamingModel:
         if graph is not None and self._bound is not None:
             path_kind += f", CUDA graphs for {graph}-frame steps"
         extra = ""
-        if short == "tensorrt":
-            extra = f", TensorRT cache {settings.cache_dir}" + (", fp16" if self.fp16 else "")
+        if short == "tensorrt" and self.engine_plan is not None:
+            extra = f", TensorRT cache {self.engine_plan.engine_dir or 'off'}{', fp16' if self.fp16 else ''}"
         logger.info("model %s (%s) on %s [session providers %s; %s%s]: %d ch @ %.6g Hz → %d outputs, "
                     "receptive field %d frames", meta.name, self.path.name, self.provider,
                     ", ".join(self.session_providers), path_kind, extra, meta.model_channels,
                     meta.model_rate_hz, len(meta.outputs), meta.receptive_field)
-        return self
 
     def close(self) -> None:
         """Release the session (idempotent)."""
@@ -241,8 +301,7 @@ class StreamingModel:
         if self._bound is not None:
             return False
         if self._warm_feeds is None:
-            self._warm_feeds = {s.name: np.zeros(s.shape, dtype=np.float32) for s in self.meta.states}
-            self._warm_feeds["x"] = np.zeros((1, self.meta.model_channels, 1), dtype=np.float32)
+            self._warm_feeds = _zero_feeds(self.meta)
         self._sess.run(self._out_names, self._warm_feeds)
         return True
 

@@ -1,5 +1,7 @@
-"""Live Kalman fusion inside the daemon: feeds every decoder output at its source time,
-publishes the fused estimate (with predict-only values between measurements) at a fixed rate.
+"""Live Kalman fusion inside the daemon: feeds every decoder output at its source time; the
+daemon publishes the fused estimate (with predict-only values between measurements) at a fixed
+rate on the fusion's topic, and its safe value (:class:`~rtdecode.service.safe_value.SafeValue`,
+holding the last fused estimate) while the input is stale.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from rtdecode.errors import ConfigError
 from rtdecode.fusion.kalman import KalmanFusion
 from rtdecode.fusion.model import FusionModel
 from rtdecode.service.pipeline import DecoderOutput, Pipeline
+from rtdecode.service.safe_value import SafeValue
 from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
@@ -46,8 +49,8 @@ class FusionStage:
                 raise ConfigError(f"fusion model block {i} is decoder {n!r}, which is not configured "
                                   f"(have {sorted(by_name)})",
                                   "name it in [[decoders]] or set fusion.decoders")
-            if by_name[n].last_good.size != k:
-                raise ConfigError(f"decoder {n!r} has {by_name[n].last_good.size} outputs, the fusion "
+            if by_name[n].safe.n != k:
+                raise ConfigError(f"decoder {n!r} has {by_name[n].safe.n} outputs, the fusion "
                                   f"model expects {k}", "fit the fusion model on these decoders")
             self.index[n] = i
         self.cfg = cfg
@@ -58,7 +61,7 @@ class FusionStage:
         self.period_s = 1.0 / cfg.rate_hz
         self._next = 0.0
         self._t_input = float("nan")
-        self._last = np.zeros(self.n_values, np.float32)
+        self.safe = SafeValue(self.n_values)
         logger.info("fusion of %s → %s at %g Hz (%s)", names, cfg.topic, cfg.rate_hz, cfg.model.name)
 
     def feed(self, outs: list[DecoderOutput], t_newest_input: float) -> None:
@@ -73,6 +76,11 @@ class FusionStage:
                 if f & WARMUP:
                     continue
                 self.fuser.update(i, o.y[r], float(o.t[r]), healthy=not f & UNHEALTHY)
+
+    @property
+    def t_input(self) -> float:
+        """LSL time of the newest input sample fed so far, s (NaN before the first)."""
+        return self._t_input
 
     def due(self, now: float) -> bool:
         """True when the next fused message is due (fixed rate on the local clock)."""
@@ -90,21 +98,13 @@ class FusionStage:
         """Forget the filter state (after an outage, ``service.on_reconnect = "reset"``)."""
         self.fuser.reset()
 
-    def estimate(self, input_stale: bool, safe_value: str,
-                 safe_vector: np.ndarray | None = None) -> tuple[np.ndarray, float, int]:
-        """(values float32 (d,), t_source, flags) of the fused output to publish now.
-
-        While the input is stale the value is the safe value: the last fused estimate
-        (``hold``, flags STALE|HOLD), zeros or ``safe_vector`` (flags STALE).
-        """
-        if input_stale:
-            if safe_value == "hold":
-                return self._last, self._t_input, int(Flags.STALE | Flags.HOLD)
-            value = safe_vector if safe_vector is not None else np.zeros_like(self._last)
-            return value, self._t_input, int(Flags.STALE)
+    def estimate(self) -> tuple[np.ndarray, float, int]:
+        """(values float32 (d,), t_source s, flags) of the fused estimate now; remembered as the
+        safe value's last good estimate. Always finite."""
         est = self.fuser.estimate(self._t_input)
-        self._last = est.x.astype(np.float32)
-        return self._last, self._t_input, int(est.flags)
+        values = est.x.astype(np.float32)
+        self.safe.remember(values)
+        return values, self._t_input, int(est.flags)
 
     def status(self) -> dict:
         """Fusion health for the status message."""

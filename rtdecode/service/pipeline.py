@@ -25,8 +25,9 @@ from rtdecode.runtime.bounds import InputLimits, OutputLimits, probability_range
 from rtdecode.runtime.metadata import ModelMetadata
 from rtdecode.runtime.streaming import StreamingModel
 from rtdecode.service.checks import InputCheck, OutputCheck
-from rtdecode.service.telemetry import STAGE_INPUT, StageTimer
-from rtdecode.types import Flags
+from rtdecode.service.safe_value import SafeValue
+from rtdecode.service.telemetry import NO_TIMER, STAGE_INPUT, NullTimer, StageTimer, decoder_stages
+from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class Decoder:
     cfg: DecoderConfig
     model: StreamingModel
     chain: Chain
-    last_good: np.ndarray
+    safe: SafeValue
     check: OutputCheck
     memory_frames: int = 0
     smoother: ProbabilitySmoother | None = None
@@ -84,13 +85,12 @@ class Decoder:
     last_run: float = 0.0
     pending_flags: int = 0
     tainted_until: int = 0
-    t_model_done_ns: int = 0  #: when the last model call returned (stage timing), ns
     _episode_calls: int = 0
 
     @functools.cached_property
     def no_output(self) -> DecoderOutput:
         """The (shared, read-only) output of a call that completed no model frame."""
-        y = np.zeros((0, self.last_good.size), np.float32)
+        y = np.zeros((0, self.safe.n), np.float32)
         out = DecoderOutput(self.name, self.topic, y, np.zeros(0), np.zeros(0, np.uint32))
         for a in (out.y, out.t, out.flags):
             a.flags.writeable = False
@@ -115,12 +115,9 @@ class Decoder:
             self._episode_calls = 0
 
     def fallback(self, n: int, in_flags: int) -> tuple[np.ndarray, np.ndarray]:
-        """(y float32 (n, K), flags uint32 (n,)) published for a failed model call."""
-        if self.cfg.on_failure == "zero":
-            return (np.zeros((n, self.last_good.size), np.float32),
-                    np.full(n, in_flags | Flags.DEGRADED, np.uint32))
-        return (np.broadcast_to(self.last_good, (n, self.last_good.size)).copy(),
-                np.full(n, in_flags | Flags.DEGRADED | Flags.HOLD, np.uint32))
+        """(y float32 (n, K), flags uint32 (n,)) published for a failed model call:
+        ``decoders[].on_failure`` of the safe value, flagged DEGRADED."""
+        return self.safe.rows(n, self.cfg.on_failure, in_flags | Flags.DEGRADED)
 
     def taint(self, start: int, n: int, in_flags: int, flags: np.ndarray) -> None:
         """Flag rows ``start .. start+n`` that still depend on repaired input (BAD_INPUT)."""
@@ -160,8 +157,7 @@ class Pipeline:
         self.prep = prep or PreprocessingConfig()
         self.decoders: list[Decoder] = []
         self.input = InputCheck(self.n_channels, self.prep.nonfinite, None)
-        self.timer: StageTimer | None = None
-        self._stage_idx: list[tuple[int, int, int]] = []  # (chain, model, post) per decoder
+        self.timer: StageTimer | NullTimer = NO_TIMER
 
     @property
     def bad_samples(self) -> int:
@@ -215,8 +211,7 @@ class Pipeline:
                                            dcfg.smoothing.method)
         memory = (math.ceil(min(chain.memory_s, MAX_MEMORY_S) * meta.model_rate_hz)
                   + meta.receptive_field - 1 + (smoother.window - 1 if smoother else 0))
-        return Decoder(cfg=dcfg, model=model, chain=chain,
-                       last_good=np.zeros(len(meta.outputs), np.float32),
+        return Decoder(cfg=dcfg, model=model, chain=chain, safe=SafeValue(len(meta.outputs)),
                        check=OutputCheck(dcfg.name, output_limits(meta, dcfg.output_margin, where)),
                        memory_frames=memory, smoother=smoother, names=[o.name for o in meta.outputs])
 
@@ -234,10 +229,7 @@ class Pipeline:
         ``timer`` must name the stages of :func:`rtdecode.service.telemetry.daemon_stage_names`
         for these decoders; None switches timing off.
         """
-        self.timer = timer
-        self._stage_idx = ([] if timer is None else
-                           [(timer.index(f"chain:{d.name}"), timer.index(f"model:{d.name}"),
-                             timer.index(f"post:{d.name}")) for d in self.decoders])
+        self.timer = timer if timer is not None else NO_TIMER
 
     def close(self) -> None:
         """Release the models (idempotent)."""
@@ -255,8 +247,56 @@ class Pipeline:
         self.input.reset()
 
     # -- processing ------------------------------------------------------
+    def check(self, chunk: Chunk) -> Chunk:
+        """The input checks on a chunk: repaired / clamped samples, ``BAD_INPUT`` in its flags.
+
+        Raises
+        ------
+        ModelError
+            If the chunk does not have the stream's channel count.
+        """
+        x = chunk.samples
+        if x.ndim != 2 or x.shape[1] != self.n_channels:
+            raise ModelError(f"chunk has shape {x.shape}, expected (n, {self.n_channels})",
+                             "the stream's channel count changed; restart against the right stream")
+        t0 = self.timer.now()
+        y, flags = self.input.apply(x)
+        self.timer.lap(STAGE_INPUT, t0)
+        if y is x and not flags:
+            return chunk
+        return Chunk(samples=y, t_lsl=chunk.t_lsl, first_index=chunk.first_index,
+                     flags=chunk.flags | flags)
+
+    def run(self, chunk: Chunk) -> list[DecoderOutput]:
+        """Every decoder on a checked chunk (:meth:`check`); one output each (maybe 0 rows).
+
+        Input flags of a chunk that gives a decoder no output row are carried to its next row.
+        Never returns non-finite values, nor values outside a model's training range flagged OK.
+        """
+        outs = []
+        tm, t = self.timer, self.timer.now()
+        for k, d in enumerate(self.decoders):
+            chain_i, model_i, post_i = decoder_stages(k)
+            frames, tf = d.chain.process(chunk.samples, chunk.t_lsl)
+            t = tm.lap(chain_i, t)
+            dflags = chunk.flags | d.pending_flags  # input flags not yet on an output row
+            if frames.shape[0] == 0:  # between decimated frames: nothing to run or publish
+                d.pending_flags = dflags
+                if dflags & Flags.BAD_INPUT:
+                    d.taint(d.model.frames_seen, 0, dflags, np.zeros(0, np.uint32))
+                outs.append(d.no_output)
+                self._keep_warm(d)
+                t = tm.now()
+                continue
+            d.pending_flags = 0
+            y, flags, start = self._step(d, frames, dflags)
+            t = tm.lap(model_i, t)
+            outs.append(self._finish(d, y, tf, flags, start, dflags))
+            t = tm.lap(post_i, t)
+        return outs
+
     def process(self, x: np.ndarray, t: np.ndarray, src_flags: int = 0) -> list[DecoderOutput]:
-        """Run one chunk through every decoder.
+        """One chunk through the input checks and every decoder (offline and tests).
 
         Parameters
         ----------
@@ -265,50 +305,14 @@ class Pipeline:
         t : float64 (n,)
             Their times, s.
         src_flags : int
-            ``Flags`` bits the source found in this chunk (``GAP``). Input flags of a chunk
-            that gives a decoder no output row are carried to its next row.
+            ``Flags`` bits the source found in this chunk (``GAP``).
 
         Returns
         -------
         list of DecoderOutput
-            One per decoder (possibly with 0 rows). Never contains non-finite values, nor
-            values outside a model's training range flagged OK.
+            As :meth:`run`.
         """
-        if x.ndim != 2 or x.shape[1] != self.n_channels:
-            raise ModelError(f"chunk has shape {x.shape}, expected (n, {self.n_channels})",
-                             "the stream's channel count changed; restart against the right stream")
-        tm = self.timer
-        if tm is not None:
-            ta = time.perf_counter_ns()
-        x, in_flags = self.input.apply(x)
-        in_flags |= src_flags
-        if tm is not None:
-            tb = time.perf_counter_ns()
-            tm.add_ns(STAGE_INPUT, tb - ta)
-        outs = []
-        for k, d in enumerate(self.decoders):
-            frames, tf = d.chain.process(x, t)
-            if tm is not None:
-                ta = time.perf_counter_ns()
-                tm.add_ns(self._stage_idx[k][0], ta - tb)
-            dflags = in_flags | d.pending_flags  # input flags not yet on an output row
-            if frames.shape[0] == 0:  # between decimated frames: nothing to run or publish
-                d.pending_flags = dflags
-                if dflags & Flags.BAD_INPUT:
-                    d.taint(d.model.frames_seen, 0, dflags, np.zeros(0, np.uint32))
-                outs.append(d.no_output)
-                self._keep_warm(d)
-                if tm is not None:
-                    tb = time.perf_counter_ns()
-                continue
-            d.pending_flags = 0
-            out = self._run(d, frames, tf, dflags)
-            outs.append(out)
-            if tm is not None:
-                tb = time.perf_counter_ns()
-                tm.add_ns(self._stage_idx[k][1], d.t_model_done_ns - ta)
-                tm.add_ns(self._stage_idx[k][2], tb - d.t_model_done_ns)
-        return outs
+        return self.run(self.check(Chunk(samples=x, t_lsl=t, first_index=0, flags=src_flags)))
 
     def _keep_warm(self, d: Decoder) -> None:
         """keep_warm: a scratch model step on a tick that completed no frame (rate-limited)."""
@@ -323,8 +327,12 @@ class Pipeline:
             logger.warning("decoder %s: keep_warm step failed (%s: %s); keep_warm is "
                            "off for it from now on", d.name, type(exc).__name__, exc)
 
-    def _run(self, d: Decoder, frames: np.ndarray, tf: np.ndarray, dflags: int) -> DecoderOutput:
-        """One model call on ``frames`` float32 (m, C') with its checks; never raises."""
+    def _step(self, d: Decoder, frames: np.ndarray, dflags: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """One model call on ``frames`` float32 (m, C'); never raises.
+
+        Returns (y float32 (m, K), flags uint32 (m,), frame index of the first row); a failed or
+        late call gives the decoder's fallback rows, flagged DEGRADED.
+        """
         start = d.model.frames_seen
         fault: str | None = None
         t_call = d.last_run = time.perf_counter()
@@ -334,27 +342,30 @@ class Pipeline:
             d.failures += 1
             fault = f"{type(exc).__name__}: {exc}"
         else:
-            d.t_model_done_ns = time.perf_counter_ns()
             took_ms = (time.perf_counter() - t_call) * 1e3
             if d.cfg.deadline_ms is not None and took_ms > d.cfg.deadline_ms:
                 d.deadline_misses += 1
                 fault = f"model call took {took_ms:.1f} ms, deadline {d.cfg.deadline_ms:g} ms"
         if fault is not None:
-            d.t_model_done_ns = time.perf_counter_ns()
             d.fail(fault)
             y, flags = d.fallback(frames.shape[0], dflags)
-            return DecoderOutput(d.name, d.topic, y, tf, flags)
+            return y, flags, -1
         d.recovered()
-        flags = np.full(y.shape[0], dflags, dtype=np.uint32)
-        warm = d.model.meta.receptive_field - 1 - start  # type: ignore[union-attr]
-        if warm > 0:
-            flags[:warm] |= np.uint32(Flags.WARMUP)
-        d.taint(start, y.shape[0], dflags, flags)
-        y, last_ok = d.check.apply(y, flags, d.last_good)
-        if d.smoother is not None:
-            y = d.smoother.step(y)
-        if last_ok >= 0:
-            d.last_good = y[last_ok].astype(np.float32, copy=True)
+        return y, np.full(y.shape[0], dflags, dtype=np.uint32), start
+
+    def _finish(self, d: Decoder, y: np.ndarray, tf: np.ndarray, flags: np.ndarray,
+                start: int, dflags: int) -> DecoderOutput:
+        """Flags (warm-up, repaired input), output checks and smoothing of a model call's rows."""
+        if start >= 0:  # a real model call (not the fallback)
+            warm = d.model.meta.receptive_field - 1 - start  # type: ignore[union-attr]
+            if warm > 0:
+                flags[:warm] |= np.uint32(Flags.WARMUP)
+            d.taint(start, y.shape[0], dflags, flags)
+            y, last_ok = d.check.apply(y, flags, d.safe.last_good)
+            if d.smoother is not None:
+                y = d.smoother.step(y)
+            if last_ok >= 0:
+                d.safe.remember(y[last_ok])
         return DecoderOutput(d.name, d.topic, y.astype(np.float32, copy=False), tf, flags)
 
     def describe(self) -> list[dict]:

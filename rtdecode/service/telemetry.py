@@ -4,18 +4,22 @@
 :meth:`LatencyHistogram.record_value` is the scalar hot-path entry (arithmetic bin index,
 one in-place increment). :class:`StageTimer` holds one histogram per stage of the
 daemon's tick (pull, input checks, each decoder's chain / model / post-processing,
-publish, fusion); the loop passes it ``time.perf_counter_ns()`` differences.
+publish, fusion). The tick times itself with laps, ``t = timer.lap(STAGE, t)``: a
+:class:`StageTimer` records the time since ``t`` and returns now; :data:`NO_TIMER` (timing
+off) does nothing and returns 0, so the data path has no timing branches.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["LatencyHistogram", "StageTimer", "STAGE_PULL", "STAGE_INPUT", "STAGE_PUBLISH",
-           "STAGE_FUSION", "STAGE_FUSION_PUBLISH", "STAGE_TICK", "daemon_stage_names"]
+__all__ = ["LatencyHistogram", "NO_TIMER", "NullTimer", "StageTimer", "STAGE_PULL", "STAGE_INPUT",
+           "STAGE_PUBLISH", "STAGE_FUSION", "STAGE_FUSION_PUBLISH", "STAGE_TICK", "daemon_stage_names",
+           "decoder_stages"]
 
 
 class LatencyHistogram:
@@ -111,6 +115,12 @@ class LatencyHistogram:
 STAGE_PULL, STAGE_INPUT, STAGE_PUBLISH, STAGE_FUSION, STAGE_FUSION_PUBLISH, STAGE_TICK = range(6)
 
 
+def decoder_stages(k: int) -> tuple[int, int, int]:
+    """Indices of decoder ``k``'s ``chain``, ``model`` and ``post`` stages in :func:`daemon_stage_names`."""
+    first = STAGE_TICK + 1 + 3 * k
+    return first, first + 1, first + 2
+
+
 def daemon_stage_names(decoders: Sequence[str]) -> list[str]:
     """Stage names of the daemon's tick, in index order.
 
@@ -164,6 +174,16 @@ class StageTimer:
         """Record one duration of stage ``stage`` (index), in ns (``perf_counter_ns`` difference)."""
         self.hists[stage].record_value(dt_ns * 1e-9)
 
+    def now(self) -> int:
+        """The start of a span, ns (``perf_counter_ns``)."""
+        return time.perf_counter_ns()
+
+    def lap(self, stage: int, since_ns: int) -> int:
+        """Record ``now - since_ns`` as one duration of ``stage``; returns now (the next span's start)."""
+        t = time.perf_counter_ns()
+        self.hists[stage].record_value((t - since_ns) * 1e-9)
+        return t
+
     def reset(self) -> None:
         """Forget every duration."""
         for h in self.hists:
@@ -180,3 +200,23 @@ class StageTimer:
             s["count"] = h.total
             out[name] = s
         return out
+
+
+class NullTimer:
+    """The timer when stage timing is off: :meth:`now` and :meth:`lap` only return 0."""
+
+    def now(self) -> int:
+        """0 (nothing is timed)."""
+        return 0
+
+    def lap(self, stage: int, since_ns: int) -> int:
+        """Nothing to record; 0."""
+        return 0
+
+    def summary_ms(self) -> None:
+        """No summary: timing is off."""
+        return None
+
+
+#: The shared timer of an untimed daemon or pipeline.
+NO_TIMER = NullTimer()

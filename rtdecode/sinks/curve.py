@@ -273,11 +273,6 @@ class ClientKeyRegistry:
         """``"clients"`` (authorized list) or ``"any"``."""
         return "any" if self._keys is None else "clients"
 
-    @property
-    def n_clients(self) -> int | None:
-        """Number of authorized keys (None in ``any`` mode)."""
-        return None if self._keys is None else len(self._keys)
-
     def callback(self, domain: str, key: bytes) -> bool:
         """Decide one handshake (called in the authenticator thread).
 

@@ -19,16 +19,18 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import math
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
 from rtdecode.lsl import pylsl
+from rtdecode.sources.stream_choice import FORMAT_NAMES, Layout, choose, describe, misfit, report
 from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
@@ -40,10 +42,6 @@ _NUMERIC = {
     pylsl.cf_int16: np.int16,
     pylsl.cf_int8: np.int8,
     pylsl.cf_int64: np.int64,
-}
-_FORMAT_NAMES = {
-    pylsl.cf_float32: "float32", pylsl.cf_double64: "double64", pylsl.cf_string: "string",
-    pylsl.cf_int32: "int32", pylsl.cf_int16: "int16", pylsl.cf_int8: "int8", pylsl.cf_int64: "int64",
 }
 
 
@@ -62,7 +60,7 @@ def visible_streams(timeout_s: float = 0.5) -> list[str]:
     out = []
     for info in pylsl.resolve_streams(timeout_s):
         out.append(f"{info.name()} (type {info.type()}, {info.channel_count()} ch, "
-                   f"{info.nominal_srate():g} Hz, {_FORMAT_NAMES.get(info.channel_format(), '?')}, "
+                   f"{info.nominal_srate():g} Hz, {FORMAT_NAMES.get(info.channel_format(), '?')}, "
                    f"source_id {info.source_id()!r})")
     return out
 
@@ -194,11 +192,8 @@ class LslInlet:
         self.time_jumps = 0
         self.reconnects = 0
         self.reconnect_rejected = 0
-        #: ``Flags.GAP`` when the last pulled chunk had a gap, a time jump or an index loss.
-        self.chunk_flags = 0
         self.last_rejection: str | None = None
         self._resolver: pylsl.ContinuousResolver | None = None
-        self._uid: str | None = None
         self._known_uids: set[str] = set()
         self._pending: _Connect | None = None
         self._next_look = 0.0
@@ -207,8 +202,9 @@ class LslInlet:
 
     # -- lifecycle -------------------------------------------------------
     def open(self, stop: threading.Event | None = None,
-             on_wait: Callable[[], None] | None = None) -> LslInlet:
-        """Resolve the stream, check it, open the inlet.
+             on_wait: Callable[[], None] | None = None,
+             layouts: Sequence[Layout] = ()) -> LslInlet:
+        """Resolve the stream, choose among matching outlets by layout, open the inlet.
 
         Parameters
         ----------
@@ -217,77 +213,77 @@ class LslInlet:
             start-up is honoured within ~0.25 s.
         on_wait : callable, optional
             Called between resolve attempts (the daemon keeps its heartbeat going).
+        layouts : sequence of Layout
+            What the consumers (the models) need besides ``source.channels`` / ``rate_hz``:
+            outlets that do not fit are not chosen (:mod:`rtdecode.sources.stream_choice`).
         """
         cfg = self.cfg
         pred = _predicate(cfg)
         logger.info("resolving LSL stream %s (timeout %.1f s)", pred, cfg.resolve_timeout_s)
-        deadline = time.monotonic() + cfg.resolve_timeout_s
-        found: list = []
-        # A continuous resolver keeps its query waves going in the background (one short
-        # resolve_bypred per poll would restart them and never see another process' outlet).
-        # It is kept open afterwards to find a restarted rig (poll_reconnect).
         resolver = pylsl.ContinuousResolver(pred=pred, forget_after=_FORGET_AFTER_S)
-        while not found:
-            left = deadline - time.monotonic()
-            if left <= 0 or (stop is not None and stop.is_set()):
-                break
-            time.sleep(min(0.05, left))
-            found = resolver.results()
-            if on_wait is not None:
-                on_wait()
-        if stop is not None and stop.is_set() and not found:
-            raise SourceError("start-up interrupted while resolving the input stream", None)
-        if not found:
-            seen = visible_streams()
-            raise SourceError(
-                f"no LSL stream matching {pred} within {cfg.resolve_timeout_s:g} s; "
-                f"visible: {seen or 'none'}",
-                "start the rig / `rtdecode replay` / `rtdecode simulate`, or fix source.name/type/"
-                "source_id; on a lab network set LSLAPICFG to a config that can see it",
-            )
-        if len(found) > 1:
-            logger.warning("%d streams match %s; using the first (%s)", len(found), pred,
-                           found[0].source_id())
-        info = found[0]
-        self._check(info)
+        need = [Layout(cfg.channels, cfg.rate_hz, "the config", "source.channels", "source.rate_hz"),
+                *layouts]
+        info, found = self._resolve(resolver, pred, need, stop, on_wait)
         self.inlet, self.info = _connect(info, cfg, cfg.resolve_timeout_s)
-        self._uid = info.uid()
         self._known_uids = {r.uid() for r in found}
-        if cfg.reconnect:
-            self._resolver = resolver
-        else:
-            del resolver
+        # A continuous resolver keeps its query waves going in the background; it is kept
+        # open afterwards to find a restarted rig (poll_reconnect).
+        self._resolver = resolver if cfg.reconnect else None
         self.n_channels = info.channel_count()
         self.rate_hz = info.nominal_srate()
         dtype = _NUMERIC[info.channel_format()]
         self._raw = np.zeros((cfg.max_chunk_samples, self.n_channels), dtype=dtype)
         self._buf = (self._raw if dtype == np.float32
                      else np.zeros((cfg.max_chunk_samples, self.n_channels), dtype=np.float32))
-        logger.info("opened LSL stream %s: %d ch @ %g Hz, %s, source_id %r",
-                    info.name(), self.n_channels, self.rate_hz,
-                    _FORMAT_NAMES[info.channel_format()], info.source_id())
+        logger.info("opened LSL stream %s", describe(info))
         return self
+
+    def _resolve(self, resolver: pylsl.ContinuousResolver, pred: str, need: Sequence[Layout],
+                 stop: threading.Event | None, on_wait: Callable[[], None] | None
+                 ) -> tuple[pylsl.StreamInfo, list[pylsl.StreamInfo]]:
+        """Wait for a matching outlet, then keep gathering them for ``source.choose_window_s``.
+
+        Returns (the chosen outlet, every matching outlet seen). Raises SourceError when none
+        of them fits (naming each and why), when none appears within ``source.resolve_timeout_s``,
+        or when ``stop`` is set first.
+        """
+        cfg = self.cfg
+        deadline = time.monotonic() + cfg.resolve_timeout_s
+        chosen: pylsl.StreamInfo | None = None
+        found: list[pylsl.StreamInfo] = []
+        rejected: list[tuple[pylsl.StreamInfo, str]] = []
+        seen_since = math.inf
+        while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+            time.sleep(0.05)
+            found = resolver.results()
+            if found:
+                seen_since = min(seen_since, time.monotonic())
+                if time.monotonic() - seen_since >= cfg.choose_window_s:
+                    chosen, rejected = choose(found, need, cfg.rate_tolerance)
+                    break
+            if on_wait is not None:
+                on_wait()
+        if chosen is not None:
+            report(chosen, found, rejected, pred)
+            self._check(chosen)
+            return chosen, found
+        if stop is not None and stop.is_set():
+            raise SourceError("start-up interrupted while resolving the input stream", None)
+        if rejected:
+            raise SourceError(f"no LSL stream matching {pred} fits: "
+                              + "; ".join(f"{describe(i)}: {why}" for i, why in rejected),
+                              "start the right rig / replay, or fix source.name/type/source_id, "
+                              "source.channels and source.rate_hz (or serve models made for that stream)")
+        seen = visible_streams()
+        raise SourceError(
+            f"no LSL stream matching {pred} within {cfg.resolve_timeout_s:g} s; "
+            f"visible: {seen or 'none'}",
+            "start the rig / `rtdecode replay` / `rtdecode simulate`, or fix source.name/type/"
+            "source_id; on a lab network set LSLAPICFG to a config that can see it",
+        )
 
     def _check(self, info: pylsl.StreamInfo) -> None:
         cfg = self.cfg
-        name = info.name()
-        fmt = info.channel_format()
-        if fmt not in _NUMERIC:
-            raise SourceError(f"stream {name!r} has channel format {_FORMAT_NAMES.get(fmt, fmt)}; "
-                              "rtdecode decodes numeric streams only",
-                              "point source.name at the signal stream, not a marker stream")
-        if cfg.channels is not None and info.channel_count() != cfg.channels:
-            raise SourceError(f"stream {name!r} has {info.channel_count()} channels, "
-                              f"the config expects {cfg.channels} (source.channels)",
-                              "use the stream the model was trained for, or fix source.channels")
-        rate = info.nominal_srate()
-        if rate <= 0:
-            raise SourceError(f"stream {name!r} has an irregular rate (nominal 0 Hz)",
-                              "decoding needs a regularly sampled stream")
-        if cfg.rate_hz is not None and abs(rate - cfg.rate_hz) > cfg.rate_tolerance * cfg.rate_hz:
-            raise SourceError(f"stream {name!r} runs at {rate:g} Hz, the config expects "
-                              f"{cfg.rate_hz:g} Hz (source.rate_hz)",
-                              "resample at the rig, or use a model trained at this rate")
         if cfg.index_channel is not None and cfg.index_channel >= info.channel_count():
             raise SourceError(f"source.index_channel {cfg.index_channel} is outside the stream's "
                               f"{info.channel_count()} channels", "fix source.index_channel")
@@ -295,14 +291,19 @@ class LslInlet:
     def _check_same(self, info: pylsl.StreamInfo) -> None:
         """A new outlet must look like the stream the decoders were built for."""
         assert self.info is not None
+        why = misfit(info, [Layout(self.cfg.channels, self.cfg.rate_hz, "the config")],
+                     self.cfg.rate_tolerance)
+        if why is not None:
+            raise SourceError(f"new outlet {describe(info)}: {why}",
+                              "restart the rig with the stream's old layout, or restart the daemon")
         self._check(info)
         old = self.info
         what = []
         if info.channel_count() != self.n_channels:
             what.append(f"{info.channel_count()} channels instead of {self.n_channels}")
         if info.channel_format() != old.channel_format():
-            what.append(f"format {_FORMAT_NAMES.get(info.channel_format(), '?')} instead of "
-                        f"{_FORMAT_NAMES.get(old.channel_format(), '?')}")
+            what.append(f"format {FORMAT_NAMES.get(info.channel_format(), '?')} instead of "
+                        f"{FORMAT_NAMES.get(old.channel_format(), '?')}")
         if abs(info.nominal_srate() - self.rate_hz) > self.cfg.rate_tolerance * self.rate_hz:
             what.append(f"{info.nominal_srate():g} Hz instead of {self.rate_hz:g} Hz")
         if what:
@@ -344,7 +345,6 @@ class LslInlet:
                              job.uid, job.error)
                 return False
             old, self.inlet, self.info = self.inlet, job.inlet, job.info_full
-            self._uid = job.uid
             self.lost = False
             self._last_index = None  # a restarted rig restarts its index
             self.reconnects += 1
@@ -435,8 +435,8 @@ class LslInlet:
         if self._buf is not self._raw:
             np.copyto(self._buf[:n], self._raw[:n], casting="unsafe")
         x = self._buf[:n]
-        self._account(x, t)
-        chunk = Chunk(samples=x, t_lsl=t, first_index=self.samples_in)
+        flags = self._account(x, t)
+        chunk = Chunk(samples=x, t_lsl=t, first_index=self.samples_in, flags=flags)
         self.samples_in += n
         return chunk
 
@@ -460,7 +460,8 @@ class LslInlet:
                                       min_samples=1, as_numpy=True)
         return ts
 
-    def _account(self, x: np.ndarray, t: np.ndarray) -> None:
+    def _account(self, x: np.ndarray, t: np.ndarray) -> int:
+        """Count gaps, time jumps and index losses of a new chunk; returns its ``Flags`` (GAP)."""
         period = 1.0 / self.rate_hz
         if self._last_t is not None:
             first_dt = t[0] - self._last_t
@@ -468,15 +469,15 @@ class LslInlet:
             first_dt = period
         dts = np.diff(t, prepend=t[0] - first_dt)
         big = dts > self.cfg.gap_factor * period
-        self.chunk_flags = 0
+        flags = 0
         if big.any():
             self.gaps += int(big.sum())
             self.missing_samples += int(np.round(dts[big] / period).sum() - big.sum())
-            self.chunk_flags = int(Flags.GAP)
+            flags = int(Flags.GAP)
         back = dts < -0.5 * period
         if back.any():
             self.time_jumps += int(back.sum())
-            self.chunk_flags = int(Flags.GAP)
+            flags = int(Flags.GAP)
         self._last_t = float(t[-1])
         k = self.cfg.index_channel
         if k is not None:
@@ -486,8 +487,9 @@ class LslInlet:
             if (d != 1.0).any():
                 self.index_lost += int(np.clip(d - 1.0, 0, None).sum())
                 self.index_dup += int((d <= 0).sum())
-                self.chunk_flags = int(Flags.GAP)
+                flags = int(Flags.GAP)
             self._last_index = float(idx[-1])
+        return flags
 
     def counters(self) -> dict[str, int]:
         """Input counters since open."""
@@ -500,8 +502,3 @@ class LslInlet:
     def last_t(self) -> float:
         """LSL time of the newest sample pulled so far, s (NaN before the first)."""
         return self._last_t if self._last_t is not None else float("nan")
-
-    @property
-    def source_uid(self) -> str | None:
-        """uid of the outlet this inlet reads (changes on a reconnect)."""
-        return self._uid

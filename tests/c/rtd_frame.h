@@ -29,8 +29,8 @@
 #define RTD_FLAG_STALE     (1u << 2) /* no new input within stale_after_s; safe value */
 #define RTD_FLAG_HOLD      (1u << 3) /* held (repeated) value, not a fresh estimate */
 #define RTD_FLAG_GAP       (1u << 4) /* lost samples / timestamp jump in the input */
-#define RTD_FLAG_BAD_INPUT (1u << 5) /* non-finite / out-of-range input samples replaced */
-#define RTD_FLAG_CLAMPED   (1u << 6) /* model output non-finite; replaced by the safe value */
+#define RTD_FLAG_BAD_INPUT (1u << 5) /* depends on non-finite / implausible input that was repaired */
+#define RTD_FLAG_CLAMPED   (1u << 6) /* model output non-finite (held) or outside its training range (clamped) */
 
 #pragma pack(push, 1)
 typedef struct {

@@ -1,4 +1,4 @@
-"""CUDA / TensorRT execution: streaming == offline, state kept on the device, CUDA graphs, engine cache.
+"""CUDA / TensorRT execution: streaming == offline, state on the device, CUDA graphs, keyed engine cache.
 
 Every test here needs an NVIDIA GPU and onnxruntime-gpu. Without them each one skips with
 the reason (provider not in this onnxruntime build, or present but failing to start), never
@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from rtdecode.errors import ModelError
+from rtdecode.runtime import engine_cache
+from rtdecode.runtime.devices import cuda_device
 from rtdecode.runtime.providers import available_providers
 from rtdecode.runtime.streaming import StreamingModel
 
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = [ROOT / "models" / n for n in
-          ("openhdemg_gamma.onnx", "flexemg_sconvnet_c.onnx", "cortex_wiener.onnx")]
+          ("openhdemg_gamma.onnx", "flexemg_mlp.onnx", "cortex_wiener.onnx")]
 #: relative tolerance of the output scale (TensorRT fuses and reorders more than cuDNN does)
 TOL = {"cuda": 1e-4, "tensorrt": 1e-3}
 
@@ -106,15 +108,55 @@ def test_cuda_graph_steps_equal_offline(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.concatenate(parts), ref, rtol=1e-4, atol=1e-4 * scale)
 
 
-def test_tensorrt_engine_cache_is_written_and_reused(tmp_path: Path) -> None:
+def _engine_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in (".engine", ".profile"))
+
+
+def test_tensorrt_engine_cache_is_written_keyed_and_reused(tmp_path: Path) -> None:
     m = _open(MODELS[2], "tensorrt", tmp_path)
+    plan = m.engine_plan
+    assert plan is not None and plan.key is not None, "TensorRT runs but its version / the GPU were not read"
+    assert plan.status.state == "miss" and plan.engine_dir is not None
     m.warm_up(5)
-    files = [p for p in (tmp_path / "trt").iterdir() if p.suffix in (".engine", ".profile", ".timing")]
-    assert files, "TensorRT wrote no engine into the cache directory"
+    files = _engine_files(tmp_path / "trt")
+    assert files and all(f.startswith(str(plan.key.relpath)) for f in files), files
+    assert engine_cache.read_manifest(plan.engine_dir) == plan.key.fields()
     again = _open(MODELS[2], "tensorrt", tmp_path)  # loads the cached engine instead of building one
+    assert again.engine_plan is not None and again.engine_plan.status.state == "hit"
     again.warm_up(5)
-    after = [p for p in (tmp_path / "trt").iterdir() if p.suffix in (".engine", ".profile", ".timing")]
-    assert sorted(p.name for p in after) == sorted(p.name for p in files)
+    assert _engine_files(tmp_path / "trt") == files
+    fp16 = _open(MODELS[2], "tensorrt", tmp_path, fp16=True)  # other precision: its own folder
+    assert fp16.engine_plan is not None and fp16.engine_plan.engine_dir != plan.engine_dir
+    assert fp16.engine_plan.status.state == "stale"  # the fp32 engine is never loaded for fp16
+
+
+def test_platform_probe_matches_nvidia_smi() -> None:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    dev = cuda_device(0)
+    if exe is None or dev is None:
+        pytest.skip(f"no CUDA device readable here (nvidia-smi: {exe}, libcuda probe: {dev})")
+    out = subprocess.run([exe, "--query-gpu=name,compute_cap", "--format=csv,noheader", "-i", "0"],
+                         capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    name, cc = (v.strip() for v in out.split(","))
+    assert dev == (name, cc)
+
+
+def test_trt_build_builds_then_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from rtdecode.cli import main
+
+    _open(MODELS[2], "tensorrt", tmp_path / "probe")  # skips with the reason without TensorRT
+    args = ["trt-build", str(MODELS[2]), "--cache-dir", str(tmp_path / "trt"), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert first["was"] == "miss" and first["state"] == "hit"
+    assert main(args) == 0
+    second = json.loads(capsys.readouterr().out)[0]
+    assert second["was"] == "hit" and second["engine_dir"] == first["engine_dir"]
 
 
 def test_doctor_reports_the_gpu_provider(tmp_path: Path, ipc_endpoint: str, unique_name: str,

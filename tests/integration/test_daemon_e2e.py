@@ -70,20 +70,24 @@ def _collect(sub: Subscriber, daemon: subprocess.Popen, timeout_s: float) -> tup
     return msgs, status
 
 
-def serve_replay(cfg: Path, endpoint: str, replay_args: list[str], seconds: float) -> tuple[list, dict]:
-    """Start ``rtdecode serve cfg``, replay a recording into it (``replay_args``), collect what it publishes.
-
-    Both processes must exit 0 (the daemon after its ``max_samples``). Returns the estimate
-    messages and the last status.
-    """
+def serve_replay(tmp_path: Path, name: str, endpoint: str, model: Path, recording: Path, *, channels: int,
+                 rate: float, start_s: float, stop_s: float, n: int,
+                 index: bool = False) -> tuple[list, dict, int]:
+    """Serve ``model`` in a daemon process, replay ``recording[start_s:stop_s]`` into it over LSL and
+    collect what it publishes; returns (estimate messages, last status, replay exit code)."""
+    cfg = _config(tmp_path, name=name, model=model, endpoint=endpoint, channels=channels, rate=rate,
+                  extra_source="index_channel = 0" if index else "", extra_service=f"max_samples = {n}")
     with Subscriber(endpoint, topics=["dec", STATUS_TOPIC]) as sub:
         daemon = subprocess.Popen(PY + ["serve", str(cfg)], stderr=subprocess.PIPE, text=True)
         replay = None
         try:
             _wait_status(sub, "starting")
-            replay = subprocess.Popen(PY + ["replay", *replay_args, "--wait-consumer-s", "30"],
-                                      stderr=subprocess.PIPE, text=True)
-            msgs, status = _collect(sub, daemon, timeout_s=60 + seconds)
+            args = ["replay", str(recording), "--name", name, "--start-s", str(start_s),
+                    "--stop-s", str(stop_s), "--wait-consumer-s", "30"]
+            if index:
+                args += ["--index-channel", "0"]
+            replay = subprocess.Popen(PY + args, stderr=subprocess.PIPE, text=True)
+            msgs, status = _collect(sub, daemon, timeout_s=60 + (stop_s - start_s))
             daemon.wait(10)
             replay.wait(30)
         finally:
@@ -92,21 +96,15 @@ def serve_replay(cfg: Path, endpoint: str, replay_args: list[str], seconds: floa
                     p.kill()
         assert daemon.returncode == 0, daemon.stderr.read()
         assert replay.returncode == 0, replay.stderr.read()
-    return msgs, status
+    return msgs, status, replay.returncode
 
 
 def _run(tmp_path: Path, shared: Path, unique_name: str, endpoint: str, model: Path,
-         index: bool, start_s: float, stop_s: float) -> tuple[list, dict, int]:
-    rec = read_recording(shared / OTB).segment(start_s, stop_s)
-    n = rec.n_samples
-    cfg = _config(tmp_path, name=unique_name, model=model, endpoint=endpoint, channels=64,
-                  rate=2048.0, extra_source="index_channel = 0" if index else "",
-                  extra_service=f"max_samples = {n}")
-    args = [str(shared / OTB), "--name", unique_name, "--start-s", str(start_s), "--stop-s", str(stop_s)]
-    if index:
-        args += ["--index-channel", "0"]
-    msgs, status = serve_replay(cfg, endpoint, args, rec.duration_s)
-    return msgs, status, n
+         index: bool, start_s: float, stop_s: float) -> tuple[list, dict, int, int]:
+    n = read_recording(shared / OTB).segment(start_s, stop_s).n_samples
+    msgs, status, code = serve_replay(tmp_path, unique_name, endpoint, model, shared / OTB, channels=64,
+                                      rate=2048.0, start_s=start_s, stop_s=stop_s, n=n, index=index)
+    return msgs, status, n, code
 
 
 @pytest.mark.data
@@ -115,7 +113,7 @@ def test_replay_real_recording_no_loss_and_equals_predict(tmp_path: Path, shared
     """64 ch @ 2048 Hz HD-sEMG, 3 s: every sample exactly once, outputs == offline predict."""
     model = linear_model(tmp_path / "ident.onnx", rate_hz=2048.0, channels=64, lags=3,
                          identity_channel=0)
-    msgs, status, n = _run(tmp_path, shared_data, unique_name, ipc_endpoint, model,
+    msgs, status, n, _ = _run(tmp_path, shared_data, unique_name, ipc_endpoint, model,
                               index=True, start_s=10.0, stop_s=13.0)
     assert len(msgs) == n
     seq = np.array([m.seq for m in msgs])
@@ -143,7 +141,7 @@ def test_live_chain_equals_predict_on_real_recording(tmp_path: Path, shared_data
              {"kind": "decimate", "factor": 16},
              {"kind": "standardize", "mean": 20.0, "std": 15.0}]
     model = linear_model(tmp_path / "env.onnx", rate_hz=2048.0, channels=64, chain=chain, lags=8)
-    msgs, status, n = _run(tmp_path, shared_data, unique_name, ipc_endpoint, model,
+    msgs, status, n, _ = _run(tmp_path, shared_data, unique_name, ipc_endpoint, model,
                               index=False, start_s=5.0, stop_s=8.0)
     rec = read_recording(shared_data / OTB).segment(5.0, 8.0)
     off = predict_recording(model, rec)

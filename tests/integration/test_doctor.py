@@ -115,6 +115,15 @@ def test_unavailable_provider_fails_unless_fallback_allowed(
 
 def test_invalid_config_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[source]\nname = "x"\n[[decoders]]\nname = "d"\nmodel = "nope.onnx"\n', encoding="utf-8")
+    bad.write_text(f'[source]\nname = "x"\nchannels = "fifty"\n[[decoders]]\nname = "d"\n'
+                   f'model = "{WIENER}"\n', encoding="utf-8")
     assert main(["doctor", str(bad)]) == 2
+    assert "source.channels" in capsys.readouterr().err
+
+
+def test_missing_model_is_a_model_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README's exit-code table: a missing model is 4 (it was 2 before issue 12)."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[source]\nname = "x"\n[[decoders]]\nname = "d"\nmodel = "nope.onnx"\n', encoding="utf-8")
+    assert main(["doctor", str(bad)]) == 4
     assert "does not exist" in capsys.readouterr().err

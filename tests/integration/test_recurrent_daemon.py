@@ -22,7 +22,7 @@ from rtdecode.io.readers import read_recording  # noqa: E402
 from rtdecode.nn.export import export_streaming  # noqa: E402
 from rtdecode.nn.recurrent import GRUDecoder, LSTMDecoder  # noqa: E402
 from rtdecode.types import Flags  # noqa: E402
-from tests.integration.test_daemon_e2e import _config, serve_replay  # noqa: E402
+from tests.integration.test_daemon_e2e import serve_replay  # noqa: E402
 
 FS, CH, SECONDS = 500.0, 8, 4.0
 CHAIN = [{"kind": "rectify"}, {"kind": "smooth", "window_s": 0.04}, {"kind": "decimate", "factor": 10}]
@@ -48,10 +48,9 @@ def test_daemon_serves_a_recurrent_decoder_like_predict_and_torch(cell: str, tmp
                                  preprocessing=CHAIN, outputs=["a", "b"])
     rec_path = _recording(tmp_path / "rec.npz")
     rec = read_recording(rec_path)
-    cfg = _config(tmp_path, name=unique_name, model=onnx_path, endpoint=ipc_endpoint, channels=CH, rate=FS,
-                  extra_service=f"max_samples = {rec.n_samples}")
-    msgs, _status = serve_replay(cfg, ipc_endpoint, [str(rec_path), "--name", unique_name, "--chunk-ms", "7"],
-                                 SECONDS)
+    msgs, _status, code = serve_replay(tmp_path, unique_name, ipc_endpoint, onnx_path, rec_path, channels=CH,
+                                       rate=FS, start_s=0.0, stop_s=SECONDS, n=rec.n_samples)
+    assert code == 0
 
     off = predict_recording(onnx_path, rec)
     assert len(msgs) == off["y"].shape[0] == rec.n_samples // 10

@@ -69,28 +69,37 @@ def test_recurrent_ensemble_stacked_with_wiener_exports_as_one_graph(tmp_path: P
     _check_served(Path(metrics["export"]["path"]), npz)
 
 
-def test_refit_on_all_trials_carries_the_protocols_heldout_numbers(tmp_path: Path) -> None:
+def test_all_data_refits_the_ensemble_and_keeps_the_protocols_heldout_numbers(tmp_path: Path) -> None:
     npz = _regression_npz(tmp_path / "reg.npz")
-    cfg = _cfg(npz, "LSTMDecoder", protocol={"kind": "ab", "restarts": 2, "ensemble": True, "refit": True,
-                                             "controls": ["linear"]},
-               export={"model": "rnn_refit"})
+    cfg = _cfg(npz, "LSTMDecoder", export={"model": "rnn_ensemble", "all_data": True},
+               protocol={"kind": "ab", "restarts": 2, "ensemble": True, "controls": ["linear"]})
     metrics = train_cmd.train_from_config(load_train_config(data=cfg), tmp_path / "out")
     res = metrics["results"]
-    ref = res["refits"]["rnn_refit"]
-    net = res["models"]["rnn"]
-    assert ref["of"] == "rnn_ensemble" and ref["members"] == 2
-    assert ref["budget"] == max(1, round((net["amax"]["step"] + net["bmax"]["step"]) / 2))
-    assert res["refits"]["control_linear_refit"]["of"] == "control_linear"
-    ens = res["models"]["rnn_ensemble"]
-    assert min(ref["r2_all_trials_in_sample"]) > 0.3
+    net, ens = res["models"]["rnn"], res["models"]["rnn_ensemble"]
     held = metrics["export"]["heldout"]
     assert held["r2_score"] == pytest.approx(ens["score"], abs=1e-4)  # the card rounds to 4 digits
     assert metrics["export"]["verify"]["ok"]
-    meta = read_metadata(Path(metrics["export"]["path"]))
+    path = Path(metrics["export"]["path"])
+    meta = read_metadata(path)
+    budget = max(1, round((net["amax"]["step"] + net["bmax"]["step"]) / 2))
+    assert meta.provenance["fitted_on"] == f"all {len(read_trials(res))} trials, 2 × {budget} epochs"
     assert len(meta.states) == 2 * 3  # two LSTMs: projection frames, h, c
-    _check_served(Path(metrics["export"]["path"]), npz)
-    with pytest.raises(ConfigError, match="export.model"):
-        load_train_config(data=_cfg(npz, "GRUDecoder", export={"model": "rnn_refit"}))
+    _check_served(path, npz)
+    # the refit is not the protocol's ensemble: it was fitted on other (all) frames
+    from rtdecode.nn.checkpoint import load_checkpoint
+
+    refit, _, _ = load_checkpoint(tmp_path / "out" / "checkpoint.npz")
+    assert type(refit).__name__ == "StackedDecoder" and len(refit.members) == 2
+    with pytest.raises(ConfigError, match="export.all_data"):
+        load_train_config(data=_cfg(npz, "GRUDecoder",
+                                    export={"model": "rnn_ensemble_linear", "all_data": True},
+                                    protocol={"kind": "ab", "restarts": 2, "ensemble": True,
+                                              "stack_linear": True, "controls": ["linear"]}))
+
+
+def read_trials(res: dict) -> list[int]:
+    """Every trial of an A/B run."""
+    return [t for k in ("train", "a", "b") for t in res["sets"][k]]
 
 
 def test_recurrent_config_errors_name_the_field(tmp_path: Path) -> None:

@@ -108,3 +108,10 @@ def test_terminal_view_renders_real_stats() -> None:
     assert "WARMUP|HOLD" in cortex_line
     assert "[+" in view  # the latest values
     assert "state=running" in view
+
+
+def test_listen_where_nothing_publishes_exits_1(tmp_path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    """Nothing at the endpoint (not even a heartbeat) is an error, not a quiet 'status: none'."""
+    args = _parser().parse_args(["listen", f"ipc://{tmp_path}/nobody.sock", "--seconds", "0.3"])
+    assert args.func(args) == 1
+    assert "no message from" in capsys.readouterr().err

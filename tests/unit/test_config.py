@@ -112,3 +112,66 @@ def test_configuration_reference_is_current() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
     assert doc.strip() == reference_markdown().strip(), (
         "docs/configuration.md is stale: regenerate it (see its first lines)")
+
+
+def test_environment_errors_name_the_variable(tmp_path: Path) -> None:
+    """A bad value from the environment names the variable, not the file; so does a misspelt
+    section, which must not be told to 'remove this key' from a file that does not have it."""
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, GOOD), environ={"RTDECODE_SOURCE__CHANNELS": "fifty"})
+    msg = str(e.value)
+    assert "RTDECODE_SOURCE__CHANNELS = 'fifty'" in msg and "source.channels" in msg
+    assert "Fix: give RTDECODE_SOURCE__CHANNELS a valid value" in msg
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, GOOD), environ={"RTDECODE_SORCE__NAME": "rig"})
+    msg = str(e.value)
+    assert "RTDECODE_SORCE__NAME" in msg and "unset RTDECODE_SORCE__NAME" in msg
+    assert "remove this key" not in msg
+
+
+def test_remote_bind_error_puts_the_real_fix_on_the_fix_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, GOOD + '\n[sink]\nendpoint = "tcp://0.0.0.0:5555"\n'), environ={})
+    fix = str(e.value).split("Fix:", 1)[1]
+    assert "allow_remote = true" in fix and "loopback" in fix
+    assert "see docs/configuration.md for allowed values" not in fix
+
+
+def test_missing_model_is_exit_code_4(tmp_path: Path) -> None:
+    """README: exit 4 for a missing model (also a ConfigError: the fix is the config's path)."""
+    from rtdecode.errors import MissingModelError
+
+    with pytest.raises(MissingModelError) as e:
+        load_config(_write(tmp_path, GOOD.replace(str(MODEL), "nope.onnx")), environ={})
+    assert e.value.exit_code == 4
+
+
+def test_info_reads_a_fusion_model(capsys: pytest.CaptureFixture) -> None:
+    from rtdecode.cli import main
+
+    assert main(["info", str(ROOT / "models" / "cortex_fusion.json")]) == 0
+    out = capsys.readouterr().out
+    assert "kalman fusion model" in out and '"wiener": 2' in out
+
+
+def test_train_help_names_an_existing_config(capsys: pytest.CaptureFixture) -> None:
+    from rtdecode.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    names = [w for w in capsys.readouterr().out.split() if w.startswith("configs/train/")]
+    assert names and all((ROOT / n.rstrip(")., ")).exists() for n in names), names
+
+
+def test_environment_overrides_are_decoded_by_field_type(tmp_path: Path) -> None:
+    """A string field keeps what was written (a name that looks like a number stays a name); a list
+    is JSON; null clears an optional field; numbers and booleans convert as the field says."""
+    env = {"RTDECODE_SOURCE__NAME": "123", "RTDECODE_DECODERS__0__PROVIDERS": '["cpu"]',
+           "RTDECODE_PREPROCESSING__INPUT_RANGE_FACTOR": "null", "RTDECODE_SINK__NODROP": "true",
+           "RTDECODE_SERVICE__STALE_AFTER_S": "0.5"}
+    cfg = load_config(_write(tmp_path, GOOD), environ=env)
+    assert cfg.source.name == "123" and cfg.decoders[0].providers == ["cpu"]
+    assert cfg.preprocessing.input_range_factor is None and cfg.sink.nodrop is True
+    assert cfg.service.stale_after_s == 0.5
+    with pytest.raises(ConfigError, match="RTDECODE_DECODERS__0__PROVIDERS = 'cpu' is not valid JSON"):
+        load_config(_write(tmp_path, GOOD), environ={"RTDECODE_DECODERS__0__PROVIDERS": "cpu"})

@@ -129,3 +129,11 @@ def test_gesture_config_is_the_hdsemg_classifier() -> None:
     meta = read_metadata(d.model)
     assert meta.grid_shape == [16, 4] and meta.channels == 64 and len(meta.outputs) == 5
     assert d.smoothing is not None and d.providers[0] == "tensorrt"
+
+
+def test_the_demo_model_embedded_in_the_package_is_the_shipped_one() -> None:
+    """rtdecode/data/cortex_wiener.onnx lets a regular install run the demo (issue 12)."""
+    embedded = ROOT / "rtdecode" / "data" / "cortex_wiener.onnx"
+    assert embedded.read_bytes() == (ROOT / "models" / "cortex_wiener.onnx").read_bytes(), (
+        "the embedded demo model differs from models/cortex_wiener.onnx: rerun "
+        "scripts/build_models.py cortex_wiener")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import signal
 
 from rtdecode.dsp import Chain, build_chain
+from rtdecode.dsp.td import TD_FEATURES, td_features
 
 FS = 1000.0
 N_SAMPLES = 3000
@@ -144,6 +145,11 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         lambda x, t: (np.clip(x, -25, 40), t),
     ),
     ("sqrt", {"kind": "sqrt"}, lambda x, t: (np.sqrt(np.maximum(x, 0.0)), t)),
+    (
+        "td",
+        {"kind": "td", "window_s": 0.05, "threshold": 1.0, "features": ["mav", "wl", "zc", "ssc", "rms"]},
+        lambda x, t: (td_features(x, int(round(0.05 * FS)), 1.0, TD_FEATURES, zero_history=True), t),
+    ),
 ]
 IDS = [c[0] for c in CASES]
 KINDS = {c[1]["kind"] for c in CASES}

@@ -158,10 +158,16 @@ def test_silent_session_fallback_is_caught(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_gpu_provider_options(tmp_path: Path) -> None:
-    s = ProviderSettings(device_id=1, trt_cache_dir=tmp_path / "trt", fp16=True, max_frames=256,
+    s = ProviderSettings(device_id=1, trt_engine_dir=tmp_path / "trt" / "m" / "key",
+                         trt_timing_dir=tmp_path / "trt" / "_timing" / "t", fp16=True, max_frames=256,
                          x_channels=64)
     trt = provider_options("tensorrt", s)
-    assert trt["trt_engine_cache_enable"] == "True" and trt["trt_engine_cache_path"] == str(tmp_path / "trt")
+    assert trt["trt_engine_cache_enable"] == "True"
+    assert trt["trt_engine_cache_path"] == str(tmp_path / "trt" / "m" / "key")
+    assert trt["trt_timing_cache_path"] == str(tmp_path / "trt" / "_timing" / "t")
+    off = provider_options("tensorrt", ProviderSettings())  # no key (TensorRT / GPU unreadable): no cache
+    assert off["trt_engine_cache_enable"] == "False" and "trt_engine_cache_path" not in off
+    assert off["trt_timing_cache_enable"] == "False" and "trt_profile_max_shapes" not in off
     assert trt["trt_fp16_enable"] == "True" and trt["device_id"] == "1"
     assert trt["trt_profile_min_shapes"] == "x:1x64x1" and trt["trt_profile_max_shapes"] == "x:1x64x256"
     cuda = provider_options("cuda", s)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rtdecode.metrics import confusion
 from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.train.ab import run_ab
-from rtdecode.nn.train.classification import confusion, fit_classifier, predict_proba, smoothed_accuracy
+from rtdecode.nn.train.classification import fit_classifier, predict_proba, smoothed_accuracy
 from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig, load_train_config
 from rtdecode.nn.train.data import load_training_data

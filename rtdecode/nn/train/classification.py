@@ -9,6 +9,7 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from rtdecode.nn.train.results import ClassifierFit, ClassifierHistory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["confusion", "fit_classifier", "predict_proba", "smoothed_accuracy"]
+__all__ = ["fit_classifier", "predict_proba", "smoothed_accuracy"]
 
 
 def predict_proba(model: nn.Module, x: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -48,9 +49,9 @@ def predict_proba(model: nn.Module, x: np.ndarray, batch: int = 4096) -> np.ndar
 
 
 def _epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, Y: torch.Tensor, batch_size: int,
-           rng: np.random.Generator, bar: object) -> float:
+           rng: np.random.Generator, bar: object, train_mode: Callable[[nn.Module], object]) -> float:
     """One pass over the shuffled training frames; the mean minibatch loss (NaN if none ran)."""
-    model.train()
+    train_mode(model)
     order = torch.from_numpy(rng.permutation(X.shape[0]))
     losses = []
     for i in range(0, X.shape[0], batch_size):
@@ -69,7 +70,8 @@ def _epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, Y: tor
 def fit_classifier(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                    y_val: np.ndarray, *, epochs: int, batch_size: int, lr: float, patience: int,
                    rng: np.random.Generator, weight_decay: float = 0.0, progress: bool = False,
-                   desc: str = "train") -> ClassifierFit:
+                   desc: str = "train", early_stopping: bool = True,
+                   train_mode: Callable[[nn.Module], object] = nn.Module.train) -> ClassifierFit:
     """Minibatch Adam with cross-entropy, early-stopped on the validation loss (seed 004).
 
     Parameters
@@ -81,11 +83,18 @@ def fit_classifier(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x
     epochs, batch_size, lr, patience : training schedule (patience in epochs).
     rng : numpy Generator
         Batch order.
+    early_stopping : bool
+        Keep the epoch with the lowest validation loss and stop after ``patience`` epochs
+        without one; False: run all ``epochs`` and keep the last (a fit whose epoch count
+        was chosen before, e.g. on every trial).
+    train_mode : callable
+        Puts the model in training mode each epoch (default ``model.train()``; calibration
+        keeps the frozen layers' batch norm in eval mode).
 
     Returns
     -------
     ClassifierFit
-        The model is left with the best epoch's weights, in eval mode.
+        The model is left with the kept epoch's weights, in eval mode.
     """
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     X = frames_tensor(x_train)
@@ -97,13 +106,13 @@ def fit_classifier(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x
     ep = 0
     with progress_bar(epochs * max(1, X.shape[0] // batch_size), desc, progress) as bar:
         for ep in range(epochs):
-            hist.train_loss.append(_epoch(model, opt, X, Y, batch_size, rng, bar))
+            hist.train_loss.append(_epoch(model, opt, X, Y, batch_size, rng, bar, train_mode))
             p = predict_proba(model, x_val)
             val_loss = float(-np.mean(np.log(np.clip(p[np.arange(len(yv)), yv], 1e-12, None))))
             hist.val_loss.append(val_loss)
             hist.val_acc.append(float(np.mean(np.argmax(p, axis=1) == yv)))
             bar.set_postfix({"val_loss": f"{val_loss:.3f}", "val_acc": f"{hist.val_acc[-1]:.3f}"})
-            if val_loss < best_loss:
+            if val_loss < best_loss or not early_stopping:
                 best_loss, best_epoch, best_state = val_loss, ep, copy.deepcopy(model.state_dict())
             elif ep - best_epoch >= patience:
                 break
@@ -117,10 +126,3 @@ def smoothed_accuracy(proba: np.ndarray, y: np.ndarray, window: int, method: str
     """Per-sample accuracy after the service's causal smoothing of a trial's probabilities."""
     sm = ProbabilitySmoother(proba.shape[1], window, method)  # type: ignore[arg-type]
     return float(np.mean(np.argmax(sm.step(proba), axis=1) == y))
-
-
-def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts (true class, predicted class), int64 (G, G)."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)), 1)
-    return cm

@@ -9,15 +9,23 @@ protocol (``loto`` or ``ab``).
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from rtdecode.errors import ConfigError
+from rtdecode.io.labelled import DataSpec
 from rtdecode.nn.train.families import FAMILIES, Task, family, kinds_of
+from rtdecode.settings import SettingsModel, load_settings, read_document
 
 logger = logging.getLogger(__name__)
+
+#: Environment variables with this prefix override training config fields.
+ENV_PREFIX = "RTDECODE_TRAIN_"
 
 __all__ = [
     "DataConfig",
@@ -36,20 +44,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DataConfig(_Strict):
-    """Which recordings to train on."""
-
-    kind: Literal["flexemg", "monkey_reach", "otb", "npz", "recording"] = Field(
-        description="dataset layout (see rtdecode.nn.datasets.load_recordings)")
-    path: Path = Field(description="file or folder; relative to the config file's folder")
-    targets: list[str] | None = Field(None, description="regression targets by name (default all)")
-    trial_block_s: float | None = Field(None, gt=0, description="cut a recording without trial ids "
-                                        "into trials of this length, s")
-    max_trials: int | None = Field(None, ge=1, description="flexemg: use only the first N trial files")
-    fs_hz: float | None = Field(None, gt=0, description="rate of files that do not store one, Hz")
-    shuffle_trials: bool = Field(False, description="put the trials of each recording in a random order "
-                                 "(seeded by `seed`) before the chain, for recordings stored sorted by "
-                                 "condition (the monkey reach trials are sorted by reach direction)")
+#: ``[data]``: which recordings, targets and trials (shared with ``rtdecode evaluate``).
+DataConfig = DataSpec
 
 
 class PreprocessingTrainConfig(_Strict):
@@ -61,6 +57,8 @@ class PreprocessingTrainConfig(_Strict):
                                  "`chain` (which may add e.g. a high-pass in front)")
     standardize: bool = Field(False, description="append a standardize stage with the training trials' "
                               "mean and std (ab protocol)")
+    electrode_grid: bool = Field(False, description="append a grid stage laying the channels out on the "
+                                 "recordings' electrode grid (arraymap.mat), so the model file records it")
 
 
 class ModelEntry(_Strict):
@@ -133,11 +131,11 @@ class ProtocolConfig(_Strict):
                                "with the linear control (a per-frame linear mix of both, least squares "
                                "on A for B and on B for A); needs controls = ['linear']; exportable as "
                                "'<name>_ensemble_linear'")
-    refit: bool = Field(False, description="ab: after the protocol, fit each network again on all trials "
-                        "(train, A, B) for the budget the protocol chose, `restarts` times, averaged; "
-                        "exportable as '<name>_refit' (and 'control_linear_refit'), carrying the "
-                        "protocol's held-out numbers of '<name>_ensemble' ('<name>' for one restart)")
-    baselines: list[Literal["lda"]] = Field(default_factory=list, description="loto: LDA on MAV, WL, ZC, SSC")
+    baselines: list[Literal["lda"]] = Field(default_factory=list, description="loto: the classic decoder, "
+                                            "time-domain features (lda_features) → LDA; exportable as 'lda'")
+    lda_features: list[Literal["mav", "wl", "zc", "ssc", "rms"]] = Field(
+        default_factory=lambda: ["mav", "wl", "zc", "ssc"],  # type: ignore[arg-type]
+        description="LDA features (Hudgins set)")
     lda_window_s: float = Field(0.2, gt=0)
     lda_threshold: float = Field(0.01, ge=0, description="ZC / SSC dead zone, units of the filtered input")
     lda_stride: int = Field(10, ge=1, description="use every n-th training window for the LDA fit")
@@ -161,11 +159,18 @@ class ExportConfig(_Strict):
     name: str | None = Field(None, description="model name in the metadata (default the run name)")
     fold: int | None = Field(None, description="loto: the test trial whose fold model is exported "
                              "(default the first fold)")
+    all_data: bool = Field(False, description="fit the exported model again on every trial, with the "
+                           "settings the protocol chose (loto networks: the folds' median best epoch count; "
+                           "ab networks: the selected pair's mean best step, `<name>_ensemble` refitted "
+                           "`restarts` times and averaged, control_linear with the chosen ridge); "
+                           "its metadata keeps the protocol's held-out numbers")
     verify: bool = Field(True, description="run rtdecode verify on the exported file")
 
 
-class TrainConfig(_Strict):
-    """``rtdecode train`` configuration (TOML)."""
+class TrainConfig(SettingsModel):
+    """``rtdecode train`` configuration (TOML; ``RTDECODE_TRAIN_*`` environment overrides)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
@@ -176,7 +181,8 @@ class TrainConfig(_Strict):
     description: str = ""
     data: DataConfig
     preprocessing: PreprocessingTrainConfig = Field(default_factory=PreprocessingTrainConfig)
-    models: list[ModelEntry] = Field(min_length=1)
+    models: list[ModelEntry] = Field(default_factory=list, description="networks to train (none: only "
+                                     "the protocol's baselines)")
     optim: OptimConfig = Field(default_factory=OptimConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     protocol: ProtocolConfig
@@ -184,8 +190,26 @@ class TrainConfig(_Strict):
 
     @property
     def task(self) -> Task:
-        """The task of the networks' family (all networks of a config share it)."""
-        return family(self.models[0].kind).task
+        """The task of the networks' family (all networks of a config share it), else the protocol's."""
+        if self.models:
+            return family(self.models[0].kind).task
+        return "classification" if self.protocol.kind == "loto" else "regression"
+
+    @property
+    def export_model(self) -> str:
+        """The exported model's name (``export.model``, default the first network, else the LDA)."""
+        return self.export.model or (self.models[0].name if self.models else "lda")
+
+    @property
+    def exportable(self) -> list[str]:
+        """Every model name a run of this config produces."""
+        names = [m.name for m in self.models]
+        out = names + (["control_linear"] if "linear" in self.protocol.controls else [])
+        if self.protocol.ensemble:
+            out += [f"{n}_ensemble" for n in names]
+        if self.protocol.stack_linear and names:
+            out.append(f"{names[0]}_ensemble_linear")
+        return out + (["lda"] if "lda" in self.protocol.baselines else [])
 
     @model_validator(mode="after")
     def _cross_checks(self) -> TrainConfig:
@@ -194,6 +218,9 @@ class TrainConfig(_Strict):
                              f"regressors ({', '.join(kinds_of('regression'))}); train them in separate "
                              "configs")
         names = [m.name for m in self.models]
+        if not names and not self.protocol.baselines:
+            raise ValueError("models: give at least one network (or, for a classifier, only the classic "
+                             "decoder: protocol.kind = 'loto' with protocol.baselines = ['lda'])")
         if len(set(names)) != len(names):
             raise ValueError(f"models: names repeat ({names}); give each model its own name")
         if self.task == "classification" and self.protocol.kind != "loto":
@@ -210,23 +237,14 @@ class TrainConfig(_Strict):
                              "(protocol.controls = ['linear'])")
         if (self.protocol.ensemble or self.protocol.stack_linear) and self.protocol.kind != "ab":
             raise ValueError("protocol.ensemble / stack_linear: only for protocol.kind = 'ab'")
-        exportable = names + (["control_linear"] if "linear" in self.protocol.controls else [])
-        if self.protocol.ensemble:
-            exportable += [f"{n}_ensemble" for n in names]
-        if self.protocol.stack_linear:
-            exportable.append(f"{names[0]}_ensemble_linear")
-        if self.protocol.refit:
-            if self.protocol.kind != "ab":
-                raise ValueError("protocol.refit: only for protocol.kind = 'ab'")
-            exportable += [f"{n}_refit" for n in names]
-            exportable += ["control_linear_refit"] if "linear" in self.protocol.controls else []
-        if self.export.model is not None and self.export.model not in exportable:
-            raise ValueError(f"export.model: {self.export.model!r} is not one of {exportable} "
+        if self.export.model is not None and self.export.model not in self.exportable:
+            raise ValueError(f"export.model: {self.export.model!r} is not one of {self.exportable} "
                              "(models[].name, control_linear with protocol.controls = ['linear'], "
                              "<name>_ensemble with protocol.ensemble, <first>_ensemble_linear with "
-                             "protocol.stack_linear)")
-        if self.preprocessing.seed004_images and self.data.kind != "flexemg":
-            raise ValueError("preprocessing.seed004_images: only for data.kind='flexemg'")
+                             "protocol.stack_linear, lda with protocol.baselines = ['lda'])")
+        if self.export.all_data and (self.export.model or "").endswith("_ensemble_linear"):
+            raise ValueError("export.all_data: a stack's head is fitted on held-out frames; export "
+                             "'<name>_ensemble' or a network instead")
         if self.protocol.baselines and self.task != "classification":
             raise ValueError("protocol.baselines: the LDA baseline is for classifiers")
         return self
@@ -235,13 +253,12 @@ class TrainConfig(_Strict):
 def _read_toml(path: Path) -> dict[str, Any]:
     if path.exists() and path.suffix.lower() != ".toml":
         raise ConfigError(f"training config {path} is not a .toml file", "write the config in TOML")
-    from rtdecode.config import _read_file  # the service's reader (TOML on 3.10 via tomli)
-
-    return _read_file(path)
+    return read_document(path, "training config")
 
 
-def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None) -> TrainConfig:
-    """Read and validate a training config.
+def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | None = None,
+                      environ: Mapping[str, str] | None = None) -> TrainConfig:
+    """Read and validate a training config (the service's loader: :func:`rtdecode.settings.load_settings`).
 
     Parameters
     ----------
@@ -250,26 +267,27 @@ def load_train_config(path: str | Path | None = None, *, data: dict[str, Any] | 
         its folder.
     data : dict, optional
         An already-parsed mapping instead (paths resolved against the current directory).
+    environ : mapping, optional
+        Environment whose ``RTDECODE_TRAIN_<SECTION>__<FIELD>`` variables override fields
+        (default ``os.environ``), e.g. ``RTDECODE_TRAIN_OPTIM__EPOCHS=5``.
 
     Raises
     ------
     ConfigError
-        Every invalid or unknown field, named by its dotted location, with how to fix it.
+        Every invalid or unknown field (or the variable that set it), named by its dotted
+        location, with how to fix it.
     """
     if (path is None) == (data is None):
         raise ConfigError("load_train_config needs exactly one of path or data", "pass a config file")
     raw = _read_toml(Path(path)) if path is not None else dict(data or {})
-    origin = str(path) if path is not None else "<dict>"
+    origin = f"training config {path if path is not None else '<dict>'}"
     try:
-        cfg = TrainConfig.model_validate(raw)
-    except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            msg = "unknown field (not allowed)" if e["type"] == "extra_forbidden" else e["msg"]
-            lines.append(f"{loc}: {msg}")
-        raise ConfigError(f"invalid training config {origin}:\n    " + "\n    ".join(lines),
-                          "fix the fields named above (see configs/train/*.toml for examples)") from None
+        env = os.environ if environ is None else environ
+        cfg = load_settings(TrainConfig, raw, origin=origin, environ=env, prefix=ENV_PREFIX,
+                            reference="docs/models.md (Training)")
+    except ConfigError as exc:  # training's wording for unknown keys
+        raise ConfigError(exc.what.replace("Extra inputs are not permitted", "unknown field (not allowed)"),
+                          exc.fix) from None
     base = Path(path).resolve().parent if path is not None else Path.cwd()
 
     def resolve(p: Path | None) -> Path | None:

@@ -8,9 +8,7 @@ arguments are completed from the training data; the network itself is built by
 :func:`build_model` read this registry, nothing else lists the families.
 
 Regression families also name their last (linear) layer, into which
-:func:`fold_target_scaling` folds the z-scoring of the targets after training; a family
-may bring its own fitting loop (``fit``, e.g. truncated BPTT for recurrent networks) and a
-step run on each trained model (``finish``, e.g. measuring a recurrent network's memory).
+:func:`fold_target_scaling` folds the z-scoring of the targets after training.
 """
 
 from __future__ import annotations
@@ -28,17 +26,18 @@ from rtdecode.errors import ConfigError, ModelError
 from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.gamma import GammaConv1d
 from rtdecode.nn.layers import CausalConv1d
-from rtdecode.nn.models import GammaCNN, LinearDecoder, model_from_spec
+from rtdecode.nn.models import AllConvNet, FrameMLP, GammaCNN, LinearDecoder, SConvNet, model_from_spec
+from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.recurrent import fill_recurrent, finish_recurrent, fit_recurrent_cfg, recurrent_last
+from rtdecode.nn.train.regression import Sequences, fit_regression
+from rtdecode.nn.train.results import RegressionFit
 
 if TYPE_CHECKING:
     from rtdecode.nn.train.config import ModelEntry, TrainConfig
-    from rtdecode.nn.train.regression import Sequences
-    from rtdecode.nn.train.results import RegressionFit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FAMILIES", "Family", "Task", "build_model", "family", "fold_target_scaling",
+__all__ = ["FAMILIES", "Family", "Task", "build_model", "family", "fit_network", "fold_target_scaling",
            "kinds_of", "register_family"]
 
 Task = Literal["regression", "classification"]
@@ -46,8 +45,6 @@ Task = Literal["regression", "classification"]
 #: ``fill(config, data, where)`` → the complete constructor arguments (``where`` names the
 #: config field in error messages).
 Fill = Callable[[dict[str, Any], TrainingData, str], dict[str, Any]]
-#: ``fit(model, seqs, cfg, seed, desc)`` → the fit of one restart (regression families).
-Fit = Callable[[nn.Module, "Sequences", "TrainConfig", int, str], "RegressionFit"]
 
 
 @dataclass(frozen=True)
@@ -66,18 +63,23 @@ class Family:
     last_layer : callable, optional
         Regression: the model's linear output layer (a :class:`CausalConv1d`,
         :class:`GammaConv1d` or ``nn.Linear``-like module with ``weight``/``bias``).
+    session_part : callable, optional
+        The session-specific modules ``rtdecode calibrate`` refits on a short recording of a
+        new session (the rest stays frozen); ``None``: the family cannot be recalibrated.
     fit : callable, optional
-        Regression: the fitting loop of one restart (default: full-batch Adam,
-        :func:`~rtdecode.nn.train.regression.fit_regression`).
+        Regression: the fitting loop of one restart, ``fit(model, seqs, cfg, seed, desc)``
+        (default: full-batch Adam, :func:`~rtdecode.nn.train.regression.fit_regression`).
     finish : callable, optional
-        Run on every trained model in physical units, ``finish(model, data)`` (in place).
+        Run on every trained model in physical units, ``finish(model, data)`` (in place; e.g.
+        a recurrent network's memory horizon is measured).
     """
 
     name: str
     task: Task
     fill: Fill
     last_layer: Callable[[nn.Module], nn.Module] | None = None
-    fit: Fit | None = None
+    session_part: Callable[[nn.Module], list[nn.Module]] | None = None
+    fit: Callable[[nn.Module, Sequences, TrainConfig, int, str], RegressionFit] | None = None
     finish: Callable[[nn.Module, TrainingData], None] | None = None
 
 
@@ -131,6 +133,19 @@ def build_model(entry: ModelEntry, data: TrainingData) -> nn.Module:
         return model_from_spec({"kind": entry.kind, "config": c})
     except ModelError as exc:
         raise ConfigError(f"{where}: {exc.what}", exc.fix) from None
+
+
+def fit_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, seqs: Sequences, seed: int,
+                desc: str) -> tuple[nn.Module, RegressionFit]:
+    """Build one regression network (seeded) and fit it with its family's loop (default full-batch Adam)."""
+    seed_all(seed)
+    model = build_model(entry, data)
+    own_fit = family(entry.kind).fit
+    if own_fit is not None:
+        return model, own_fit(model, seqs, cfg, seed, desc)
+    return model, fit_regression(model, seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
+                                 patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
+                                 weight_decay=cfg.optim.weight_decay, progress=cfg.progress, desc=desc)
 
 
 def fold_target_scaling(model: nn.Module, mean: np.ndarray, std: np.ndarray) -> nn.Module:
@@ -191,6 +206,29 @@ def _fill_grid_classifier(c: dict[str, Any], data: TrainingData, where: str) -> 
     return c
 
 
+def _fill_frame_classifier(c: dict[str, Any], data: TrainingData, where: str) -> dict[str, Any]:
+    c.setdefault("n_in", data.n_inputs)
+    c.setdefault("n_classes", data.n_outputs)
+    return c
+
+
+def _gamma_session(model: nn.Module) -> list[nn.Module]:
+    assert isinstance(model, GammaCNN)
+    return [model.features[0]]  # seed 000's session-dependent 1×1 feature layers (the exported stack)
+
+
+def _image_session(model: nn.Module) -> list[nn.Module]:
+    """Input normalisation and the first conv block of seed 004's ConvNets."""
+    assert isinstance(model, (SConvNet, AllConvNet))
+    return [model.input_bn, model.features[0]]
+
+
+def _mlp_session(model: nn.Module) -> list[nn.Module]:
+    """Input normalisation and the first layer (Linear + its BN) of a FrameMLP."""
+    assert isinstance(model, FrameMLP)
+    return [model.input_bn, model.layers[0], model.layers[1]]
+
+
 def _gamma_last(model: nn.Module) -> nn.Module:
     assert isinstance(model, GammaCNN)
     layer: nn.Module = model.shared.layers[-1]
@@ -204,11 +242,12 @@ def _linear_last(model: nn.Module) -> nn.Module:
     return model.conv
 
 
-register_family(Family("GammaCNN", "regression", _fill_gamma, _gamma_last))
-register_family(Family("LinearDecoder", "regression", _fill_linear, _linear_last))
-register_family(Family("SConvNet", "classification", _fill_grid_classifier))
-register_family(Family("AllConvNet", "classification", _fill_grid_classifier))
-register_family(Family("GRUDecoder", "regression", fill_recurrent, recurrent_last, fit_recurrent_cfg,
-                       finish_recurrent))
-register_family(Family("LSTMDecoder", "regression", fill_recurrent, recurrent_last, fit_recurrent_cfg,
-                       finish_recurrent))
+register_family(Family("GammaCNN", "regression", _fill_gamma, _gamma_last, _gamma_session))
+register_family(Family("LinearDecoder", "regression", _fill_linear, _linear_last, lambda m: [m]))
+register_family(Family("SConvNet", "classification", _fill_grid_classifier, session_part=_image_session))
+register_family(Family("AllConvNet", "classification", _fill_grid_classifier, session_part=_image_session))
+register_family(Family("FrameMLP", "classification", _fill_frame_classifier, session_part=_mlp_session))
+register_family(Family("GRUDecoder", "regression", fill_recurrent, recurrent_last, fit=fit_recurrent_cfg,
+                       finish=finish_recurrent))
+register_family(Family("LSTMDecoder", "regression", fill_recurrent, recurrent_last, fit=fit_recurrent_cfg,
+                       finish=finish_recurrent))

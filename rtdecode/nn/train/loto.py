@@ -9,20 +9,23 @@ probability smoothing; an LDA on time-domain features can run beside it on the s
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from rtdecode.classic import filter_stages
 from rtdecode.decoders.smoothing import window_frames
+from rtdecode.decoders.td import TDDecoder
 from rtdecode.dsp import build_chain
 from rtdecode.errors import ConfigError
-from rtdecode.nn.baselines import LDA, td_features
+from rtdecode.metrics import confusion
 from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.models import count_parameters
 from rtdecode.nn.protocols import Fold, leave_one_trial_out
-from rtdecode.nn.train.classification import confusion, fit_classifier, predict_proba, smoothed_accuracy
+from rtdecode.nn.train.classification import fit_classifier, predict_proba, smoothed_accuracy
 from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig
 from rtdecode.nn.train.families import build_model
@@ -30,51 +33,77 @@ from rtdecode.nn.train.results import FoldScore, LdaResult, LotoModel, LotoRun, 
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_loto"]
+__all__ = ["lda_decoder", "lda_inputs", "run_loto", "subsample"]
 
 Log = Callable[[str], None]
 
 
-def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator
-               ) -> tuple[np.ndarray, np.ndarray]:
+def subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n`` random frames (in time order) of ``x`` and ``y``."""
     if n is None or x.shape[0] <= n:
         return x, y
     idx = np.sort(rng.choice(x.shape[0], size=n, replace=False))
     return x[idx], y[idx]
 
 
-def _lda_features(cfg: TrainConfig, data: TrainingData) -> list[np.ndarray]:
-    """TD features of every sample of every recording, through the data chain's filter stages."""
-    if not math.isclose(data.frame_rate_hz, data.rate_hz):
-        raise ConfigError("protocol.baselines = ['lda'] needs model frames at the input rate",
-                          "drop the LDA baseline or the resampling stage")
-    specs = [s for s in data.preprocessing if s["kind"] == "butter"]
-    window = max(2, int(round(cfg.protocol.lda_window_s * data.rate_hz)))
-    out = []
-    for rec, seg in zip(data.recordings, data.segments, strict=True):
+@dataclass
+class _LdaInputs:
+    """The LDA's features of every sample, computed once over each whole recording."""
+
+    chain: list[dict[str, Any]]
+    feats: np.ndarray
+    y: np.ndarray
+    trial: np.ndarray
+    n_inputs: int
+
+
+def _windows_s(cfg: TrainConfig) -> dict[str, tuple[float, str]]:
+    """The configured causal smoothing windows: name → (seconds, method)."""
+    p = cfg.protocol
+    return {f"{s * 1e3:g}ms_{m}": (s, m) for s in p.smoothing_s for m in p.smoothing_methods}
+
+
+def lda_inputs(cfg: TrainConfig, data: TrainingData) -> _LdaInputs:
+    """TD features of every input sample of every recording, through the data chain's filter stages
+    (the LDA runs at the input rate, whatever the chain does after its filters)."""
+    specs = filter_stages(data.preprocessing)
+    dec = lda_decoder(cfg, data)
+    feats = []
+    for rec in data.recordings:
         xf, _ = build_chain(specs, rec.fs, rec.n_channels).process(rec.x, np.asarray(rec.t))
-        if xf.shape[0] != seg.n_frames:
-            raise ConfigError("the LDA chain and the data chain give different frame counts",
-                              "use a chain without resampling for the LDA baseline")
-        out.append(td_features(xf, window, cfg.protocol.lda_threshold).astype(np.float32))
-    return out
+        feats.append(dec.features_of(xf).astype(np.float32))
+    return _LdaInputs(chain=specs, feats=np.concatenate(feats), y=np.concatenate(data.sample_y),
+                      trial=np.concatenate(data.sample_trials), n_inputs=data.recordings[0].n_channels)
 
 
-def _lda_fold(cfg: TrainConfig, data: TrainingData, feats: list[np.ndarray], fold: Fold, lda: LdaResult,
-              y_test: np.ndarray, log: Log) -> None:
-    """Fit the LDA on the fold's training and validation trials (every ``lda_stride``-th window)."""
-    trials_fit = list(fold.train) + list(fold.val)
-    Xf, yf = [], []
-    for f, s in zip(feats, data.segments, strict=True):
-        idx = np.flatnonzero(np.isin(s.trial, trials_fit))[::cfg.protocol.lda_stride]
-        Xf.append(f[idx])
-        yf.append(s.y[idx])
-    model = LDA().fit(np.concatenate(Xf), np.concatenate(yf))
-    x_test = [f[s.trial == fold.test] for f, s in zip(feats, data.segments, strict=True)]
-    pred = model.predict(np.concatenate(x_test))
+def lda_decoder(cfg: TrainConfig, data: TrainingData) -> TDDecoder:
+    """The configured (unfitted) classic decoder: TD features over ``lda_window_s`` → LDA."""
+    p = cfg.protocol
+    return TDDecoder(max(2, int(round(p.lda_window_s * data.rate_hz))), p.lda_threshold, p.lda_features,
+                     head="lda", stride=p.lda_stride)
+
+
+def _lda_fold(cfg: TrainConfig, data: TrainingData, inp: _LdaInputs, fold: Fold, run: LotoRun,
+              result: RunResult, log: Log) -> None:
+    """Fit the LDA on the fold's training and validation trials, score it on the test trial."""
+    assert run.lda is not None
+    fit_rows = np.flatnonzero(np.isin(inp.trial, list(fold.train) + list(fold.val)))
+    dec = lda_decoder(cfg, data).fit_features(inp.feats, inp.y, fit_rows, n_inputs=inp.n_inputs,
+                                              n_classes=run.lda.n_classes)
+    test = inp.trial == fold.test
+    proba = dec.map_features(inp.feats[test])
+    y_test = inp.y[test]
+    pred = np.argmax(proba, axis=1)
     acc = float(np.mean(pred == y_test))
-    lda.folds.append({"test": fold.test, "accuracy": acc, "train_windows": int(sum(len(v) for v in yf))})
-    lda.confusion += confusion(y_test, pred, lda.n_classes)
+    smoothed = {k: smoothed_accuracy(proba, y_test, window_frames(s, data.rate_hz), m)
+                for k, (s, m) in _windows_s(cfg).items()}
+    run.lda.folds.append({"test": fold.test, "accuracy": acc, "smoothed": smoothed,
+                          "train_windows": int(fit_rows[::dec.stride].size)})
+    run.lda.confusion += confusion(y_test, pred, run.lda.n_classes)
+    if fold.test == run.export_fold:
+        result.models["lda"] = dec
+        result.chains["lda"] = inp.chain
     log(f"fold {fold.test} LDA: accuracy {acc:.3f}")
 
 
@@ -122,23 +151,24 @@ def run_loto(cfg: TrainConfig, data: TrainingData, log: Log = logger.info) -> Ru
     run = LotoRun(
         folds=[{"test": f.test, "val": list(f.val), "train": list(f.train)} for f in folds],
         classes=list(data.class_names or []), frame_rate_hz=data.frame_rate_hz,
-        windows={f"{s * 1e3:g}ms_{m}": (window_frames(s, data.frame_rate_hz), m)
-                 for s in cfg.protocol.smoothing_s for m in cfg.protocol.smoothing_methods},
+        windows={k: (window_frames(s, data.frame_rate_hz), m) for k, (s, m) in _windows_s(cfg).items()},
         max_train_frames=cfg.optim.max_train_frames, max_val_frames=cfg.optim.max_val_frames,
         export_fold=export_fold, models={e.name: LotoModel(kind=e.kind, n_classes=G) for e in cfg.models})
-    feats = None
+    lda_in = None
     if "lda" in cfg.protocol.baselines:
-        feats = _lda_features(cfg, data)
+        lda_in = lda_inputs(cfg, data)
         run.lda = LdaResult(window_s=cfg.protocol.lda_window_s, threshold=cfg.protocol.lda_threshold,
-                            stride=cfg.protocol.lda_stride, n_classes=G)
+                            stride=cfg.protocol.lda_stride, n_classes=G,
+                            features=", ".join(f.upper() for f in cfg.protocol.lda_features) + " per channel")
     result = RunResult(run=run, models={}, data=data)
     rng = np.random.default_rng(cfg.seed)
     for fi, fold in enumerate(folds):
-        xtr, ytr = _subsample(*data.frames(fold.train), cfg.optim.max_train_frames, rng)
-        xva, yva = _subsample(*data.frames(fold.val), cfg.optim.max_val_frames, rng)
-        xte, yte = data.frames([fold.test])
+        if cfg.models:
+            xtr, ytr = subsample(*data.frames(fold.train), cfg.optim.max_train_frames, rng)
+            xva, yva = subsample(*data.frames(fold.val), cfg.optim.max_val_frames, rng)
+            split = (xtr, ytr, xva, yva, *data.frames([fold.test]))
         for entry in cfg.models:
-            _network_fold(cfg, entry, data, fold, fi, (xtr, ytr, xva, yva, xte, yte), run, result, log)
-        if run.lda is not None and feats is not None:
-            _lda_fold(cfg, data, feats, fold, run.lda, yte, log)
+            _network_fold(cfg, entry, data, fold, fi, split, run, result, log)
+        if lda_in is not None:
+            _lda_fold(cfg, data, lda_in, fold, run, result, log)
     return result

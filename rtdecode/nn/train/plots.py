@@ -65,9 +65,12 @@ def run_plots(result: RunResult, out: Path) -> list[str]:
         _ab_curves(result, out / "curves.png")
         _ab_predictions(result, out / "predictions.png")
         return ["curves.png", "predictions.png"]
-    _loto_curves(result, out / "curves.png")
+    written = []
+    if result.curves:
+        _loto_curves(result, out / "curves.png")
+        written.append("curves.png")
     cms = {name: m.confusion for name, m in run.models.items()}
     if run.lda is not None:
         cms["LDA (TD features)"] = run.lda.confusion
     confusion_figure(cms, run.classes, out / "confusion.png")
-    return ["curves.png", "confusion.png"]
+    return [*written, "confusion.png"]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
+from rtdecode.decoders.base import StreamingDecoder
 from rtdecode.nn.datasets import TrainingData
 
 logger = logging.getLogger(__name__)
@@ -317,8 +318,6 @@ class AbRun:
         Ensembles (``<name>_ensemble``) and the stack (``<first>_ensemble_linear``).
     linear : LinearFit, optional
     shuffled : AbNetwork, optional
-    refits : dict of str → Refit
-        Models refitted on all trials (``<name>_refit``, ``control_linear_refit``).
     """
 
     sets: dict[str, list[int]]
@@ -328,7 +327,6 @@ class AbRun:
     extra: dict[str, ScoredPair] = field(default_factory=dict)
     linear: LinearFit | None = None
     shuffled: AbNetwork | None = None
-    refits: dict[str, Any] = field(default_factory=dict)
 
     def scores_of(self, name: str) -> AbScore:
         """Scores of an exportable model (a network, an ensemble, the stack or ``control_linear``)."""
@@ -338,8 +336,6 @@ class AbRun:
             return self.extra[name].scores
         if name == "control_linear" and self.linear is not None:
             return self.linear.scores
-        if name in self.refits:  # a refit has no held-out data: it carries its protocol model's numbers
-            return self.scores_of(self.refits[name].of)
         raise KeyError(name)
 
     def to_json(self) -> dict[str, Any]:
@@ -357,11 +353,8 @@ class AbRun:
             controls["linear"] = self.linear.to_json()
         if self.shuffled is not None:
             controls["shuffled"] = self.shuffled.to_json()
-        out = {"protocol": "ab", "sets": self.sets, "skip_frames": self.skip_frames,
-               "restarts": self.restarts, "models": models, "controls": controls}
-        if self.refits:
-            out["refits"] = {k: r.to_json() for k, r in self.refits.items()}
-        return out
+        return {"protocol": "ab", "sets": self.sets, "skip_frames": self.skip_frames,
+                "restarts": self.restarts, "models": models, "controls": controls}
 
     def heldout(self, name: str, output_names: list[str]) -> dict[str, Any]:
         """The held-out numbers of model ``name`` for its ONNX metadata."""
@@ -474,11 +467,21 @@ class LdaResult:
         """Per-sample accuracy over the folds."""
         return Summary.of([f["accuracy"] for f in self.folds])
 
+    def smoothed(self, window: str) -> Summary:
+        """Accuracy after one smoothing window over the folds."""
+        return Summary.of([f["smoothed"][window] for f in self.folds])
+
+    def fold(self, test: int) -> dict[str, Any]:
+        """The fold whose test trial is ``test``."""
+        return next(f for f in self.folds if f["test"] == test)
+
     def to_json(self) -> dict[str, Any]:
         """The entry ``baselines.lda``."""
+        windows = list(self.folds[0]["smoothed"]) if self.folds else []
         return {"folds": list(self.folds), "confusion": self.confusion.tolist(), "window_s": self.window_s,
                 "threshold": self.threshold, "stride": self.stride, "features": self.features,
-                "accuracy": self.accuracy.to_json()}
+                "accuracy": self.accuracy.to_json(),
+                "smoothed": {k: self.smoothed(k).to_json() for k in windows}}
 
 
 @dataclass
@@ -523,16 +526,22 @@ class LotoRun:
         }
 
     def heldout(self, name: str, output_names: list[str]) -> dict[str, Any]:
-        """The held-out numbers of network ``name`` (its export fold) for the ONNX metadata."""
-        m = self.models[name]
-        fold = m.fold(self.export_fold)
+        """The held-out numbers of ``name`` (a network or ``lda``; its export fold) for the ONNX metadata."""
+        m: LotoModel | LdaResult
+        if name == "lda" and self.lda is not None:
+            m = self.lda
+            f = m.fold(self.export_fold)
+            test, acc, smoothed = int(f["test"]), float(f["accuracy"]), dict(f["smoothed"])
+        else:
+            m = self.models[name]
+            fs = m.fold(self.export_fold)
+            test, acc, smoothed = fs.test, fs.accuracy, dict(fs.smoothed)
         return {
             "protocol": "seed 004 leave one trial out",
             "loto_accuracy_mean": m.accuracy.mean, "loto_accuracy_sd": m.accuracy.sd,
-            "loto_folds": m.accuracy.n,
-            "heldout_trial": fold.test, "heldout_accuracy": fold.accuracy,
-            "heldout_accuracy_smoothed": dict(fold.smoothed),
-            "loto_accuracy_smoothed_mean": {k: m.smoothed(k).mean for k in fold.smoothed},
+            "loto_folds": m.accuracy.n, "heldout_trial": test, "heldout_accuracy": acc,
+            "heldout_accuracy_smoothed": smoothed,
+            "loto_accuracy_smoothed_mean": {k: m.smoothed(k).mean for k in smoothed},
         }
 
 
@@ -547,8 +556,9 @@ class RunResult:
     ----------
     run : AbRun or LotoRun
         Every score, typed; ``metrics`` is its JSON form.
-    models : dict of str → nn.Module
-        The selected model of each exportable name (physical output units).
+    models : dict of str → nn.Module or StreamingDecoder
+        The selected model of each exportable name (physical output units): a torch network,
+        or a numpy decoder (the LDA) exported by :mod:`rtdecode.export.classic_onnx`.
     data : TrainingData
         The data as trained on (with any fitted standardize stage in ``preprocessing``).
     curves : dict of str → dict of str → dict
@@ -559,14 +569,18 @@ class RunResult:
         Regression: per model, per segment, of the A-chosen model.
     set_masks : dict of str → list of bool (T,)
         Regression: per set, per segment, the frames scored.
+    chains : dict of str → list of dict
+        The preprocessing of models whose chain differs from ``data.preprocessing`` (the
+        LDA: the chain's filter stages only).
     """
 
     run: AbRun | LotoRun
-    models: dict[str, nn.Module]
+    models: dict[str, nn.Module | StreamingDecoder]
     data: TrainingData
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)
     segment_predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)
     set_masks: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    chains: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def metrics(self) -> dict[str, Any]:
