@@ -2,6 +2,7 @@
 
     python -m bench quick                 # headline case + baselines, < 2 min (make bench)
     python -m bench full                  # + sweeps (channels, rates, chunks, models), ~8 min
+    python -m bench overload              # 256 ch @ 30 kHz the daemon cannot sustain, per on_behind
     python -m bench case --target daemon --model gamma --channels 64 --rate 2048 --seconds 10
     python -m bench report                # plots + README / docs tables from the latest results
     python -m bench producer|relay ...    # the harness' own processes
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.producer import main as run
     elif cmd == "relay":
         from bench.relay import main as run
-    elif cmd in ("quick", "full", "case"):
+    elif cmd in ("quick", "full", "overload", "case"):
         from bench.profiles import main as prof
 
         return prof([cmd, *rest])

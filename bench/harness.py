@@ -43,6 +43,7 @@ from rtdecode.types import Flags
 ROOT = Path(__file__).resolve().parents[1]
 _HEADER = struct.Struct(HEADER_FORMAT)
 _STALE = int(Flags.STALE)
+_LATE = int(Flags.LATE)
 #: Quantiles stored per case for the CDF plots (0 … 1).
 CDF_Q = np.linspace(0.0, 1.0, 401)
 
@@ -77,6 +78,10 @@ class Case:
         ``source.busy_poll_s`` of the daemon or the relay (0 = block in every wait).
     keep_warm : bool
         ``decoders[].keep_warm`` of the daemon.
+    on_behind : str
+        ``service.on_behind`` of the daemon ("" = its default).
+    latency_budget_ms : float or None
+        ``service.latency_budget_ms`` of the daemon (None = its default).
     """
 
     id: str
@@ -93,6 +98,8 @@ class Case:
     settle_s: float = 1.0
     busy_poll_s: float = 0.0
     keep_warm: bool = True
+    on_behind: str = ""
+    latency_budget_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -121,7 +128,9 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
         f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 100000\nheartbeat_s = 0.5\npublish = "{case.publish}"\n\n'
         # stale_after_s 1 s: a slow start-up on a loaded box must not look like an outage
         f"[service]\nstats_interval_s = 60\nstale_after_s = 1.0\n"
-        f"stage_timing = {'true' if case.stage_timing else 'false'}\n",
+        f"stage_timing = {'true' if case.stage_timing else 'false'}\n"
+        + (f'on_behind = "{case.on_behind}"\n' if case.on_behind else "")
+        + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else ""),
         encoding="utf-8")
 
 
@@ -281,6 +290,7 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
     """Latency, jitter, losses, CPU and memory of one case from its raw records."""
     v = rec.view()
     stale = (v["flags"] & _STALE) != 0
+    late = (v["flags"] & _LATE) != 0
     t_recv, ts, tpub, seq = v["t_recv"][~stale], v["t_source"][~stale], v["t_pub"][~stale], v["seq"]
     t0, rate, chunk = float(push["t0"]), float(push["rate_hz"]), int(push["chunk"])
     push_t = push["push_t"]
@@ -335,6 +345,7 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
                                                      if d_inter.size else None)},
         "e2e_cdf_ms": [round(float(x), 4) for x in (np.quantile(e2e, CDF_Q) * 1e3)] if e2e.size else [],
         "messages": {"received": int(t_recv.size), "stale_after_end": int(stale.sum()),
+                     "late": int(late.sum()),
                      "seq_gaps": seq_gaps, "seq_restarts": seq_back,
                      "frames_missing": frames_missing, "expected_index_step": expected_step,
                      "subscriber_overflow": rec.overflow,
@@ -359,5 +370,5 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
         res["daemon_status"] = {"latency_ms": final.get("latency_ms"), "stages_ms": final.get("stages_ms"),
                                 "messages_out": final.get("messages_out"),
                                 "send_dropped": final.get("send_dropped"),
-                                "decoders": final.get("decoders")}
+                                "decoders": final.get("decoders"), "behind": final.get("behind")}
     return res

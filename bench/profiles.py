@@ -7,7 +7,12 @@ stateful-vs-recompute and telemetry micro-benchmarks and (torch installed) ORT v
 ``full`` (``make bench-full``, ~8 min on 2 cores): the quick profile plus sweeps — channels 8/64/128/256
 (2048 Hz), rates 100 Hz / 1 kHz / 2048 Hz / 30 kHz (64 ch, 1 ms chunks), chunk sizes (headline
 model), models (linear, Gamma CNN, S-ConvNet, Wiener) — each against the bare transport on the
-same stream, and every execution provider that is asked for (``--providers``).
+same stream, and every execution provider that is asked for (``--providers``) — and the overload
+cases.
+
+``overload`` (``python -m bench overload``, ~1 min): 256 ch @ 30 kHz, one message per sample,
+which the daemon cannot sustain, under each ``service.on_behind`` policy beside the bare
+transport: age percentiles, LATE messages, skipped samples (``overload`` in the JSON).
 
 Results: ``bench/results/latency-<profile>.json``; then :mod:`bench.report` draws the plots and
 rewrites the README / docs tables.
@@ -95,6 +100,37 @@ def sweep_cases(seconds: float, providers: list[str]) -> list[Case]:
     return cases
 
 
+#: the overload case (issue 18): 256 ch @ 30 kHz in 1 ms pushes, one message per sample
+OVERLOAD = {"channels": 256, "rate_hz": 30000.0, "chunk": 30, "model": "linear", "publish": "every"}
+
+
+def overload_cases(seconds: float, providers: list[str]) -> list[Case]:
+    """A stream the daemon cannot sustain, under each catch-up policy, beside the bare transport."""
+    o = OVERLOAD
+    cases = [Case("overload-bare", "bare", o["channels"], o["rate_hz"], chunk=o["chunk"], seconds=seconds,
+                  group="overload")]
+    for policy in ("skip", "coalesce", "none"):
+        cases.append(Case(f"overload-{policy}", "daemon", o["channels"], o["rate_hz"], chunk=o["chunk"],
+                          seconds=seconds, model=o["model"], publish=o["publish"], providers=providers,
+                          on_behind=policy, group="overload"))
+    return cases
+
+
+def overload_summary(cases: list[dict]) -> dict:
+    """Per policy: age percentiles, LATE messages, skipped samples and behind episodes."""
+    out = {}
+    for c in cases:
+        if c["case"]["group"] != "overload":
+            continue
+        behind = (c.get("daemon_status") or {}).get("behind") or {}
+        out[c["case"]["on_behind"] or "bare"] = {
+            "age_ms": c["age_ms"], "e2e_ms": c["e2e_ms"], "messages": c["messages"]["received"],
+            "late": c["messages"]["late"], "samples_skipped": behind.get("samples_skipped"),
+            "behind_episodes": behind.get("episodes"), "budget_ms": behind.get("budget_ms"),
+            "cpu_share": c["unit"]["cpu_share"]}
+    return out
+
+
 def compare(cases: list[dict]) -> dict:
     """Headline daemon vs bare transport ratios against the issue's targets."""
     def pick(target: str, timing: bool = True, warm: bool = True, busy: bool = False) -> dict | None:
@@ -154,9 +190,12 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
                           "settle": "the first 1 s of messages of each case is left out of latency "
                                     "statistics (counted in messages)"},
                  "cases": []}
-    cases = headline_cases(seconds, providers, variants=profile == "full")
+    if profile == "overload":
+        cases = overload_cases(seconds, providers)
+    else:
+        cases = headline_cases(seconds, providers, variants=profile == "full")
     if profile == "full":
-        cases += sweep_cases(seconds, providers)
+        cases += sweep_cases(seconds, providers) + overload_cases(seconds, providers)
     log(f"{profile} profile: {len(cases)} cases × {seconds:g} s, providers {providers}; work dir {work}")
     for c in cases:
         try:
@@ -165,7 +204,8 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
             log(f"  {c.id}: FAILED: {exc}")
             res.setdefault("failed", []).append({"case": c.id, "error": str(exc)})
     res["headline"] = compare(res["cases"])
-    if micro:
+    res["overload"] = overload_summary(res["cases"])
+    if micro and profile != "overload":
         log("micro-benchmarks:")
         ticks = 2000 if profile == "quick" else 5000
         res["stateful_vs_recompute"] = mb.stateful_vs_recompute(ticks=ticks, log=log)
@@ -186,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m bench quick|full|case``."""
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("profile", choices=["quick", "full", "case"])
+    ap.add_argument("profile", choices=["quick", "full", "overload", "case"])
     ap.add_argument("--seconds", type=float, default=None, help="pushing time per case (quick 15, full 12)")
     ap.add_argument("--providers", default="cpu",
                     help="decoders.providers, comma-separated: cpu | cuda,cpu | tensorrt,cuda,cpu")

@@ -135,7 +135,7 @@ def decode_override(var: str, raw: str, ann: Any) -> Any:
         return raw
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ConfigError(f"environment variable {var} = {raw!r} is not valid JSON, which this field "
                           "(a list, mapping or section) needs",
                           f'write it as JSON, e.g. {var}=\'["cuda", "cpu"]\', or unset it') from None

@@ -25,6 +25,8 @@ class Flags(enum.IntFlag):
     #: the model's output was non-finite (replaced by a held value) or outside its training
     #: range (clamped to the bound)
     CLAMPED = 1 << 6
+    #: the value is older than ``service.latency_budget_ms`` when published (the daemon is behind)
+    LATE = 1 << 7
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Reads one status message of the daemon (sent every ``sink.heartbeat_s``) and prints one
 line: the state and why. Healthy means ``running`` (decoding fresh input); ``stale`` (no
-input: the daemon publishes safe values), ``starting``, ``stopping`` and no status at all
+input: the daemon publishes safe values), ``behind`` (the input arrives faster than it is
+decoded: outputs are late or skip samples), ``starting``, ``stopping`` and no status at all
 (daemon gone, wrong endpoint) are unhealthy.
 """
 
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``check`` sub-command."""
     p = sub.add_parser("check", help="read the daemon's status message; exit 0 if it is running",
                        description="Health check: exit 0 when the daemon is running on fresh input, "
-                                   "1 when it is stale, starting, stopping or silent.")
+                                   "1 when it is stale, behind, starting, stopping or silent.")
     p.add_argument("endpoint", nargs="?", default="tcp://127.0.0.1:5555", help="daemon endpoint")
     p.add_argument("--timeout", type=float, default=3.0,
                    help="wait this long for a status, s (more than the daemon's sink.heartbeat_s)")
@@ -36,7 +37,7 @@ def summary_line(st: dict) -> str:
     return (f"{st.get('state')}: {st.get('reason') or st.get('state')} | "
             f"{inp.get('samples_in', 0)} samples in, {st.get('messages_out', 0)} messages out, "
             f"{st.get('stale_episodes', 0)} stale episodes, {inp.get('reconnects', 0)} reconnects, "
-            f"age p99 {lat.get('p99')} ms")
+            f"{(st.get('behind') or {}).get('episodes', 0)} behind episodes, age p99 {lat.get('p99')} ms")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,12 +44,29 @@ class InputCheck:
         self.out_of_range_episodes = 0
         self._clamping = False
 
+    @property
+    def limits(self) -> InputLimits | None:
+        """Largest plausible magnitude per channel (None: the finite check only)."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: InputLimits | None) -> None:
+        self._limits = limits
+        # one bound for the fast path: every |x| at most this needs neither repair nor clamping
+        self._fast_bound = (float(limits.limit.min()) if limits is not None
+                            else float(np.finfo(np.float32).max))
+
     def reset(self) -> None:
         """Forget the last finite values (after an outage with state reset)."""
         self._last_finite[:] = 0
 
     def apply(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Check one chunk float32 (n, C); returns (the clean chunk, ``Flags`` bits)."""
+        if x.shape[0] and float(np.abs(x).max()) <= self._fast_bound:  # NaN compares False
+            self._last_finite[:] = x[-1]
+            if self._clamping:
+                self._clamp(x, self._limits.limit)  # type: ignore[union-attr]  # ends the episode
+            return x, 0
         flags = 0
         bad = ~np.isfinite(x)
         if bad.any():
@@ -58,8 +75,8 @@ class InputCheck:
             x = self._fill(x, bad)
         if x.shape[0]:
             self._last_finite[:] = x[-1]
-        if self.limits is not None:
-            x, over = self._clamp(x, self.limits.limit)
+        if self._limits is not None:
+            x, over = self._clamp(x, self._limits.limit)
             if over:
                 flags |= Flags.BAD_INPUT
         return x, int(flags)
@@ -121,6 +138,12 @@ class OutputCheck:
         rows flagged ``CLAMPED | DEGRADED``. Returns (y, index of the last row that needed no
         change, or -1).
         """
+        lim = self.limits
+        if (((y >= lim.lo) & (y <= lim.hi)).all() if lim is not None  # NaN compares False
+                else np.isfinite(y).all()):
+            if self._clamping and y.shape[0]:
+                self._episode(False, y.shape[0])
+            return y, y.shape[0] - 1
         if not np.isfinite(y).all():
             y = self._hold_nonfinite(y, flags, last_good)
         if self.limits is not None:

@@ -6,7 +6,8 @@ check the models against it, open the topics, the fusion and the plug-ins.
 
 The loop pulls whatever arrived and takes one of two named steps, then housekeeping::
 
-    pull ──▶ on_chunk: admit (drop samples older than an outage) ▶ input checks ▶ decoders
+    pull ──▶ on_chunk: admit (drop samples older than an outage; behind the input: skip the
+       │              backlog older than the latency budget) ▶ input checks ▶ decoders
        │              ▶ each decoder's topic.publish ▶ fusion.feed ▶ plug-ins see the chunk
        └──▶ on_silence: after stale_after_s, every topic's safe value at its output rate
                         (flagged STALE), and a look for a restarted outlet
@@ -33,6 +34,7 @@ from rtdecode.config import Config
 from rtdecode.errors import RtdecodeError
 from rtdecode.lsl import pylsl
 from rtdecode.runtime.streaming import StreamingModel
+from rtdecode.service.behind import Backlog, default_budget_s
 from rtdecode.service.fusion_stage import FusionStage
 from rtdecode.service.pipeline import Pipeline
 from rtdecode.service.plugins import Plugin, PluginContext, StreamFacts, build_plugins
@@ -94,6 +96,7 @@ class Daemon:
             StageTimer(daemon_stage_names([d.name for d in cfg.decoders]))
             if cfg.service.stage_timing else NO_TIMER)
         self.watch = InputWatch(cfg.service.stale_after_s, 0.0)
+        self.backlog = Backlog(math.inf, cfg.service.on_behind)
         self.t_start = 0.0
         self.summary: dict = {}
         self._signals = 0
@@ -169,6 +172,10 @@ class Daemon:
         self.pipeline = Pipeline(self.cfg.decoders, self.inlet.rate_hz, self.inlet.n_channels,
                                  self.cfg.preprocessing).open(models)
         self.pipeline.attach_timer(self.timer if isinstance(self.timer, StageTimer) else None)
+        budget_ms = self.cfg.service.latency_budget_ms
+        self.backlog.budget_s = self.outbox.budget_s = (
+            budget_ms / 1e3 if budget_ms is not None
+            else default_budget_s([d.chain.rate_out_hz for d in self.pipeline.decoders]))
         self._open_topics()
         self._open_plugins(models)
         self.state, self.phase = "running", "streaming"
@@ -266,20 +273,25 @@ class Daemon:
     def on_chunk(self, chunk: Chunk, now: float) -> bool:
         """Serve one chunk: decode, publish, fuse, show the plug-ins. True when max_samples is reached."""
         assert self.pipeline is not None
+        pulled = chunk.n
         admitted = self.watch.admit(chunk, now)
-        if admitted is None:  # all older than the outage
-            return False
-        if self.state == "stale":
+        if admitted is not None and self.state == "stale":
             self._leave_stale(now)
+        if admitted is not None:
+            admitted = self.backlog.on_pull(admitted, now, self.inlet.waiting())
+            self._set_behind_state()
+        if admitted is None:  # all older than the outage, or skipped while behind
+            return self._count(pulled)
         tm = self.timer
         t0 = tm.now()
         checked = self.pipeline.check(admitted)
         outs = self.pipeline.run(checked)
         t = tm.now()
         published = False
+        newest_only = self.backlog.coalescing
         for topic, o in zip(self.topics, outs, strict=True):
             if o.y.shape[0]:
-                topic.publish(o.y, o.t, o.flags)
+                topic.publish(o.y, o.t, o.flags, newest_only)
                 published = True
         if published:
             t = tm.lap(STAGE_PUBLISH, t)
@@ -289,10 +301,20 @@ class Daemon:
         for p in self.plugins:
             p.on_chunk(checked)
         tm.lap(STAGE_TICK, t0)
+        return self._count(pulled)
+
+    def _count(self, n: int) -> bool:
+        """Count pulled samples against max_samples; True when it is reached."""
         if self._remaining is None:
             return False
-        self._remaining -= admitted.n
+        self._remaining -= n
         return self._remaining <= 0
+
+    def _set_behind_state(self) -> None:
+        state = "behind" if self.backlog.behind else "running"
+        if self.state in ("running", "behind") and state != self.state:
+            self.state = state
+            self._send_status()
 
     def on_silence(self, now: float) -> None:
         """No sample in this wait: after ``stale_after_s``, safe values and a look for the rig."""
@@ -339,7 +361,6 @@ class Daemon:
         cpu1, wall1, samples1 = time.process_time(), time.perf_counter(), self.inlet.samples_in
         wall = wall1 - wall0
         logger.info("%s", stats_line(self, (samples1 - samples0) / wall, (cpu1 - cpu0) / wall))
-        self.outbox.window.reset()
         self._stats = (now + self.cfg.service.stats_interval_s, cpu1, wall1, samples1)
 
     def _enter_stale(self, now: float) -> None:

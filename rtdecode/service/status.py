@@ -55,6 +55,7 @@ def status_message(d: Daemon, now: float) -> dict[str, Any]:
         "latency_ms": _ms(out.latency.summary_ms()),
         "decoders": pipe.describe() if pipe else [],
         "fusion": d.fusion.status() if d.fusion is not None else None,
+        "behind": d.backlog.status(out.late),
         **{p.name: p.status() for p in d.plugins},
         "rss_mb": round(rss_mb(), 1),
         "stages_ms": d.timer.summary_ms(),
@@ -71,6 +72,11 @@ def reason(d: Daemon, now: float) -> str:
         if d.inlet.last_rejection:
             why += f"; refused a new outlet: {d.inlet.last_rejection}"
         return why
+    if d.state == "behind":
+        b = d.backlog
+        return (f"behind the input: samples wait {b.oldest_age_s * 1e3:.1f} ms before decoding (budget "
+                f"{b.budget_s * 1e3:.1f} ms), {b.waiting} samples waiting; on_behind = {b.policy}, "
+                f"{b.samples_skipped} skipped, {d.outbox.late} late messages")
     if d.state == "starting":
         return build_phase(d.phase)
     if d.state in ("stopping", "stopped"):
@@ -83,8 +89,11 @@ def reason(d: Daemon, now: float) -> str:
 
 def stats_line(d: Daemon, rate_in_hz: float, cpu_fraction: float) -> str:
     """The periodic log line: input rate, messages, gaps, age percentiles, CPU, memory."""
-    lat = d.outbox.window.summary_ms()
+    lat = d.outbox.window(restart=True).summary_ms()
     c = d.inlet.counters()
-    return (f"in {rate_in_hz:.1f} Hz | out {d.outbox.fresh} msg | gaps {c['gaps']} lost "
+    behind = (f"BEHIND (oldest waits {d.backlog.oldest_age_s * 1e3:.0f} ms, {d.backlog.waiting} more) | "
+              if d.backlog.behind else "")
+    return (f"{behind}in {rate_in_hz:.1f} Hz | out {d.outbox.fresh} msg, {d.outbox.late} late | "
+            f"gaps {c['gaps']} lost "
             f"{c['index_lost'] + c['missing_samples']} | age p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} "
             f"max {lat['max']:.2f} ms | cpu {100 * cpu_fraction:.0f}% | rss {rss_mb():.0f} MB")

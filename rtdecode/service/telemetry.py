@@ -79,6 +79,26 @@ class LatencyHistogram:
         if value_s > self.max:
             self.max = value_s
 
+    def since(self, mark: LatencyHistogram) -> LatencyHistogram:
+        """The values recorded after ``mark`` (a :meth:`copy` of this histogram taken earlier).
+
+        ``max`` is the largest value since the mark, to the bin's upper edge.
+        """
+        out = self.copy()
+        out.counts -= mark.counts
+        out.total -= mark.total
+        out.sum -= mark.sum
+        nz = np.flatnonzero(out.counts)
+        out.max = 0.0 if nz.size == 0 else float(min(self.max, np.append(self.edges, self.max)[nz[-1]]))
+        return out
+
+    def copy(self) -> LatencyHistogram:
+        """An independent copy (a mark for :meth:`since`)."""
+        out = LatencyHistogram.__new__(LatencyHistogram)
+        out.__dict__.update(self.__dict__)
+        out.counts = self.counts.copy()
+        return out
+
     def reset(self) -> None:
         """Forget every value."""
         self.counts[:] = 0

@@ -10,6 +10,7 @@ side of the latency the status reports) and the plug-ins that see every frame se
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -23,6 +24,8 @@ from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
 
+LATE = int(Flags.LATE)
+
 __all__ = ["Outbox", "Topic"]
 
 
@@ -30,17 +33,28 @@ class Outbox:
     """The daemon's PUB socket, the age of what it sends, and the taps that see every frame.
 
     ``fresh`` counts estimates (their age = publish time − the LSL time of their newest input
-    sample goes into ``latency`` and ``window``); ``safe`` counts STALE safe values.
+    sample goes into ``latency``; :meth:`window` gives the ages since the last stats line); an
+    estimate older than ``budget_s`` is
+    flagged ``LATE`` and counted in ``late``; ``safe`` counts STALE safe values.
     """
 
     def __init__(self, publisher: Publisher, clock: Callable[[], float] = pylsl.local_clock) -> None:
         self.publisher = publisher
         self.clock = clock
         self.latency = LatencyHistogram()
-        self.window = LatencyHistogram()  #: since the last stats line
+        self._mark = self.latency.copy()
         self.taps: list[Callable[[bytes | memoryview], None]] = []
         self.fresh = 0
         self.safe = 0
+        self.late = 0
+        self.budget_s = math.inf  #: the latency budget (set by the daemon), s
+
+    def window(self, restart: bool = False) -> LatencyHistogram:
+        """Ages recorded since the last restart of the window (the stats line's)."""
+        out = self.latency.since(self._mark)
+        if restart:
+            self._mark = self.latency.copy()
+        return out
 
     def send(self, frame: bytes | memoryview) -> None:
         """Send one frame (status, events) and show it to the taps."""
@@ -52,11 +66,13 @@ class Outbox:
                  values: np.ndarray, fresh: bool) -> None:
         """Encode and send one estimate, stamped now; a fresh one's age is recorded."""
         now = self.clock()
+        if fresh and now - t_source > self.budget_s:
+            flags |= LATE
+            self.late += 1
         self.send(enc.encode(seq, flags, t_source, now, values))
         if fresh:
             self.fresh += 1
             self.latency.record_value(now - t_source)
-            self.window.record_value(now - t_source)
         else:
             self.safe += 1
 
@@ -89,11 +105,14 @@ class Topic:
         self.period_s = 1.0 / min(rate_hz, stale_max_rate_hz)
         self.next_safe = 0.0
 
-    def publish(self, y: np.ndarray, t: np.ndarray, flags: np.ndarray) -> None:
-        """Publish rows of estimates: y float32 (m, K), t float64 (m,) s, flags uint32 (m,)."""
+    def publish(self, y: np.ndarray, t: np.ndarray, flags: np.ndarray, newest_only: bool = False) -> None:
+        """Publish rows of estimates: y float32 (m, K), t float64 (m,) s, flags uint32 (m,).
+
+        Only the newest row with ``sink.publish = "latest"`` or ``newest_only`` (coalescing).
+        """
         n = y.shape[0]
         est, enc, seq = self.outbox.estimate, self.encoder, self.seq
-        for i in range(0 if self.every else n - 1, n):  # scalars only: no arrays per message
+        for i in range(0 if self.every and not newest_only else n - 1, n):  # no arrays per message
             est(enc, seq, int(flags[i]), float(t[i]), y[i], True)
             seq += 1
         self.seq = seq

@@ -300,7 +300,6 @@ class EstimateEncoder:
         self._values = np.frombuffer(
             self._buf, dtype=_F32, count=self.n_values, offset=self._values_offset
         )
-        self._finite = np.empty(self.n_values, dtype=bool)
 
     @property
     def frame_size(self) -> int:
@@ -344,18 +343,21 @@ class EstimateEncoder:
             is out of range. The daemon must replace non-finite values by the safe
             value and set a flag before this; this check is the last guard.
         """
-        seq = _check_seq(seq)
-        flags = _check_flags(flags)
-        t_source = _check_time("t_source", t_source, allow_nan=False)
-        t_publish = _check_time("t_publish", t_publish, allow_nan=False)
+        if not (type(seq) is int and type(flags) is int and type(t_source) is float  # the daemon's
+                and type(t_publish) is float and 0 <= seq <= _U64_MAX and 0 <= flags <= _U32_MAX  # hot
+                and math.isfinite(t_source) and math.isfinite(t_publish)):  # path: checked inline
+            seq = _check_seq(seq)
+            flags = _check_flags(flags)
+            t_source = _check_time("t_source", t_source, allow_nan=False)
+            t_publish = _check_time("t_publish", t_publish, allow_nan=False)
         if (type(values) is np.ndarray and values.dtype == _F32
                 and values.shape == self._values.shape):  # the daemon's hot path: no casting
             self._values[:] = values
         else:
             self._copy_values(values)
-        np.isfinite(self._values, out=self._finite)
-        if not self._finite.all():
-            bad = int(np.count_nonzero(~self._finite))
+        # a finite float32 sum means every value is finite (an overflowing sum takes the slow check)
+        if not math.isfinite(self._values.sum()) and not np.isfinite(self._values).all():
+            bad = int(np.count_nonzero(~np.isfinite(self._values)))
             raise ProtocolError(
                 f"estimate for topic {self.topic!r} has {bad} non-finite value(s) "
                 "(NaN/Inf, or too large for float32); NaN is never published",

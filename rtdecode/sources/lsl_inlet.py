@@ -498,6 +498,15 @@ class LslInlet:
                 "index_dup": self.index_dup, "time_jumps": self.time_jumps,
                 "reconnects": self.reconnects, "reconnect_rejected": self.reconnect_rejected}
 
+    def waiting(self) -> int:
+        """Samples in liblsl's buffer not pulled yet (the backlog), 0 when unknown."""
+        if self.inlet is None:
+            return 0
+        try:
+            return int(self.inlet.samples_available())
+        except Exception:  # noqa: BLE001 - a lost inlet: no backlog to report
+            return 0
+
     @property
     def last_t(self) -> float:
         """LSL time of the newest sample pulled so far, s (NaN before the first)."""

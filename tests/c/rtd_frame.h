@@ -31,6 +31,7 @@
 #define RTD_FLAG_GAP       (1u << 4) /* lost samples / timestamp jump in the input */
 #define RTD_FLAG_BAD_INPUT (1u << 5) /* depends on non-finite / implausible input that was repaired */
 #define RTD_FLAG_CLAMPED   (1u << 6) /* model output non-finite (held) or outside its training range (clamped) */
+#define RTD_FLAG_LATE      (1u << 7) /* older than the latency budget when published (daemon behind) */
 
 #pragma pack(push, 1)
 typedef struct {

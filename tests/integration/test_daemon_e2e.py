@@ -76,7 +76,9 @@ def serve_replay(tmp_path: Path, name: str, endpoint: str, model: Path, recordin
     """Serve ``model`` in a daemon process, replay ``recording[start_s:stop_s]`` into it over LSL and
     collect what it publishes; returns (estimate messages, last status, replay exit code)."""
     cfg = _config(tmp_path, name=name, model=model, endpoint=endpoint, channels=channels, rate=rate,
-                  extra_source="index_channel = 0" if index else "", extra_service=f"max_samples = {n}")
+                  extra_source="index_channel = 0" if index else "",
+                  # parity, not timing: no LATE flag (a fact of this machine's load) in the flags
+                  extra_service=f"max_samples = {n}\nlatency_budget_ms = 60000")
     with Subscriber(endpoint, topics=["dec", STATUS_TOPIC]) as sub:
         daemon = subprocess.Popen(PY + ["serve", str(cfg)], stderr=subprocess.PIPE, text=True)
         replay = None
