@@ -14,6 +14,10 @@ from rtdecode.sources.simulator import DEFAULT_SUBJECT, CortexSimulator, Simulat
 logger = logging.getLogger(__name__)
 
 
+#: the command installs its own SIGINT / SIGTERM handling (rtdecode.cli keeps the early one until then)
+OWNS_SIGNALS = True
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``simulate`` subcommand (with its ``cortex`` model) to ``subparsers``."""
     p = subparsers.add_parser("simulate", help="stream a simulated source to LSL",
