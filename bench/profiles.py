@@ -236,7 +236,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
         res["telemetry_overhead"] = mb.telemetry_overhead(log=log)
         res["recorder_overhead"] = mb.recorder_overhead(log=log)
         models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_mlp",
-                                                                    "monkey_reach_ensemble")
+                                                                    "monkey_reach_gru")
         res["ort_vs_torch"] = mb.ort_vs_torch(models, steps=1000 if profile == "quick" else 3000, log=log)
     res["wall_s"] = round(time.monotonic() - t_start, 1)
     out.parent.mkdir(parents=True, exist_ok=True)

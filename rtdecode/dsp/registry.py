@@ -14,7 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from rtdecode.dsp.base import Stage
-from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, StandardizeStage
+from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, SqrtStage, StandardizeStage
 from rtdecode.dsp.envelope import RectifyStage, RmsStage, SmoothStage
 from rtdecode.dsp.filters import ButterStage
 from rtdecode.dsp.resample import BinStage, DecimateStage
@@ -30,6 +30,7 @@ from rtdecode.dsp.specs import (
     SelectSpec,
     SmoothSpec,
     SpecBase,
+    SqrtSpec,
     StandardizeSpec,
     TdSpec,
 )
@@ -57,6 +58,7 @@ STAGES = _register(
     (GridSpec, GridStage),
     (ClipSpec, ClipStage),
     (TdSpec, TdStage),
+    (SqrtSpec, SqrtStage),
 )
 #: kind → stage class, called as ``cls(spec, rate_hz, n_in)``
 STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {k: stage for k, (_, stage) in STAGES.items()}

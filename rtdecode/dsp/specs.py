@@ -38,6 +38,7 @@ __all__ = [
     "BinSpec",
     "ButterSpec",
     "ClipSpec",
+    "SqrtSpec",
     "TdSpec",
     "DecimateSpec",
     "GridSpec",
@@ -299,6 +300,12 @@ class ClipSpec(SpecBase):
                 f"min_value={self.min_value} is above max_value={self.max_value}; swap them"
             )
         return self
+
+
+class SqrtSpec(SpecBase):
+    """``y = sqrt(max(x, 0))``: variance-stabilising transform of spike counts (negatives → 0)."""
+
+    kind: Literal["sqrt"] = "sqrt"
 
 
 class TdSpec(SpecBase):

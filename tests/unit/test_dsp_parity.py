@@ -144,6 +144,7 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         {"kind": "clip", "min_value": -25.0, "max_value": 40.0},
         lambda x, t: (np.clip(x, -25, 40), t),
     ),
+    ("sqrt", {"kind": "sqrt"}, lambda x, t: (np.sqrt(np.maximum(x, 0.0)), t)),
     (
         "td",
         {"kind": "td", "window_s": 0.05, "threshold": 1.0, "features": ["mav", "wl", "zc", "ssc", "rms"]},
@@ -322,6 +323,7 @@ def test_chain_of_every_kind_random_chunking(recording: tuple[np.ndarray, np.nda
         {"kind": "standardize", "mean": 1.0, "std": 2.0},
         {"kind": "grid", "shape": [2, 2], "order": [3, 2, 1, 0]},
         {"kind": "clip", "min_value": -3, "max_value": 3},
+        {"kind": "sqrt"},
     ]
     chain = build_chain(specs, FS, N_CH)
     assert chain.rate_out_hz == pytest.approx(100.0)
