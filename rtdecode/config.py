@@ -298,7 +298,8 @@ class ServiceConfig(_Strict):
         "and two frame periods of the slowest decoder")
     on_behind: Literal["skip", "coalesce", "none"] = Field(
         "skip", description="while behind: skip drops input samples older than a quarter of the budget "
-        "(counted; the next row flagged GAP) so outputs stay fresh; coalesce publishes only the newest "
+        "(counted; the next row flagged GAP) so outputs stay fresh (default; 'none' for a service with "
+        "only a [tms] section, whose epochs need every sample); coalesce publishes only the newest "
         "row per topic per tick; none publishes every row (flagged LATE). skip is what a controller that "
         "moves a limb wants: a fresh estimate with a gap, never a backlog of old ones (docs/reliability.md)")
     stats_interval_s: float = Field(10.0, gt=0, description="period of the one-line stats log")
@@ -357,6 +358,9 @@ class Config(SettingsModel):
                              "section (docs/configuration.md, docs/tms.md)")
         if self.tms is not None and self.tms.topic in [d.out_topic for d in self.decoders]:
             raise ValueError(f"tms.topic {self.tms.topic!r} is already a decoder's topic; choose another")
+        if self.tms is not None and not self.decoders and "on_behind" not in self.service.model_fields_set:
+            # a TMS-only service measures epochs: it needs every sample, not the freshest ones
+            self.service.on_behind = "none"
         return self
 
     @model_validator(mode="after")
