@@ -17,21 +17,27 @@ from rtdecode.dsp.base import Stage
 from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, StandardizeStage
 from rtdecode.dsp.envelope import RectifyStage, RmsStage, SmoothStage
 from rtdecode.dsp.filters import ButterStage
+from rtdecode.dsp.reference import CarStage
 from rtdecode.dsp.resample import BinStage, DecimateStage
 from rtdecode.dsp.specs import (
     BinSpec,
     ButterSpec,
+    CarSpec,
     ClipSpec,
+    CrossingsSbpSpec,
+    CrossingsSpec,
     DecimateSpec,
     GridSpec,
     RectifySpec,
     RmsSpec,
+    SbpSpec,
     ScaleSpec,
     SelectSpec,
     SmoothSpec,
     SpecBase,
     StandardizeSpec,
 )
+from rtdecode.dsp.spikeband import CrossingsSbpStage, CrossingsStage, SbpStage
 from rtdecode.errors import ConfigError
 
 __all__ = ["STAGES", "STAGE_TYPES", "StageSpec", "parse_chain", "parse_stage"]
@@ -54,6 +60,10 @@ STAGES = _register(
     (SelectSpec, SelectStage),
     (GridSpec, GridStage),
     (ClipSpec, ClipStage),
+    (CarSpec, CarStage),
+    (CrossingsSpec, CrossingsStage),
+    (SbpSpec, SbpStage),
+    (CrossingsSbpSpec, CrossingsSbpStage),
 )
 #: kind → stage class, called as ``cls(spec, rate_hz, n_in)``
 STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {k: stage for k, (_, stage) in STAGES.items()}
