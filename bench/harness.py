@@ -65,7 +65,7 @@ class Case:
     seconds : float
         Pushing time.
     model : str
-        ``gamma`` / ``sconvnet`` / ``wiener`` (shipped), ``linear`` (built) or a file (daemon only).
+        ``gamma`` / ``gesture`` / ``wiener`` (shipped), ``linear`` (built) or a file (daemon only).
     stage_timing : bool
         ``service.stage_timing`` of the daemon.
     providers : list of str

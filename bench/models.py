@@ -19,8 +19,8 @@ MODELS = ROOT / "models"
 SHIPPED = {
     "gamma": ("openhdemg_gamma.onnx", 64, 2048.0,
               "Gamma CNN (seed 000) on openhdemg HD-sEMG: HP 20 Hz → Gaussian RMS → ÷20 → 102.4 Hz"),
-    "sconvnet": ("flexemg_sconvnet_c.onnx", 64, 1000.0,
-                 "S-ConvNet C (seed 004): per-sample 16×4 HD-sEMG image classifier, 1 kHz"),
+    "gesture": ("flexemg_mlp.onnx", 64, 1000.0,
+                "FrameMLP gesture classifier: HP 20 Hz → 50 ms RMS → ÷10 → 100 Hz log-envelope MLP"),
     "wiener": ("cortex_wiener.onnx", 50, 1000.0, "Wiener filter (seed 002), 20 ms bins, 10 lags"),
 }
 

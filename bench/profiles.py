@@ -93,7 +93,7 @@ def sweep_cases(seconds: float, providers: list[str]) -> list[Case]:
     for chunk in (1, 8, 32):  # 2 samples (1 ms) is the headline
         add(Case(f"chunk-{chunk}{tag}", "daemon", 64, 2048.0, chunk=chunk, seconds=seconds, model="gamma",
                  providers=providers, group="chunks"))
-    add(Case(f"model-sconvnet{tag}", "daemon", 64, 1000.0, seconds=seconds, model="sconvnet",
+    add(Case(f"model-gesture{tag}", "daemon", 64, 1000.0, seconds=seconds, model="gesture",
              providers=providers, group="models"))
     add(Case(f"model-wiener{tag}", "daemon", 50, 1000.0, seconds=seconds, model="wiener",
              providers=providers, group="models"))
@@ -210,7 +210,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
         ticks = 2000 if profile == "quick" else 5000
         res["stateful_vs_recompute"] = mb.stateful_vs_recompute(ticks=ticks, log=log)
         res["telemetry_overhead"] = mb.telemetry_overhead(log=log)
-        models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_sconvnet_c",
+        models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_mlp",
                                                                     "monkey_reach_ensemble")
         res["ort_vs_torch"] = mb.ort_vs_torch(models, steps=1000 if profile == "quick" else 3000, log=log)
     res["wall_s"] = round(time.monotonic() - t_start, 1)

@@ -15,18 +15,21 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from types import FrameType  # noqa: E402
 
 from rtdecode import __version__  # noqa: E402
 from rtdecode.errors import RtdecodeError  # noqa: E402
 
-COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "experiment", "replay", "simulate",
-            "listen", "check", "demo", "keygen", "doctor", "providers", "trt_build"]
+COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "calibrate", "inspect",
+            "experiment", "replay", "simulate", "listen", "check", "demo", "keygen", "doctor", "providers",
+            "trt_build"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,37 +48,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived before the command installed its own handling (it ends the command)."""
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _early_signal(signum: int, frame: FrameType | None) -> None:
-    """Until a command takes over (the daemon sets a stop flag), a signal ends the process."""
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Terminated
+    """Until a command installs its own handling, SIGINT / SIGTERM end the process at once.
+
+    A command module that installs its own handlers sets ``OWNS_SIGNALS = True`` (serve,
+    replay, simulate); for the others SIGINT raises KeyboardInterrupt as Python's default does
+    once the command runs, so their clean-up runs.
+
+    Nothing needs closing yet (the daemon binds and loads only after installing its own
+    handlers). Exiting here instead of raising: an exception raised inside a native
+    extension's import (pydantic-core, onnxruntime) would surface as another error.
+    """
+    os.write(2, f"rtdecode: stopped by {signal.Signals(signum).name}\n".encode())
+    os._exit(0)
 
 
-def install_early_signals() -> None:
-    """SIGINT / SIGTERM handling from the first instant, before any heavy import.
+@contextlib.contextmanager
+def early_signals() -> Iterator[None]:
+    """SIGINT / SIGTERM handled from the first instant, before any heavy import.
 
     Without it SIGTERM during the first second or so (imports, config, model loading before
-    the daemon installs its handlers) killed the process by the signal (exit 143, no log line).
+    the daemon installs its handlers) killed the process by the signal (exit 143, no log
+    line). The previous handlers are restored on the way out (``main`` called in-process).
     """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _early_signal)
-        signal.signal(signal.SIGTERM, _early_signal)
-
-
-def _stopped(command: str, exc: BaseException) -> int:
-    name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-    sys.stderr.write(f"rtdecode {command}: stopped by {name}\n")
-    return 0
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
+    for s in _STOP_SIGNALS:
+        signal.signal(s, _early_signal)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 when stopped by SIGINT / SIGTERM)."""
-    install_early_signals()
+    with early_signals():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     command = "rtdecode"
     try:
         parser = build_parser()
@@ -87,12 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if not getattr(sys.modules[args.func.__module__], "OWNS_SIGNALS", False):
+            # the command's own clean-up runs on KeyboardInterrupt (demo stops its processes)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         return int(args.func(args) or 0)
     except RtdecodeError as exc:
         print(f"rtdecode {command}: error ({type(exc).__name__}): {exc}", file=sys.stderr)
         return exc.exit_code
-    except (KeyboardInterrupt, Terminated) as exc:
-        return _stopped(command, exc)
+    except KeyboardInterrupt:  # a command's own SIGINT handling ended it
+        sys.stderr.write(f"rtdecode {command}: stopped by SIGINT\n")
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -303,6 +303,11 @@ class ServiceConfig(_Strict):
     warmup_runs: int = Field(20, ge=0, description="model runs on zeros before reporting ready")
     duration_s: float | None = Field(None, gt=0, description="stop after this long (bounded runs)")
     max_samples: int | None = Field(None, ge=1, description="stop after this many input samples")
+    malloc_arenas: int | None = Field(
+        2, ge=1, le=64, description="glibc malloc arenas for the daemon's threads (mallopt "
+        "M_ARENA_MAX, set at start-up): liblsl starts new threads at every reconnection, and with "
+        "glibc's default (8 per core) the resident memory grew ~5 MB at most reconnections; null "
+        "keeps glibc's default (docs/reliability.md)")
     stage_timing: bool = Field(
         True, description="time each stage of the tick (pull, chain, model, publish, fusion) into "
         "preallocated histograms; percentiles in the status message (cost: ~µs per tick)")

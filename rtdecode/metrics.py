@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["r2_per_column", "rms"]
+__all__ = ["confusion", "r2_per_column", "rms"]
 
 
 def r2_per_column(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
@@ -31,3 +31,10 @@ def r2_per_column(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
 def rms(err: np.ndarray) -> float:
     """Root mean square over all entries of ``err``."""
     return float(np.sqrt(np.mean(np.square(err))))
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts (true class, predicted class) of integer labels, int64 (G, G)."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)), 1)
+    return cm

@@ -34,8 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: shipped model → the training config whose data it was fitted on
 MODELS = {
-    "flexemg_sconvnet_c": "flexemg_sconvnet.toml",
-    "flexemg_sconvnet_c_hp20": "flexemg_sconvnet_hp20.toml",
     "monkey_reach_ensemble": "monkey_reach_gamma.toml",
     "openhdemg_gamma": "openhdemg_gamma.toml",
 }

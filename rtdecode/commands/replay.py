@@ -15,6 +15,10 @@ from rtdecode.sources.player import Player
 logger = logging.getLogger(__name__)
 
 
+#: the command installs its own SIGINT / SIGTERM handling (rtdecode.cli keeps the early one until then)
+OWNS_SIGNALS = True
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``replay`` subcommand to ``subparsers``; returns its parser."""
     p = subparsers.add_parser(

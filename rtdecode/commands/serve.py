@@ -6,6 +6,9 @@ import argparse
 
 from rtdecode.config import load_config
 
+#: the command installs its own SIGINT / SIGTERM handling (rtdecode.cli keeps the early one until then)
+OWNS_SIGNALS = True
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``serve`` sub-command."""

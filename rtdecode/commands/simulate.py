@@ -19,6 +19,10 @@ from rtdecode.sources.simulator import (
 logger = logging.getLogger(__name__)
 
 
+#: the command installs its own SIGINT / SIGTERM handling (rtdecode.cli keeps the early one until then)
+OWNS_SIGNALS = True
+
+
 def _common(p: argparse.ArgumentParser, name: str, rate_hz: float) -> None:
     p.add_argument("--rate-hz", type=float, default=rate_hz, help=f"samples per second (default {rate_hz:g})")
     p.add_argument("--seed", type=int, default=0,

@@ -36,8 +36,10 @@ from rtdecode.dsp.specs import (
     SmoothSpec,
     SpecBase,
     StandardizeSpec,
+    TdSpec,
 )
 from rtdecode.dsp.spikeband import CrossingsSbpStage, CrossingsStage, SbpStage
+from rtdecode.dsp.td import TdStage
 from rtdecode.errors import ConfigError
 
 __all__ = ["STAGES", "STAGE_TYPES", "StageSpec", "parse_chain", "parse_stage"]
@@ -64,6 +66,7 @@ STAGES = _register(
     (CrossingsSpec, CrossingsStage),
     (SbpSpec, SbpStage),
     (CrossingsSbpSpec, CrossingsSbpStage),
+    (TdSpec, TdStage),
 )
 #: kind → stage class, called as ``cls(spec, rate_hz, n_in)``
 STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {k: stage for k, (_, stage) in STAGES.items()}

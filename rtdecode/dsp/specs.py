@@ -41,6 +41,7 @@ __all__ = [
     "ClipSpec",
     "CrossingsSbpSpec",
     "CrossingsSpec",
+    "TdSpec",
     "DecimateSpec",
     "GridSpec",
     "RectifySpec",
@@ -405,6 +406,16 @@ class CrossingsSbpSpec(_CrossingsFields):
 
     kind: Literal["crossings_sbp"] = "crossings_sbp"
     measure: Literal["square", "abs"] = "square"
+
+
+class TdSpec(SpecBase):
+    """Time-domain EMG features (MAV, WL, ZC, SSC, RMS) of every channel over a causal window."""
+
+    kind: Literal["td"] = "td"
+    window_s: float = Field(gt=0, description="window, s (at least 2 samples)")
+    threshold: float = Field(0.0, ge=0, description="ZC / SSC dead zone, input units")
+    features: list[Literal["mav", "wl", "zc", "ssc", "rms"]] = Field(
+        default_factory=lambda: ["mav", "wl", "zc", "ssc"], min_length=1)  # type: ignore[arg-type]
 
 
 def spec_to_dict(spec: SpecBase) -> dict[str, Any]:

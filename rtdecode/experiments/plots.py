@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from rtdecode.errors import ConfigError
+from rtdecode.figures import pyplot, save
 
 logger = logging.getLogger(__name__)
 
@@ -23,27 +23,6 @@ STYLE = {
     "kf_fusion_ar1": {"color": "tab:blue", "lw": 1.4, "label": "KF fusion, AR(1) errors"},
     "ann_fusion": {"color": "tab:brown", "lw": 1.4, "label": "ANN fusion"},
 }
-
-
-def _pyplot():  # noqa: ANN202
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ModuleNotFoundError as exc:
-        raise ConfigError("plotting needs matplotlib", "pip install matplotlib, or pass --no-plot") from exc
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    """Lay out, write (creating the folder) and close a figure; returns ``path``."""
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    logger.info("wrote %s", path)
-    return path
 
 
 def plot_fusion_sim(traces: dict[str, dict[str, np.ndarray]], trials: list[dict[str, Any]], dt_s: float,
@@ -61,7 +40,7 @@ def plot_fusion_sim(traces: dict[str, dict[str, np.ndarray]], trials: list[dict[
     path : Path
         Output ``.png``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     conds = list(traces)
     fig, axes = plt.subplots(len(conds), 3, figsize=(15, 4.2 * len(conds)), squeeze=False)
     shown = ["population_vector", "kalman", "wiener", "kf_fusion", "kf_fusion_ar1", "ann_fusion", "true"]
@@ -91,7 +70,7 @@ def plot_fusion_sim(traces: dict[str, dict[str, np.ndarray]], trials: list[dict[
         ax.set_xticklabels([m.replace("_", "\n") for m in methods], fontsize=7)
         ax.set(ylabel="RMS error, cm/s", title=f"{cond}: RMS over {len(trials)} trials")
     axes[0, 0].legend(fontsize=7, loc="upper right")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[str, float | None]],
@@ -107,7 +86,7 @@ def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[st
     path : Path
         Output ``.png``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     ax = axes[0]
     for j, tr in enumerate(paths):
@@ -130,4 +109,4 @@ def plot_fusion_monkey(paths: list[dict[str, np.ndarray]], r2: dict[str, dict[st
     ax.set_xticklabels([n.replace("_", "\n") for n in names], fontsize=7)
     ax.set(ylabel="R² (held-out trials)", ylim=(0, 1), title="decoding accuracy")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)

@@ -13,6 +13,10 @@ pair per piece of state, :class:`~rtdecode.runtime.metadata.ModelMetadata` under
   (``state_0`` ``[1, d]``, stored as the deviation from the initial state ``x0`` so that the
   zero state is the decoder's reset state).
 * ANN fusion: two kernel-1 convolutions with a ``Tanh`` between them (stateless).
+* Time-domain features → LDA / ridge (:class:`~rtdecode.decoders.td.TDDecoder`): the
+  per-sample quantities (``|x|``, ``|Δx|``, zero crossings, slope sign changes, ``x²``) over
+  ``[state, x]``, window sums as one depthwise ``Conv`` of ones, then a kernel-1 ``Conv`` (and
+  ``Softmax`` for the LDA); state = the last ``W + 1`` input samples (:func:`td_decoder_graph`).
 
 Only standard opset-17 operators are used.
 """
@@ -26,6 +30,7 @@ import numpy as np
 from rtdecode.decoders.base import StreamingDecoder
 from rtdecode.decoders.fir import CausalLinearDecoder
 from rtdecode.decoders.kalman import KalmanDecoder
+from rtdecode.decoders.td import TDDecoder
 from rtdecode.errors import ModelError
 from rtdecode.export.onnx_graphs import _onnx, causal_conv_graph, finish_graph
 from rtdecode.runtime.bounds import ModelBounds
@@ -34,7 +39,7 @@ from rtdecode.runtime.metadata import ModelMetadata, OutputSpec, StateSpec
 logger = logging.getLogger(__name__)
 
 __all__ = ["decoder_graph", "decoder_metadata", "kalman_decoder_graph", "linear_decoder_graph",
-           "mlp_graph"]
+           "mlp_graph", "td_decoder_graph"]
 
 
 def decoder_metadata(decoder: StreamingDecoder, *, name: str, rate_hz: float,
@@ -155,14 +160,103 @@ def kalman_decoder_graph(decoder: KalmanDecoder, meta: ModelMetadata) -> bytes:
     return _finish(helper, onnx, nodes, meta.name, inputs, outputs, inits, meta)
 
 
+def _td_quantities(helper, decoder: TDDecoder) -> tuple[list, list[str]]:  # noqa: ANN001
+    """Nodes computing each feature's per-sample quantity over positions 2.. of ``xs``.
+
+    ``cur``, ``prev``, ``prev2`` are ``xs`` from position 2, 1 and 0 (same length), so at
+    each position the sample, its predecessor and the one before that.
+    """
+    mk = helper.make_node
+    nodes = [mk("Sub", ["cur", "prev"], ["d"]), mk("Abs", ["d"], ["absd"])]
+    names = []
+    for f in decoder.features:
+        if f == "mav":
+            nodes.append(mk("Abs", ["cur"], ["q_mav"]))
+        elif f == "wl":
+            nodes.append(mk("Identity", ["absd"], ["q_wl"]))
+        elif f == "zc":
+            nodes += [mk("Mul", ["cur", "prev"], ["zc_p"]), mk("Less", ["zc_p", "zero"], ["zc_s"]),
+                      mk("GreaterOrEqual", ["absd", "thr"], ["zc_t"]), mk("And", ["zc_s", "zc_t"], ["zc_b"]),
+                      mk("Cast", ["zc_b"], ["q_zc"], to=1)]
+        elif f == "ssc":
+            nodes += [mk("Sub", ["prev", "prev2"], ["ss_l"]), mk("Sub", ["prev", "cur"], ["ss_r"]),
+                      mk("Mul", ["ss_l", "ss_r"], ["ss_p"]), mk("Greater", ["ss_p", "zero"], ["ss_s"]),
+                      mk("Abs", ["ss_l"], ["ss_al"]), mk("Abs", ["ss_r"], ["ss_ar"]),
+                      mk("GreaterOrEqual", ["ss_al", "thr"], ["ss_tl"]),
+                      mk("GreaterOrEqual", ["ss_ar", "thr"], ["ss_tr"]),
+                      mk("Or", ["ss_tl", "ss_tr"], ["ss_t"]),
+                      mk("And", ["ss_s", "ss_t"], ["ss_b"]), mk("Cast", ["ss_b"], ["q_ssc"], to=1)]
+        else:
+            nodes.append(mk("Mul", ["cur", "cur"], ["q_rms"]))
+        names.append(f"q_{f}")
+    return nodes, names
+
+
+def td_decoder_graph(decoder: TDDecoder, meta: ModelMetadata) -> bytes:
+    """Time-domain features → LDA / ridge as a streaming graph with state ``[1, C, W + 1]``.
+
+    ``xs = [state, x]`` holds ``W + 1 + T`` samples; the window ending at new sample ``t``
+    covers positions ``t + 2 … t + W + 1`` of ``xs`` and looks back two more (SSC), so a
+    depthwise window-sum ``Conv`` over positions 2.. gives exactly ``T`` outputs, and
+    the zero state equals :meth:`TDDecoder.reset` (``td_features(..., zero_history=True)``).
+    """
+    decoder._require_fitted()
+    onnx, helper, numpy_helper = _onnx()
+    TP, f32, i64 = onnx.TensorProto, np.float32, np.int64
+    c, w, n_f, k = decoder.n_inputs, decoder.window, len(decoder.features), decoder.n_outputs
+    scale = np.ones(n_f * c, f32)
+    for j, f in enumerate(decoder.features):
+        if f in ("mav", "rms"):
+            scale[j * c:(j + 1) * c] = 1.0 / w
+    arr = numpy_helper.from_array
+    inits = [arr(np.array(v, i64), n) for n, v in (("p0", [0]), ("p1", [1]), ("p2", [2]), ("m1", [-1]),
+                                                   ("m2", [-2]), ("keep", [-(w + 1)]), ("axis2", [2]),
+                                                   ("end", [np.iinfo(np.int64).max]))]
+    inits += [arr(np.zeros(1, f32), "zero"), arr(np.full(1, decoder.threshold, f32), "thr"),
+              arr(np.ones((n_f * c, 1, w), f32), "ones"), arr(scale[None, :, None], "scale"),
+              arr(np.ascontiguousarray(decoder.W[:, :, None], f32), "Wh"), arr(decoder.b.astype(f32), "bh")]
+    mk = helper.make_node
+    nodes = [mk("Concat", ["state_0", "x"], ["xs"], axis=2),
+             mk("Slice", ["xs", "p2", "end", "axis2"], ["cur"]),
+             mk("Slice", ["xs", "p1", "m1", "axis2"], ["prev"]),
+             mk("Slice", ["xs", "p0", "m2", "axis2"], ["prev2"]),
+             mk("Slice", ["xs", "keep", "end", "axis2"], ["state_0_out"])]
+    q_nodes, q_names = _td_quantities(helper, decoder)
+    nodes += q_nodes + [mk("Concat", q_names, ["q"], axis=1),
+                        mk("Conv", ["q", "ones"], ["sums"], kernel_shape=[w], group=n_f * c),
+                        mk("Mul", ["sums", "scale"], ["feats_lin"])]
+    feats = "feats_lin"
+    if "rms" in decoder.features:  # always the last block
+        inits += [arr(np.array([(n_f - 1) * c], i64), "rms0"), arr(np.array([1], i64), "axis1")]
+        nodes += [mk("Slice", ["feats_lin", "p0", "rms0", "axis1"], ["f_head"]),
+                  mk("Slice", ["feats_lin", "rms0", "end", "axis1"], ["f_ms"]),
+                  mk("Sqrt", ["f_ms"], ["f_rms"]),
+                  mk("Concat", ["f_head", "f_rms"], ["feats"], axis=1)]
+        feats = "feats"
+    head_out = "logits" if decoder.head == "lda" else "y"
+    nodes.append(mk("Conv", [feats, "Wh", "bh"], [head_out], kernel_shape=[1]))
+    if decoder.head == "lda":
+        nodes.append(mk("Softmax", ["logits"], ["y"], axis=1))
+    shape = [1, c, w + 1]
+    inputs = [helper.make_tensor_value_info("x", TP.FLOAT, [1, c, "T"]),
+              helper.make_tensor_value_info("state_0", TP.FLOAT, shape)]
+    outputs = [helper.make_tensor_value_info("y", TP.FLOAT, [1, k, "T"]),
+               helper.make_tensor_value_info("state_0_out", TP.FLOAT, shape)]
+    meta = meta.model_copy(update={"states": [StateSpec(name="state_0", shape=shape)],
+                                   "receptive_field": w + 2})
+    return finish_graph(nodes, meta.name, inputs, outputs, inits, meta)
+
+
 def decoder_graph(decoder: StreamingDecoder, meta: ModelMetadata) -> bytes:
     """The streaming ONNX graph of any classic decoder (dispatch on its type)."""
+    if isinstance(decoder, TDDecoder):
+        return td_decoder_graph(decoder, meta)
     if isinstance(decoder, KalmanDecoder):
         return kalman_decoder_graph(decoder, meta)
     if isinstance(decoder, CausalLinearDecoder):
         return linear_decoder_graph(decoder, meta)
     raise ModelError(f"no ONNX writer for {type(decoder).__name__}",
-                     "use KalmanDecoder, WienerDecoder or PopulationVectorDecoder")
+                     "use KalmanDecoder, WienerDecoder, PopulationVectorDecoder or TDDecoder")
 
 
 def mlp_graph(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,

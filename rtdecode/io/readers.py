@@ -28,8 +28,8 @@ _TIME_COLUMNS = ("time", "t")
 _TARGET_PREFIX = "y_"
 
 
-def read_recording(path: str | Path, *, stream: str | None = None,
-                   fs: float | None = None) -> Recording:
+def read_recording(path: str | Path, *, stream: str | None = None, fs: float | None = None,
+                   target_stream: str | None = None) -> Recording:
     """Read a recording file into a :class:`Recording`.
 
     Parameters
@@ -44,6 +44,8 @@ def read_recording(path: str | Path, *, stream: str | None = None,
         Sample rate, Hz, for files that do not store one (a CSV without a time column, an
         irregular-rate XDF stream, datasets with a documented rate). A file that stores its
         rate (``.npz`` with ``fs``, XDF nominal rate, OTB export) rejects a different value.
+    target_stream : str, optional
+        XDF only: a numeric stream whose channels become the targets (see :func:`read_xdf`).
 
     Returns
     -------
@@ -69,16 +71,16 @@ def read_recording(path: str | Path, *, stream: str | None = None,
         raise DataError(f"{path} is a folder of no supported dataset",
                         f"pass a file ({', '.join(SUPPORTED_SUFFIXES)}) or the monkey reach "
                         f"folder with {datasets.MONKEY_FEATURES}")
-    if stream is not None and path.suffix.lower() not in (".xdf", ".xdfz"):
-        raise DataError(f"a stream name ({stream!r}) was given for {path}, which is not XDF",
-                        "only pass --stream/stream= for .xdf files")
+    if (stream is not None or target_stream is not None) and path.suffix.lower() not in (".xdf", ".xdfz"):
+        raise DataError(f"a stream name ({stream or target_stream!r}) was given for {path}, which is not XDF",
+                        "only pass --stream/stream= (or a target stream) for .xdf files")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return read_npz(path, fs=fs)
     if suffix == ".csv":
         return read_csv(path, fs=fs)
     if suffix in (".xdf", ".xdfz"):
-        return read_xdf(path, stream=stream, fs=fs)
+        return read_xdf(path, stream=stream, fs=fs, target_stream=target_stream)
     if suffix == ".mat":
         return read_mat(path, fs=fs)
     raise DataError(f"unsupported recording format {path.suffix!r} ({path})",
@@ -91,7 +93,8 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
 
     Arrays: ``x`` (n_samples, n_channels) physical units and ``fs`` (Hz, scalar); optional
     ``y`` (n_samples,) or (n_samples, n_targets), ``t`` (n_samples,) s, ``channel_names``,
-    ``target_names`` (string arrays) and ``meta_json`` (a JSON object as a string).
+    ``target_names`` (string arrays), ``trial`` (n_samples,) int trial ids (kept as
+    ``meta["trial_id"]``) and ``meta_json`` (a JSON object as a string).
 
     Parameters
     ----------
@@ -129,6 +132,12 @@ def read_npz(path: str | Path, *, fs: float | None = None) -> Recording:
     x = arrays["x"]
     if x.ndim == 1:
         x = x[:, None]
+    if "trial" in arrays:
+        trial = np.asarray(arrays["trial"]).reshape(-1).astype(np.int64)
+        if trial.size != x.shape[0]:
+            raise DataError(f"{path}: `trial` has {trial.size} entries for {x.shape[0]} samples",
+                            "give one trial id per sample")
+        meta["trial_id"] = trial
     return Recording(
         x=x, fs=file_fs if file_fs is not None else float(fs),  # type: ignore[arg-type]
         t=_relative(arrays.get("t")), y=arrays.get("y"),
@@ -234,8 +243,75 @@ def _describe_streams(streams: list[dict[str, Any]]) -> str:
         f"{_info(s, 'nominal_srate')} Hz, {_info(s, 'channel_format')})" for s in streams)
 
 
-def read_xdf(path: str | Path, *, stream: str | None = None,
-             fs: float | None = None) -> Recording:
+def _load_xdf(path: Path) -> list[dict[str, Any]]:
+    import pyxdf
+
+    try:
+        streams, _header = pyxdf.load_xdf(str(path), dejitter_timestamps=False)
+    except Exception as err:  # pyxdf raises assorted errors on corrupt files
+        raise DataError(f"cannot read XDF file {path}: {err}",
+                        "check that the file is a complete XDF recording") from err
+    return list(streams)
+
+
+def _pick_stream(streams: list[dict[str, Any]], stream: str | None, path: Path) -> dict[str, Any]:
+    """The named (or typed) numeric stream, or the default: most channels with a rate > 0."""
+    numeric = [s for s in streams if _info(s, "channel_format") != "string"]
+    if stream is not None:
+        chosen = ([s for s in streams if _info(s, "name") == stream]
+                  or [s for s in streams if _info(s, "type") == stream])
+        if not chosen:
+            raise DataError(f"{path} has no stream named or typed {stream!r}; streams: "
+                            f"{_describe_streams(streams)}", "pick one of the listed names")
+        if _info(chosen[0], "channel_format") == "string":
+            raise DataError(f"stream {stream!r} in {path} holds strings (markers), not samples",
+                            f"pick a numeric stream: {_describe_streams(numeric)}")
+        return chosen[0]
+    regular = [s for s in numeric if float(_info(s, "nominal_srate", "0")) > 0 and len(s["time_stamps"]) > 0]
+    if not regular:
+        raise DataError(f"{path} has no numeric stream with a nominal rate > 0; streams: "
+                        f"{_describe_streams(streams)}",
+                        "name the stream to read with stream=/--stream and give fs")
+    return max(regular, key=lambda s: (int(_info(s, "channel_count", "0")), len(s["time_stamps"])))
+
+
+def _xdf_markers(streams: list[dict[str, Any]], t0: float
+                 ) -> tuple[tuple[np.ndarray, list[str]], dict[str, tuple[np.ndarray, list[str]]]]:
+    """Every string stream's markers (times relative to ``t0``): merged, and per stream name."""
+    per: dict[str, tuple[np.ndarray, list[str]]] = {}
+    for s in streams:
+        if _info(s, "channel_format") == "string" and len(s["time_stamps"]):
+            times = np.asarray(s["time_stamps"], dtype=np.float64) - t0
+            per[_info(s, "name")] = (times, [str(row[0]) if len(row) else "" for row in s["time_series"]])
+    times = np.concatenate([v[0] for v in per.values()]) if per else np.zeros(0)
+    labels = [lab for v in per.values() for lab in v[1]]
+    order = np.argsort(times, kind="stable")
+    return (times[order], [labels[i] for i in order]), per
+
+
+def _xdf_targets(streams: list[dict[str, Any]], name: str, t0: float, t: np.ndarray,
+                 path: Path) -> tuple[np.ndarray, list[str]]:
+    """A numeric stream's channels linearly interpolated at the samples' times ``t`` (s from ``t0``)."""
+    sel = _pick_stream(streams, name, path)
+    stamps = np.asarray(sel["time_stamps"], dtype=np.float64) - t0
+    if stamps.size < 2:
+        raise DataError(f"target stream {name!r} in {path} has {stamps.size} samples",
+                        "record the targets as a numeric stream with at least two samples")
+    values = np.asarray(sel["time_series"], dtype=np.float64).reshape(stamps.size, -1)
+    order = np.argsort(stamps, kind="stable")
+    y = np.column_stack([np.interp(t, stamps[order], values[order, k]) for k in range(values.shape[1])])
+    names = _xdf_channel_names(sel)
+    if len(names) != values.shape[1]:
+        names = [f"{_info(sel, 'name')}{k}" for k in range(values.shape[1])]
+    outside = int(np.sum((t < stamps.min()) | (t > stamps.max())))
+    if outside:
+        logger.warning("%s: %d samples lie outside the target stream's time span; their targets hold "
+                       "the nearest target value", path, outside)
+    return y, names
+
+
+def read_xdf(path: str | Path, *, stream: str | None = None, fs: float | None = None,
+             target_stream: str | None = None) -> Recording:
     """Read one stream of an XDF file, keeping its real LSL timestamps.
 
     Parameters
@@ -248,6 +324,9 @@ def read_xdf(path: str | Path, *, stream: str | None = None,
     fs : float, optional
         Rate, Hz, for a stream with an irregular (0) nominal rate; must match the nominal
         rate otherwise.
+    target_stream : str, optional
+        A numeric stream (e.g. force, kinematics) whose channels become the targets ``y``,
+        linearly interpolated at the samples' LSL times.
 
     Returns
     -------
@@ -255,41 +334,16 @@ def read_xdf(path: str | Path, *, stream: str | None = None,
         ``x`` float32 (n, C) as recorded; ``fs`` the nominal rate; ``t`` the recorded LSL
         timestamps (clock-synchronised, not dejittered) minus the first one, s. ``meta``
         holds ``stream_name``, ``stream_type`` (the original type), ``t0_lsl`` (first
-        timestamp), ``effective_srate`` and ``markers``: ``(times float64 (m,) s relative to
-        the first sample, labels list of str)`` from every string stream in the file.
+        timestamp), ``effective_srate``, ``markers``: ``(times float64 (m,) s relative to
+        the first sample, labels list of str)`` from every string stream in the file, and
+        ``marker_streams``: the same per string stream name.
     """
-    import pyxdf
-
     path = Path(path)
-    try:
-        streams, _header = pyxdf.load_xdf(str(path), dejitter_timestamps=False)
-    except Exception as err:  # pyxdf raises assorted errors on corrupt files
-        raise DataError(f"cannot read XDF file {path}: {err}",
-                        "check that the file is a complete XDF recording") from err
-    numeric = [s for s in streams if _info(s, "channel_format") != "string"]
-    if stream is not None:
-        chosen = ([s for s in streams if _info(s, "name") == stream]
-                  or [s for s in streams if _info(s, "type") == stream])
-        if not chosen:
-            raise DataError(f"{path} has no stream named or typed {stream!r}; streams: "
-                            f"{_describe_streams(streams)}", "pick one of the listed names")
-        if _info(chosen[0], "channel_format") == "string":
-            raise DataError(f"stream {stream!r} in {path} holds strings (markers), not samples",
-                            f"pick a numeric stream: {_describe_streams(numeric)}")
-        sel = chosen[0]
-    else:
-        regular = [s for s in numeric if float(_info(s, "nominal_srate", "0")) > 0
-                   and len(s["time_stamps"]) > 0]
-        if not regular:
-            raise DataError(f"{path} has no numeric stream with a nominal rate > 0; streams: "
-                            f"{_describe_streams(streams)}",
-                            "name the stream to read with stream=/--stream and give fs")
-        sel = max(regular, key=lambda s: (int(_info(s, "channel_count", "0")),
-                                          len(s["time_stamps"])))
+    streams = _load_xdf(path)
+    sel = _pick_stream(streams, stream, path)
     stamps = np.asarray(sel["time_stamps"], dtype=np.float64)
     if stamps.size == 0:
-        raise DataError(f"stream {_info(sel, 'name')!r} in {path} has no samples",
-                        "pick another stream")
+        raise DataError(f"stream {_info(sel, 'name')!r} in {path} has no samples", "pick another stream")
     nominal = float(_info(sel, "nominal_srate", "0"))
     if nominal > 0 and fs is not None and float(fs) != nominal:
         raise DataError(f"stream {_info(sel, 'name')!r} in {path} has a nominal rate of "
@@ -300,31 +354,39 @@ def read_xdf(path: str | Path, *, stream: str | None = None,
         raise DataError(f"stream {_info(sel, 'name')!r} in {path} has an irregular rate",
                         "give the rate to play it at with fs=/--fs")
     t0 = float(stamps[0])
-    markers_t: list[np.ndarray] = []
-    markers_l: list[str] = []
-    for s in streams:
-        if _info(s, "channel_format") == "string" and len(s["time_stamps"]):
-            markers_t.append(np.asarray(s["time_stamps"], dtype=np.float64) - t0)
-            markers_l.extend(str(row[0]) if len(row) else "" for row in s["time_series"])
-    times = np.concatenate(markers_t) if markers_t else np.zeros(0)
-    order = np.argsort(times, kind="stable")
+    markers, per_stream = _xdf_markers(streams, t0)
     x = np.asarray(sel["time_series"], dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
+    x = x[:, None] if x.ndim == 1 else x
+    y, y_names = _xdf_targets(streams, target_stream, t0, stamps - t0, path) if target_stream else (None, [])
+    names = _xdf_channel_names(sel)
     return Recording(
-        x=x, fs=float(rate), t=stamps - t0,
-        channel_names=_xdf_channel_names(sel) if len(_xdf_channel_names(sel)) == x.shape[1]
-        else [],
+        x=x, fs=float(rate), t=stamps - t0, y=y, target_names=y_names,
+        channel_names=names if len(names) == x.shape[1] else [],
         meta={
             "file": str(path), "format": "xdf", "stream_name": _info(sel, "name"),
             "stream_type": _info(sel, "type") or "EEG", "t0_lsl": t0,
             "effective_srate": float(sel["info"].get("effective_srate", 0.0) or 0.0),
-            "markers": (times[order], [markers_l[i] for i in order]),
+            "markers": markers, "marker_streams": per_stream,
         },
     )
 
 
 # --------------------------------------------------------------------------- .mat
+def mat_layout(path: str | Path) -> str | None:
+    """The dataset layout of a ``.mat`` file from its variable names (``None``: not a recording)."""
+    import scipy.io as sio
+
+    path = Path(path)
+    try:
+        keys = [name for name, _shape, _cls in sio.whosmat(path)]
+    except NotImplementedError as err:
+        raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read",
+                        "save it with `save(..., '-v7')` in MATLAB or convert it to .npz") from err
+    except Exception:  # whosmat trips over MATLAB objects some files hold: load it instead
+        keys = [k for k in datasets.load_mat(path) if not k.startswith("__")]
+    return datasets.detect_mat_layout(keys)
+
+
 def read_mat(path: str | Path, *, fs: float | None = None) -> Recording:
     """Read a ``.mat`` file of one of the supported dataset layouts.
 
@@ -337,18 +399,10 @@ def read_mat(path: str | Path, *, fs: float | None = None) -> Recording:
         The file cannot be read, or its variables match no supported layout (the message
         lists the variables found and the layouts supported).
     """
-    import scipy.io as sio
-
     path = Path(path)
-    try:
-        keys = [name for name, _shape, _cls in sio.whosmat(path)]
-    except NotImplementedError as err:
-        raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read",
-                        "save it with `save(..., '-v7')` in MATLAB or convert it to .npz") from err
-    except Exception:  # whosmat trips over MATLAB objects some files hold: load it instead
-        keys = [k for k in datasets.load_mat(path) if not k.startswith("__")]
-    layout = datasets.detect_mat_layout(keys)
+    layout = mat_layout(path)
     if layout is None:
+        keys = [k for k in datasets.load_mat(path) if not k.startswith("__")]
         raise DataError(f"{path} has an unknown .mat layout; variables found: {sorted(keys)}; "
                         f"supported layouts: {datasets.describe_mat_layouts()}",
                         "convert the file to .npz (x, fs, optional y) or .csv")

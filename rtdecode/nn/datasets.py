@@ -26,32 +26,20 @@ import numpy as np
 
 from rtdecode.dsp import build_chain
 from rtdecode.errors import DataError
-from rtdecode.io.datasets import (
-    read_flexemg_mat,
-    read_monkey_reach,
-    read_otb_mat,
-)
-from rtdecode.io.readers import read_recording
 from rtdecode.io.recording import Recording
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DATA_KINDS",
     "Segment",
     "TrainingData",
-    "block_trials",
     "flexemg_chain",
     "grid_spec",
-    "load_recordings",
     "make_training_data",
     "standardize_spec",
 ]
 
 Task = Literal["regression", "classification"]
-
-#: Dataset kinds :func:`load_recordings` understands.
-DATA_KINDS = ("flexemg", "monkey_reach", "otb", "npz", "recording")
 
 
 @dataclass
@@ -112,6 +100,10 @@ class TrainingData:
     recordings : list of Recording
         The recordings the segments came from (for baselines with their own chain and for
         replaying through the service); one per segment.
+    sample_y : list of ndarray
+        Per recording, the target of every input sample (int64 (n,) labels or float32 (n, K)).
+    sample_trials : list of int64 (n,)
+        Per recording, the trial id of every input sample (-1: left out).
     """
 
     segments: list[Segment]
@@ -128,6 +120,8 @@ class TrainingData:
     grid_shape: tuple[int, int] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     recordings: list[Recording] = field(default_factory=list)
+    sample_y: list[np.ndarray] = field(default_factory=list)
+    sample_trials: list[np.ndarray] = field(default_factory=list)
 
     @property
     def trials(self) -> list[int]:
@@ -226,105 +220,49 @@ def standardize_spec(data: TrainingData, trials: Sequence[int], min_std: float =
     return {"kind": "standardize", "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
 
 
-def block_trials(n_samples: int, fs: float, block_s: float) -> np.ndarray:
-    """Trial ids for a continuous recording cut into consecutive blocks of ``block_s`` s.
-
-    Returns
-    -------
-    int64 (n_samples,)
-        ``1 + floor(i / (block_s · fs))``; a last block shorter than half a block joins the
-        one before.
-    """
-    if block_s <= 0:
-        raise DataError(f"trial_block_s must be > 0, got {block_s}", "give a block length in s")
-    per = max(1, int(round(block_s * fs)))
-    ids = np.arange(n_samples, dtype=np.int64) // per
-    n_blocks = int(ids[-1]) + 1 if n_samples else 0
-    if n_blocks > 1 and (n_samples - (n_blocks - 1) * per) < per / 2:
-        ids[ids == n_blocks - 1] = n_blocks - 2
-    return ids + 1
-
-
 # -- loading ---------------------------------------------------------------------------------
 
 
-def _flexemg_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    files = sorted(path.rglob("*.mat"))
-    files = [f for f in files if f.name != "arraymap.mat"]
-    if not files:
-        raise DataError(f"no flexemg trial files (*.mat) under {path}",
-                        "point data.path at a flexemg session folder, e.g. data/001-Session1Train")
-    return files
+def _target_columns(first: Recording, targets: Sequence[str] | None, task: Task) -> list[int]:
+    names = list(first.target_names)
+    if targets:
+        missing = [t for t in targets if t not in names]
+        if missing:
+            raise DataError(f"data.targets {missing} not in the recording's targets {names}",
+                            f"use some of {names}")
+        cols = [names.index(t) for t in targets]
+    else:
+        cols = list(range(len(names)))
+    return cols[:1] if task == "classification" else cols
 
 
-def load_recordings(kind: str, path: str | Path, *, trial_block_s: float | None = None,
-                    max_trials: int | None = None, fs: float | None = None
-                    ) -> tuple[list[Recording], list[np.ndarray]]:
-    """Read a dataset as recordings and a trial id per sample of each.
+def _check_recordings(recordings: Sequence[Recording]) -> Recording:
+    if not recordings:
+        raise DataError("no recordings", "check data.path")
+    first = recordings[0]
+    for r in recordings:
+        if r.y is None:
+            raise DataError(f"recording {r.meta.get('file', '?')} has no targets",
+                            "give targets: y_* columns (.csv), y (.npz), data.target_stream or "
+                            "data.markers (.xdf); `rtdecode inspect` shows what a recording holds")
+        if r.fs != first.fs or r.n_channels != first.n_channels:
+            raise DataError("recordings differ in rate or channel count",
+                            "train on recordings of one montage and rate")
+    return first
 
-    Parameters
-    ----------
-    kind : {"flexemg", "monkey_reach", "otb", "npz", "recording"}
-        ``flexemg``: a trial file or a folder of them (one trial per file, ids 1..n in file
-        order). ``monkey_reach``: the binned CSV folder (trial ids from the file).
-        ``otb``: an OTBiolab+ export; ``npz`` / ``recording``: any file
-        :func:`~rtdecode.io.readers.read_recording` reads (an ``.npz`` may hold ``trial``,
-        int (n,), the trial id of each sample). Without trial ids a continuous recording is
-        cut into blocks of ``trial_block_s``.
-    path : path
-    trial_block_s : float, optional
-        Block length, s, for recordings without trial ids.
-    max_trials : int, optional
-        flexemg: use only the first ``max_trials`` files.
-    fs : float, optional
-        Rate for files that do not store one.
 
-    Returns
-    -------
-    recordings : list of Recording
-    trials : list of int64 (n_samples,)
-        One trial-id array per recording.
+def _targets(rec: Recording, cols: list[int], task: Task) -> np.ndarray:
+    y = np.asarray(rec.y)[:, cols]
+    return y[:, 0].astype(np.int64) if task == "classification" else y.astype(np.float32)
 
-    Raises
-    ------
-    DataError
-        Missing path, unknown kind, or no trial structure.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"data.path {path} does not exist",
-                        "check the path (relative paths are from the config file's folder)")
-    if kind == "flexemg":
-        files = _flexemg_files(path)[: max_trials or None]
-        recs = [read_flexemg_mat(f, fs=fs) for f in files]
-        names = {tuple(r.meta["label_names"]) for r in recs}
-        if len(names) != 1:
-            raise DataError(f"flexemg files disagree on the label names: {sorted(names)}",
-                            "train on trials of one session")
-        return recs, [np.full(r.n_samples, i + 1, dtype=np.int64) for i, r in enumerate(recs)]
-    if kind == "monkey_reach":
-        rec = read_monkey_reach(path)
-        return [rec], [np.asarray(rec.meta["trial_id"], dtype=np.int64)]
-    if kind in ("otb", "npz", "recording"):
-        rec = read_otb_mat(path, fs=fs) if kind == "otb" else read_recording(path, fs=fs)
-        trial = None
-        if path.suffix.lower() == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                if "trial" in z.files:
-                    trial = np.asarray(z["trial"], dtype=np.int64).reshape(-1)
-            if trial is not None and trial.size != rec.n_samples:
-                raise DataError(f"{path}: `trial` has {trial.size} entries for {rec.n_samples} samples",
-                                "give one trial id per sample")
-        if trial is None:
-            if trial_block_s is None:
-                raise DataError(f"{path} has no trial ids and data.trial_block_s is not set",
-                                "set data.trial_block_s (s) to cut the recording into trials, or store "
-                                "`trial` (one id per sample) in the .npz")
-            trial = block_trials(rec.n_samples, rec.fs, trial_block_s)
-        return [rec], [trial]
-    raise DataError(f"unknown data kind {kind!r}", f"use one of {', '.join(DATA_KINDS)}")
+
+def _segment(rec: Recording, trial: np.ndarray, chain: Any, cols: list[int], task: Task) -> Segment:
+    """Run one recording through the chain; each frame gets the target at the newest sample it saw."""
+    t_in = np.asarray(rec.t)
+    x, t_out = chain.process(rec.x, t_in)
+    idx = np.clip(np.searchsorted(t_in, t_out), 0, rec.n_samples - 1)
+    return Segment(x=x, y=_targets(rec, cols, task)[idx], trial=np.asarray(trial)[idx].astype(np.int64),
+                   name=Path(str(rec.meta.get("file", ""))).name)
 
 
 def make_training_data(recordings: Sequence[Recording], trials: Sequence[np.ndarray],
@@ -339,7 +277,7 @@ def make_training_data(recordings: Sequence[Recording], trials: Sequence[np.ndar
     recordings : list of Recording
         All with the same rate and channel count, each with targets ``y``.
     trials : list of int64 (n_samples,)
-        Trial id per sample of each recording.
+        Trial id per sample of each recording (-1: left out of every set).
     preprocessing : list of dict
         Chain specs (the service's causal stages).
     task : {"regression", "classification"}
@@ -361,49 +299,21 @@ def make_training_data(recordings: Sequence[Recording], trials: Sequence[np.ndar
     DataError
         Recordings without targets, a missing target name, mixed rates / channel counts.
     """
-    if not recordings:
-        raise DataError("no recordings", "check data.path")
-    first = recordings[0]
-    for r in recordings:
-        if r.y is None:
-            raise DataError(f"recording {r.meta.get('file', '?')} has no targets",
-                            "train on a recording with targets (y)")
-        if r.fs != first.fs or r.n_channels != first.n_channels:
-            raise DataError("recordings differ in rate or channel count",
-                            "train on recordings of one montage and rate")
-    names = list(first.target_names)
-    if targets:
-        missing = [t for t in targets if t not in names]
-        if missing:
-            raise DataError(f"data.targets {missing} not in the recording's targets {names}",
-                            f"use some of {names}")
-        cols = [names.index(t) for t in targets]
-    else:
-        cols = list(range(len(names)))
-    if task == "classification":
-        cols = cols[:1]
+    first = _check_recordings(recordings)
+    cols = _target_columns(first, targets, task)
     segments = []
-    chain = None
     for rec, trial in zip(recordings, trials, strict=True):
-        chain = build_chain(list(preprocessing), rec.fs, rec.n_channels)
-        t_in = np.asarray(rec.t)
-        x, t_out = chain.process(rec.x, t_in)
-        idx = np.clip(np.searchsorted(t_in, t_out), 0, rec.n_samples - 1)
-        y = rec.y[idx][:, cols]  # type: ignore[index]
-        y = y[:, 0].astype(np.int64) if task == "classification" else y.astype(np.float32)
-        segments.append(Segment(x=x, y=y, trial=np.asarray(trial)[idx].astype(np.int64),
-                                name=Path(str(rec.meta.get("file", ""))).name))
-    assert chain is not None
+        chain = build_chain(list(preprocessing), first.fs, first.n_channels)  # fresh state per recording
+        segments.append(_segment(rec, trial, chain, cols, task))
     units_meta = first.meta.get("units", {}) or {}
+    cls = None
     if task == "classification":
         cls = list(class_names or first.meta.get("label_names") or [])
         n_cls = int(max(int(s.y.max()) for s in segments if s.n_frames)) + 1
-        if len(cls) < n_cls:
-            cls += [f"class{i}" for i in range(len(cls), n_cls)]
+        cls += [f"class{i}" for i in range(len(cls), n_cls)]
         out_names, out_units = cls, ["probability"] * len(cls)
     else:
-        cls = None
-        out_names = [names[c] for c in cols]
+        out_names = [first.target_names[c] for c in cols]
         out_units = list(output_units) if output_units else [str(units_meta.get(n, "")) for n in out_names]
     return TrainingData(
         segments=segments, task=task, rate_hz=float(first.fs), channels=first.n_channels,
@@ -411,4 +321,6 @@ def make_training_data(recordings: Sequence[Recording], trials: Sequence[np.ndar
         output_names=out_names, output_units=out_units, class_names=cls,
         channel_names=list(first.channel_names), input_unit=str(units_meta.get("x", "")),
         grid_shape=chain.grid_shape, provenance=dict(provenance or {}), recordings=list(recordings),
+        sample_y=[_targets(r, cols, task) for r in recordings],
+        sample_trials=[np.asarray(t, dtype=np.int64) for t in trials],
     )

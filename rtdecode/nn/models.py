@@ -38,6 +38,7 @@ __all__ = [
     "MODEL_TYPES",
     "SPEC_VERSION",
     "AllConvNet",
+    "FrameMLP",
     "GammaCNN",
     "LinearDecoder",
     "SConvNet",
@@ -338,7 +339,25 @@ def _conv_out(n: int, k: int, stride: int) -> int:
     return (n + 2 * (k // 2) - k) // stride + 1
 
 
-class _FrameImageModel(StreamingModule):
+class _FrameModel(StreamingModule):
+    """A stateless model that maps each frame on its own (receptive field 1)."""
+
+    @property
+    def receptive_field(self) -> int:
+        return 1
+
+    def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
+        return []
+
+    def step(self, x: Tensor, states: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """Stateless: ``(forward(x), [])``."""
+        if len(states):
+            raise ModelError(f"{type(self).__name__} keeps no state, got {len(states)} state tensors",
+                             "pass an empty list")
+        return self.forward(x), []
+
+
+class _FrameImageModel(_FrameModel):
     """Classifies each frame (a 1×H×W image of the grid, row-major channels) on its own."""
 
     def __init__(self, grid_shape: Sequence[int], n_classes: int) -> None:
@@ -351,13 +370,6 @@ class _FrameImageModel(StreamingModule):
         self.grid_shape = (h, w)
         self.n_classes = n_classes
         self.in_channels, self.out_channels = h * w, n_classes
-
-    @property
-    def receptive_field(self) -> int:
-        return 1
-
-    def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
-        return []
 
     def classify(self, images: Tensor) -> Tensor:
         """Logits (N, n_classes) of images (N, 1, H, W)."""
@@ -382,13 +394,6 @@ class _FrameImageModel(StreamingModule):
         images = x.permute(0, 2, 1).reshape(-1, 1, h, w)
         logits = self.classify(images)
         return logits.reshape(x.shape[0], -1, self.n_classes).permute(0, 2, 1)
-
-    def step(self, x: Tensor, states: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """Stateless: ``(forward(x), [])``."""
-        if len(states):
-            raise ModelError(f"{type(self).__name__} keeps no state, got {len(states)} state tensors",
-                             "pass an empty list")
-        return self.forward(x), []
 
 
 def _block(cin: int, cout: int, k: int, stride: int, dropout: float) -> nn.Sequential:
@@ -550,6 +555,69 @@ class AllConvNet(_FrameImageModel):
         return self.features(self.input_bn(images)).mean(dim=(2, 3))
 
 
+# -- frame classifier for any channel layout -------------------------------------------
+
+
+class FrameMLP(_FrameModel):
+    """A small multilayer perceptron that classifies each frame of ``n_in`` channels on its own.
+
+    ::
+
+        [log] → per-channel input BN → [Linear → BN → ELU → dropout] per hidden width → Linear (G logits)
+
+    For rigs without an electrode grid (e.g. an 8-channel armband) and for feature frames
+    (an RMS envelope from the chain). With ``log_input`` the frames are log-compressed first
+    (``log(max(x, floor))``): a change of electrode gain between sessions then becomes a
+    per-channel offset, which the input normalisation absorbs. The input BN and the first Linear are the
+    session-specific part ``rtdecode calibrate`` refits. Receptive field 1, no state.
+
+    Parameters
+    ----------
+    n_in : int
+        Channels of a frame.
+    n_classes : int
+        G.
+    hidden : sequence of int
+        Hidden widths (default one layer of 128).
+    dropout : float
+    log_input : bool
+        Log-compress the (non-negative, e.g. envelope) frames first.
+    floor : float
+        Smallest value taken before the log, units of the frames.
+    """
+
+    def __init__(self, n_in: int, n_classes: int, hidden: Sequence[int] = (128,), dropout: float = 0.2,
+                 log_input: bool = False, floor: float = 1e-6) -> None:
+        super().__init__()
+        (n_in, n_classes) = _positive_ints("n_in / n_classes", [n_in, n_classes])
+        widths = _positive_ints("hidden", hidden, allow_empty=True)
+        if not 0.0 <= dropout < 1.0:
+            raise ModelError(f"dropout must be in [0, 1), got {dropout!r}", "use e.g. 0.2")
+        if not floor > 0:
+            raise ModelError(f"floor must be > 0, got {floor!r}", "use e.g. 1e-6 (units of the frames)")
+        self.config: dict[str, Any] = {"n_in": n_in, "n_classes": n_classes, "hidden": widths,
+                                       "dropout": float(dropout), "log_input": bool(log_input),
+                                       "floor": float(floor)}
+        self.in_channels, self.out_channels, self.n_classes = n_in, n_classes, n_classes
+        self.input_bn = nn.BatchNorm1d(n_in)
+        layers: list[nn.Module] = []
+        w_prev = n_in
+        for w in widths:
+            layers += [nn.Linear(w_prev, w, bias=False), nn.BatchNorm1d(w), nn.ELU(), nn.Dropout(dropout)]
+            w_prev = w
+        self.layers = nn.Sequential(*layers, nn.Linear(w_prev, n_classes))
+        _xavier(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Per-frame logits: float (B, n_in, T) → float (B, n_classes, T)."""
+        check_input(x, self.in_channels, type(self).__name__)
+        frames = x.permute(0, 2, 1).reshape(-1, self.in_channels)
+        if self.config["log_input"]:
+            frames = torch.log(torch.clamp(frames, min=self.config["floor"]))
+        logits = self.layers(self.input_bn(frames))
+        return logits.reshape(x.shape[0], -1, self.n_classes).permute(0, 2, 1)
+
+
 # -- specs and summaries ---------------------------------------------------------------
 
 #: Model classes that :func:`model_from_spec` can build.
@@ -558,6 +626,7 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {
     "LinearDecoder": LinearDecoder,
     "SConvNet": SConvNet,
     "AllConvNet": AllConvNet,
+    "FrameMLP": FrameMLP,
     "StackedDecoder": StackedDecoder,
 }
 

@@ -15,7 +15,7 @@ Seed 004 (S-ConvNet)
     (:func:`leave_one_trial_out`; one of them is held out for early stopping).
 
 Only the split and selection logic lives here (numpy, no torch); the training loops and
-the protocol runs are in :mod:`rtdecode.nn.train`.
+the protocol runs are in :mod:`rtdecode.nn.train.ab` and :mod:`rtdecode.nn.train.loto`.
 """
 
 from __future__ import annotations

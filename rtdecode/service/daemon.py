@@ -36,6 +36,7 @@ from rtdecode.lsl import pylsl
 from rtdecode.runtime.streaming import StreamingModel
 from rtdecode.service.behind import Backlog, default_budget_s
 from rtdecode.service.fusion_stage import FusionStage
+from rtdecode.service.memory import limit_malloc_arenas
 from rtdecode.service.pipeline import Pipeline
 from rtdecode.service.plugins import Plugin, PluginContext, StreamFacts, build_plugins
 from rtdecode.service.safe_value import safe_vectors
@@ -155,6 +156,8 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------
     def startup(self) -> None:
         """Bind, load and warm up the models, open the stream, the topics, fusion and plug-ins."""
+        if self.cfg.service.malloc_arenas is not None:  # before the inlet starts liblsl threads
+            limit_malloc_arenas(self.cfg.service.malloc_arenas)
         self.t_start = pylsl.local_clock()
         self._rss_start = rss_mb()
         self.state, self.phase = "starting", "binding"
@@ -326,7 +329,8 @@ class Daemon:
         if not math.isfinite(t_src):  # silent since start-up: age counts from the daemon's start
             t_src = self.t_start
         mode = self.cfg.service.safe_value
-        self._next_safe = min(topic.publish_safe(now, t_src, mode) for topic in self.topics)
+        self._next_safe = min((topic.publish_safe(now, t_src, mode) for topic in self.topics),
+                              default=math.inf)
         if self.cfg.source.reconnect:
             self.inlet.poll_reconnect()
 

@@ -428,6 +428,14 @@ class LslInlet:
             logger.error("LSL stream %r was lost (%s; it has no source_id, so liblsl cannot "
                          "recover it); waiting for a new outlet", self.cfg.name, exc)
             return None
+        except (pylsl.util.InternalError, RuntimeError) as exc:
+            # liblsl failed inside the pull: this inlet cannot be trusted any more; the daemon
+            # goes stale (safe values) and poll_reconnect() opens a new inlet on an outlet
+            self.lost = True
+            self._known_uids.clear()  # the same outlet may be reopened
+            logger.error("LSL pull from %r failed inside liblsl (%s: %s); dropping this inlet and "
+                         "reconnecting", self.cfg.name, type(exc).__name__, exc)
+            return None
         n = len(ts)
         if n == 0:
             return None

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = [ROOT / "models" / n for n in
-          ("openhdemg_gamma.onnx", "flexemg_sconvnet_c.onnx", "cortex_wiener.onnx")]
+          ("openhdemg_gamma.onnx", "flexemg_mlp.onnx", "cortex_wiener.onnx")]
 #: relative tolerance of the output scale (TensorRT fuses and reorders more than cuDNN does)
 TOL = {"cuda": 1e-4, "tensorrt": 1e-3}
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: shipped models grouped by the stream they decode (one daemon per stream)
 GROUPS = {
     "cortex": ["cortex_wiener", "cortex_kf", "cortex_pv"],
-    "flexemg": ["flexemg_sconvnet_c", "flexemg_sconvnet_c_hp20"],
+    "flexemg": ["flexemg_mlp"],
     "monkey": ["monkey_reach_ensemble"],
     "openhdemg": ["openhdemg_gamma"],
 }

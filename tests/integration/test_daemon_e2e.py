@@ -70,12 +70,13 @@ def _collect(sub: Subscriber, daemon: subprocess.Popen, timeout_s: float) -> tup
     return msgs, status
 
 
-def _run(tmp_path: Path, shared: Path, unique_name: str, endpoint: str, model: Path,
-         index: bool, start_s: float, stop_s: float) -> tuple[list, dict, int, int]:
-    rec = read_recording(shared / OTB).segment(start_s, stop_s)
-    n = rec.n_samples
-    cfg = _config(tmp_path, name=unique_name, model=model, endpoint=endpoint, channels=64,
-                  rate=2048.0, extra_source="index_channel = 0" if index else "",
+def serve_replay(tmp_path: Path, name: str, endpoint: str, model: Path, recording: Path, *, channels: int,
+                 rate: float, start_s: float, stop_s: float, n: int,
+                 index: bool = False) -> tuple[list, dict, int]:
+    """Serve ``model`` in a daemon process, replay ``recording[start_s:stop_s]`` into it over LSL and
+    collect what it publishes; returns (estimate messages, last status, replay exit code)."""
+    cfg = _config(tmp_path, name=name, model=model, endpoint=endpoint, channels=channels, rate=rate,
+                  extra_source="index_channel = 0" if index else "",
                   # parity, not timing: no LATE flag (a fact of this machine's load) in the flags
                   extra_service=f"max_samples = {n}\nlatency_budget_ms = 60000")
     with Subscriber(endpoint, topics=["dec", STATUS_TOPIC]) as sub:
@@ -83,12 +84,12 @@ def _run(tmp_path: Path, shared: Path, unique_name: str, endpoint: str, model: P
         replay = None
         try:
             _wait_status(sub, "starting")
-            args = ["replay", str(shared / OTB), "--name", unique_name, "--start-s", str(start_s),
+            args = ["replay", str(recording), "--name", name, "--start-s", str(start_s),
                     "--stop-s", str(stop_s), "--wait-consumer-s", "30"]
             if index:
                 args += ["--index-channel", "0"]
             replay = subprocess.Popen(PY + args, stderr=subprocess.PIPE, text=True)
-            msgs, status = _collect(sub, daemon, timeout_s=60 + rec.duration_s)
+            msgs, status = _collect(sub, daemon, timeout_s=60 + (stop_s - start_s))
             daemon.wait(10)
             replay.wait(30)
         finally:
@@ -97,7 +98,15 @@ def _run(tmp_path: Path, shared: Path, unique_name: str, endpoint: str, model: P
                     p.kill()
         assert daemon.returncode == 0, daemon.stderr.read()
         assert replay.returncode == 0, replay.stderr.read()
-    return msgs, status, n, replay.returncode
+    return msgs, status, replay.returncode
+
+
+def _run(tmp_path: Path, shared: Path, unique_name: str, endpoint: str, model: Path,
+         index: bool, start_s: float, stop_s: float) -> tuple[list, dict, int, int]:
+    n = read_recording(shared / OTB).segment(start_s, stop_s).n_samples
+    msgs, status, code = serve_replay(tmp_path, unique_name, endpoint, model, shared / OTB, channels=64,
+                                      rate=2048.0, start_s=start_s, stop_s=stop_s, n=n, index=index)
+    return msgs, status, n, code
 
 
 @pytest.mark.data

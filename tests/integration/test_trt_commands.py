@@ -67,4 +67,4 @@ def test_doctor_reports_each_tensorrt_decoders_engine_cache(tmp_path: Path, monk
     if probe_platform() is None:
         assert e["state"] == "unavailable" and e["engine_dir"] is None and "cache is off" in e["detail"]
     else:
-        assert e["state"] in ("miss", "hit", "stale") and e["key"]["model"] == "flexemg_sconvnet_c_hp20"
+        assert e["state"] in ("miss", "hit", "stale") and e["key"]["model"] == "flexemg_mlp"

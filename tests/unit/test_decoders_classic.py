@@ -22,6 +22,7 @@ from rtdecode.export.classic_onnx import decoder_graph, decoder_metadata
 from rtdecode.export.onnx_graphs import write_model
 from rtdecode.runtime.streaming import StreamingModel
 from rtdecode.sources.simulator import CortexSimulator
+from tests.chunking import random_cuts, run_in_chunks
 
 N_NEURONS = 30
 FACTOR = 5  # 100 Hz samples -> 20 Hz bins
@@ -53,13 +54,6 @@ def fitted(data: dict) -> dict[str, StreamingDecoder]:
     return {k: _make(k).fit(*data["train"]) for k in KINDS}
 
 
-def _cuts(n: int, rng: np.random.Generator) -> list[int]:
-    cuts = [0]
-    while cuts[-1] < n:
-        cuts.append(min(n, cuts[-1] + int(rng.choice([0, 1, 2, 3, 7, 31, 120]))))
-    return cuts
-
-
 def _r2(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
     return 1 - ((y - yhat) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
 
@@ -71,8 +65,7 @@ def test_numpy_streaming_equals_offline(kind: str, fitted: dict, data: dict) -> 
     offline = dec.predict(x)  # an independent offline implementation (dlsim / lagged design)
     rng = np.random.default_rng(5)
     dec.reset()
-    cuts = _cuts(len(x), rng)
-    streamed = np.concatenate([dec.step(x[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    streamed = run_in_chunks(dec.step, x, random_cuts(len(x), rng))
     np.testing.assert_allclose(streamed, offline, rtol=1e-10, atol=1e-10)
     # segments restart the decoder: equal to separate runs
     seg = np.repeat([0, 1], [250, 350])
@@ -102,9 +95,7 @@ def test_onnx_graph_equals_numpy_under_random_chunking(kind: str, fitted: dict, 
     rng = np.random.default_rng(11)
     for _ in range(2):
         model.reset()
-        cuts = _cuts(len(x), rng)
-        out = np.concatenate([model.step(x[a:b].astype(np.float32))
-                              for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+        out = run_in_chunks(model.step, x.astype(np.float32), random_cuts(len(x), rng))
         scale = float(np.abs(ref).max())
         np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5 * scale)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import signal
 
 from rtdecode.dsp import Chain, build_chain
+from rtdecode.dsp.td import TD_FEATURES, td_features
 
 FS = 1000.0
 N_SAMPLES = 3000
@@ -198,6 +199,11 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         {"kind": "crossings_sbp", "threshold": -1.5, "noise_rms": RMS.tolist(), "bin_s": 0.013},
         lambda x, t: (np.hstack([_bins(_crossings(x, -1.5 * RMS), t, 13)[0],
                                  _bins(x**2, t, 13, mean=True)[0]]), t[12::13]),
+    ),
+    (
+        "td",
+        {"kind": "td", "window_s": 0.05, "threshold": 1.0, "features": ["mav", "wl", "zc", "ssc", "rms"]},
+        lambda x, t: (td_features(x, int(round(0.05 * FS)), 1.0, TD_FEATURES, zero_history=True), t),
     ),
 ]
 IDS = [c[0] for c in CASES]

@@ -18,7 +18,7 @@ from rtdecode.runtime.streaming import StreamingModel
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = [ROOT / "models" / n for n in
-          ("openhdemg_gamma.onnx", "flexemg_sconvnet_c.onnx", "cortex_wiener.onnx")]
+          ("openhdemg_gamma.onnx", "flexemg_mlp.onnx", "cortex_wiener.onnx")]
 
 
 def _random_split(n: int, rng: np.random.Generator) -> list[int]:

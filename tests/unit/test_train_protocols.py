@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rtdecode.decoders.lda import LDA
+from rtdecode.dsp.td import td_features
 from rtdecode.errors import ConfigError
-from rtdecode.nn.baselines import LDA, td_features
-from rtdecode.nn.datasets import block_trials, flexemg_chain, grid_spec
+from rtdecode.io.labelled import block_trials
+from rtdecode.nn.datasets import flexemg_chain, grid_spec
 from rtdecode.nn.protocols import (
     groups_of_five,
     leave_one_trial_out,
