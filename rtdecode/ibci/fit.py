@@ -238,7 +238,7 @@ def write_ibci_model(fit: IbciFit, path: str | Path, *, output_names: list[str],
     path = Path(path)
     chain = build_chain(fit.specs, fit.rate_hz, fit.n_channels)
     meta = decoder_metadata(fit.decoder, name=path.stem, rate_hz=fit.rate_hz, output_names=output_names,
-                            output_units=output_units, channels=fit.n_channels, preprocessing=fit.specs,
+                            output_units=output_units, channels=fit.n_channels, preprocessing=chain.specs,
                             model_rate_hz=chain.rate_out_hz, input_unit="µV (broadband)",
                             provenance=provenance, metrics={**fit.metrics, **(metrics or {})},
                             bounds=fit.bounds)
