@@ -82,6 +82,13 @@ class Case:
         ``service.on_behind`` of the daemon ("" = its default).
     latency_budget_ms : float or None
         ``service.latency_budget_ms`` of the daemon (None = its default).
+    data : str
+        What the producer pushes (:func:`bench.producer.source_data`): ``auto``, ``noise``,
+        ``otb`` or ``broadband`` (the simulated electrodes of ``rtdecode simulate broadband``).
+    index_channel : bool
+        Channel 0 carries the sample index (the daemon / relay count lost samples from it);
+        off for data whose channel 0 the model reads (broadband: the losses come from the
+        samples counted in against those pushed).
     """
 
     id: str
@@ -100,6 +107,8 @@ class Case:
     keep_warm: bool = True
     on_behind: str = ""
     latency_budget_ms: float | None = None
+    data: str = "auto"
+    index_channel: bool = True
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -122,7 +131,8 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
     prov = ", ".join(f'"{p}"' for p in case.providers)
     path.write_text(
         f'[source]\nname = "{name}"\nchannels = {case.channels}\nrate_hz = {case.rate_hz}\n'
-        f"index_channel = 0\nresolve_timeout_s = 60\nbusy_poll_s = {case.busy_poll_s}\n\n"
+        + ("index_channel = 0\n" if case.index_channel else "")
+        + f"resolve_timeout_s = 60\nbusy_poll_s = {case.busy_poll_s}\n\n"
         f'[[decoders]]\nname = "dec"\nmodel = "{model}"\nproviders = [{prov}]\nintra_op_threads = 1\n'
         f"keep_warm = {'true' if case.keep_warm else 'false'}\n\n"
         f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 100000\nheartbeat_s = 0.5\npublish = "{case.publish}"\n\n'
@@ -183,7 +193,7 @@ def run_case(case: Case, work: Path, log=lambda s: None) -> dict:  # noqa: ANN00
     else:
         cmd = [py, "-m", "bench", "relay", "--name", name, "--channels", str(case.channels),
                "--rate", str(case.rate_hz), "--endpoint", endpoint, "--topic", "dec", "--n-values", "2",
-               "--busy-poll-s", str(case.busy_poll_s)]
+               "--busy-poll-s", str(case.busy_poll_s)] + ([] if case.index_channel else ["--no-index"])
     push_log = work / f"{tag}-push.npz"
     n_samples = int(round(case.seconds * case.rate_hz))
     rec = _Recorder(n_samples + 20000)
@@ -202,7 +212,8 @@ def run_case(case: Case, work: Path, log=lambda s: None) -> dict:  # noqa: ANN00
     dut = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=dut_log, stdout=dut_log)
     prod = subprocess.Popen([py, "-m", "bench", "producer", "--name", name, "--channels", str(case.channels),
                              "--rate", str(case.rate_hz), "--chunk", str(case.chunk), "--seconds",
-                             str(case.seconds), "--out", str(push_log)],
+                             str(case.seconds), "--out", str(push_log), "--data", case.data]
+                            + ([] if case.index_channel else ["--no-index"]),
                             cwd=ROOT, env=env, stderr=prod_log, stdout=prod_log)
     t_start = time.monotonic()
     next_sample = t_start
