@@ -54,7 +54,7 @@ def _chunk(channels: int, rate_hz: float, chunk: int) -> tuple[np.ndarray, np.nd
     from rtdecode.sources.broadband import BroadbandSimulator
 
     sim = BroadbandSimulator(channels, rate_hz, seed=0)
-    sim.generate(int(rate_hz))  # past the start: units firing, filters' input settled
+    sim.generate(int(rate_hz) // 20)  # 50 ms in: the units are firing
     x, _ = sim.generate(chunk)
     return x, np.arange(chunk) / rate_hz
 

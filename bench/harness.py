@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -382,4 +383,28 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
                                 "messages_out": final.get("messages_out"),
                                 "send_dropped": final.get("send_dropped"),
                                 "decoders": final.get("decoders"), "behind": final.get("behind")}
+    return res
+
+
+def run_cases(cases: list[Case], res: dict, work: Path, log=lambda s: None) -> None:  # noqa: ANN001
+    """Run every case into ``res["cases"]``; one failing case is logged and listed in
+    ``res["failed"]`` (the other points are still worth having)."""
+    res.setdefault("cases", [])
+    for c in cases:
+        try:
+            res["cases"].append(run_case(c, work, log=log))
+        except Exception as exc:  # one failing point must not lose the others
+            log(f"  {c.id}: FAILED: {exc}")
+            res.setdefault("failed", []).append({"case": c.id, "error": str(exc)})
+
+
+def write_result(res: dict, out: Path, work: Path, t_start: float, log=lambda s: None) -> dict:  # noqa: ANN001
+    """Stamp the wall time, write the JSON, and remove the work folder unless a case failed
+    (its logs are then kept for reading)."""
+    res["wall_s"] = round(time.monotonic() - t_start, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1), encoding="utf-8")
+    log(f"wrote {out} ({res['wall_s']} s)")
+    if not res.get("failed"):
+        shutil.rmtree(work, ignore_errors=True)
     return res

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Case, run_case
+from bench.harness import Case, run_cases, write_result
 from bench.sysinfo import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,20 +155,9 @@ def run(seconds: float, sweep_seconds: float, providers: list[str], out: Path, s
                  "providers": providers, "seconds": seconds, "sweep_seconds": sweep_seconds, "cases": []}
     cases = ibci_cases(seconds, sweep_seconds, providers, sweep)
     log(f"ibci: {len(cases)} cases; work dir {work}")
-    for c in cases:
-        try:
-            res["cases"].append(run_case(c, work, log=log))
-        except Exception as exc:  # one failing point must not lose the others
-            log(f"  {c.id}: FAILED: {exc}")
-            res.setdefault("failed", []).append({"case": c.id, "error": str(exc)})
+    run_cases(cases, res, work, log)
     res["ibci"] = summary(res["cases"])
-    res["wall_s"] = round(time.monotonic() - t0, 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1), encoding="utf-8")
-    log(f"wrote {out} ({res['wall_s']} s)")
-    if not res.get("failed"):
-        shutil.rmtree(work, ignore_errors=True)
-    return res
+    return write_result(res, out, work, t0, log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from rtdecode.runtime.streaming import read_metadata
 from rtdecode.sinks.client import Subscriber
 from rtdecode.sinks.protocol import STATUS_TOPIC
 from rtdecode.sources.broadband import BroadbandSimulator, simulate_broadband_recording, simulator_blocks
+from tests.integration.test_daemon_e2e import _collect
 
 PY = [sys.executable, "-m", "rtdecode", "--log-level", "INFO"]
 CH, FS, SUBJECT = 32, 30000.0, 7
@@ -85,25 +85,6 @@ def test_thresholds_command_recalibrates_on_a_new_session(fitted: tuple[IbciFit,
     with pytest.raises(DataError, match="31 channels") as info:
         recalibrate_thresholds(args)
     assert info.value.exit_code == 6 and not (tmp_path / "bad.onnx").exists()
-
-
-def _collect(sub: Subscriber, daemon: subprocess.Popen, timeout_s: float) -> tuple[list, dict]:
-    msgs, status, quiet = [], {}, None
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        m = sub.recv(timeout_s=0.1)
-        if m is None:
-            if daemon.poll() is not None:
-                quiet = quiet or time.monotonic()
-                if time.monotonic() - quiet > 0.5:
-                    break
-            continue
-        quiet = None
-        if m.status is not None:
-            status = m.status
-        elif m.values is not None:
-            msgs.append(m)
-    return msgs, status
 
 
 def test_live_front_end_equals_predict(fitted: tuple[IbciFit, Path], tmp_path: Path, unique_name: str,
