@@ -90,6 +90,8 @@ class Case:
         Channel 0 carries the sample index (the daemon / relay count lost samples from it);
         off for data whose channel 0 the model reads (broadband: the losses come from the
         samples counted in against those pushed).
+    record : bool
+        Daemon with ``[record]`` on (session file in the case's work folder).
     """
 
     id: str
@@ -110,6 +112,7 @@ class Case:
     latency_budget_ms: float | None = None
     data: str = "auto"
     index_channel: bool = True
+    record: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -141,7 +144,8 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
         f"[service]\nstats_interval_s = 60\nstale_after_s = 1.0\n"
         f"stage_timing = {'true' if case.stage_timing else 'false'}\n"
         + (f'on_behind = "{case.on_behind}"\n' if case.on_behind else "")
-        + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else ""),
+        + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else "")
+        + (f'\n[record]\ndir = "{path.parent / (path.stem + "-sessions")}"\n' if case.record else ""),
         encoding="utf-8")
 
 
@@ -382,7 +386,8 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
         res["daemon_status"] = {"latency_ms": final.get("latency_ms"), "stages_ms": final.get("stages_ms"),
                                 "messages_out": final.get("messages_out"),
                                 "send_dropped": final.get("send_dropped"),
-                                "decoders": final.get("decoders"), "behind": final.get("behind")}
+                                "decoders": final.get("decoders"), "behind": final.get("behind"),
+                                "record": final.get("record")}
     return res
 
 

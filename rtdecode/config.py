@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from rtdecode.errors import ConfigError, MissingModelError
+from rtdecode.record.config import LslOutletConfig, RecordConfig
 from rtdecode.settings import SettingsModel, format_validation_error, load_settings, read_document
 
 __all__ = ["Config", "DecoderConfig", "FusionConfig", "PreprocessingConfig", "ServiceConfig",
@@ -292,7 +293,7 @@ class ServiceConfig(_Strict):
     latency_budget_ms: float | None = Field(
         None, gt=0, le=60000, description="an estimate older than this when published (publish time − "
         "LSL time of its newest input sample) is flagged LATE, and the daemon is 'behind' when the "
-        "oldest sample of two pulls in a row waited longer than this; default: the larger of 50 ms "
+        "oldest sample of three pulls in a row waited longer than this; default: the larger of 50 ms "
         "and two frame periods of the slowest decoder")
     on_behind: Literal["skip", "coalesce", "none"] = Field(
         "skip", description="while behind: skip drops input samples older than a quarter of the budget "
@@ -324,6 +325,8 @@ class Config(SettingsModel):
     fusion: FusionConfig | None = None
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    record: RecordConfig | None = None
+    lsl_outlet: LslOutletConfig | None = None
 
     @field_validator("decoders")
     @classmethod
@@ -425,6 +428,8 @@ def reference_markdown() -> str:
          "Optional: fuse several decoders' outputs with a Kalman filter (docs/fusion.md)."),
         ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
         ("service", ServiceConfig, "The daemon loop."),
+        ("record", RecordConfig, "Optional: record the session to HDF5 (docs/recording.md)."),
+        ("lsl_outlet", LslOutletConfig, "Optional: each output topic also as an LSL stream."),
     ]
     out = [
         "# Configuration reference",
@@ -480,8 +485,10 @@ def reference_markdown() -> str:
         "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
         "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
         "`failures`, `deadline_misses`, `failure_episodes`, `failing`), `fusion`, `rss_mb` and",
-        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on). It never",
-        "contains secrets.",
+        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on); with `[record]`,",
+        "`record` (`file`, `part`, `queued_mb`, `queue_mb`, `dropped` chunks / samples / frames,",
+        "`written`, `flushes`, `writer_pid`, `error`), with `[lsl_outlet]`, `lsl_outlet` (per topic",
+        "`pushed`, `consumers`). It never contains secrets.",
         "",
     ]
     return "\n".join(out)

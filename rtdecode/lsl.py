@@ -23,9 +23,20 @@ if "LSLAPICFG" not in os.environ:
 
 import pylsl  # noqa: E402  (must come after LSLAPICFG is set)
 
-__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "lsl_config_in_use"]
+__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "channel_labels", "lsl_config_in_use"]
 
 
 def lsl_config_in_use() -> str:
     """Return the liblsl config path in effect (``''`` means liblsl defaults)."""
     return os.environ.get("LSLAPICFG", "")
+
+
+def channel_labels(info: pylsl.StreamInfo) -> list[str]:
+    """Channel labels from a full ``StreamInfo``'s ``desc/channels`` (``ch0 …`` when absent)."""
+    ch = info.desc().child("channels").child("channel")
+    names = []
+    while not ch.empty():
+        names.append(ch.child_value("label"))
+        ch = ch.next_sibling()
+    n = info.channel_count()
+    return names if len(names) == n else [f"ch{i}" for i in range(n)]

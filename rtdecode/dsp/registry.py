@@ -14,7 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from rtdecode.dsp.base import Stage
-from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, StandardizeStage
+from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, SqrtStage, StandardizeStage
 from rtdecode.dsp.envelope import RectifyStage, RmsStage, SmoothStage
 from rtdecode.dsp.filters import ButterStage
 from rtdecode.dsp.reference import CarStage
@@ -35,6 +35,7 @@ from rtdecode.dsp.specs import (
     SelectSpec,
     SmoothSpec,
     SpecBase,
+    SqrtSpec,
     StandardizeSpec,
     TdSpec,
 )
@@ -67,6 +68,7 @@ STAGES = _register(
     (SbpSpec, SbpStage),
     (CrossingsSbpSpec, CrossingsSbpStage),
     (TdSpec, TdStage),
+    (SqrtSpec, SqrtStage),
 )
 #: kind → stage class, called as ``cls(spec, rate_hz, n_in)``
 STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {k: stage for k, (_, stage) in STAGES.items()}

@@ -41,6 +41,7 @@ __all__ = [
     "ClipSpec",
     "CrossingsSbpSpec",
     "CrossingsSpec",
+    "SqrtSpec",
     "TdSpec",
     "DecimateSpec",
     "GridSpec",
@@ -406,6 +407,12 @@ class CrossingsSbpSpec(_CrossingsFields):
 
     kind: Literal["crossings_sbp"] = "crossings_sbp"
     measure: Literal["square", "abs"] = "square"
+
+
+class SqrtSpec(SpecBase):
+    """``y = sqrt(max(x, 0))``: variance-stabilising transform of spike counts (negatives → 0)."""
+
+    kind: Literal["sqrt"] = "sqrt"
 
 
 class TdSpec(SpecBase):

@@ -85,7 +85,10 @@ class Plugin(Protocol):
 
 #: config section → "module:function" that builds the plug-in(s) from (section, config): one
 #: plug-in or a list of them
-FACTORIES: dict[str, str] = {}
+FACTORIES: dict[str, str] = {
+    "record": "rtdecode.record.recorder:make_recorder",
+    "lsl_outlet": "rtdecode.sinks.lsl_outlet:make_outlets",
+}
 
 
 def build_plugins(cfg: Config) -> list[Plugin]:

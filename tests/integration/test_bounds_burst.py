@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {
     "cortex": ["cortex_wiener", "cortex_kf", "cortex_pv"],
     "flexemg": ["flexemg_mlp"],
-    "monkey": ["monkey_reach_ensemble"],
+    "monkey": ["monkey_reach_gru"],
     "openhdemg": ["openhdemg_gamma"],
     "ibci": ["ibci_velocity"],
 }

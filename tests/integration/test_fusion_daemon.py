@@ -28,7 +28,9 @@ def _config(tmp_path: Path, name: str, endpoint: str, kf_model: Path) -> Path:
         f'[[decoders]]\nname = "pv"\nmodel = "{MODELS / "cortex_pv.onnx"}"\n\n'
         f'[fusion]\nmodel = "{MODELS / "cortex_fusion.json"}"\ndecoders = ["kf", "wiener", "pv"]\n'
         f'topic = "fused"\nrate_hz = 50.0\n\n'
-        f'[sink]\nendpoint = "{endpoint}"\nheartbeat_s = 0.2\n')
+        f'[sink]\nendpoint = "{endpoint}"\nheartbeat_s = 0.2\n\n'
+        # fusion, not timing: no LATE flag (a fact of this machine's load) in the flags checked
+        '[service]\nlatency_budget_ms = 60000\n')
     return p
 
 

@@ -200,6 +200,7 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         lambda x, t: (np.hstack([_bins(_crossings(x, -1.5 * RMS), t, 13)[0],
                                  _bins(x**2, t, 13, mean=True)[0]]), t[12::13]),
     ),
+    ("sqrt", {"kind": "sqrt"}, lambda x, t: (np.sqrt(np.maximum(x, 0.0)), t)),
     (
         "td",
         {"kind": "td", "window_s": 0.05, "threshold": 1.0, "features": ["mav", "wl", "zc", "ssc", "rms"]},
@@ -378,6 +379,7 @@ def test_chain_of_every_kind_random_chunking(recording: tuple[np.ndarray, np.nda
         {"kind": "standardize", "mean": 1.0, "std": 2.0},
         {"kind": "grid", "shape": [2, 2], "order": [3, 2, 1, 0]},
         {"kind": "clip", "min_value": -3, "max_value": 3},
+        {"kind": "sqrt"},
     ]
     chain = build_chain(specs, FS, N_CH)
     assert chain.rate_out_hz == pytest.approx(100.0)
