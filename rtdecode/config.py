@@ -41,6 +41,7 @@ from pydantic_settings import SettingsConfigDict
 from rtdecode.errors import ConfigError, MissingModelError
 from rtdecode.record.config import LslOutletConfig, RecordConfig
 from rtdecode.settings import SettingsModel, format_validation_error, load_settings, read_document
+from rtdecode.tms.config import MarkerStreamConfig, MeasureConfig, TmsConfig, TriggerConfig
 
 __all__ = ["Config", "DecoderConfig", "FusionConfig", "PreprocessingConfig", "ServiceConfig",
            "SinkConfig", "SmoothingConfig", "SourceConfig", "format_validation_error", "load_config",
@@ -297,7 +298,8 @@ class ServiceConfig(_Strict):
         "and two frame periods of the slowest decoder")
     on_behind: Literal["skip", "coalesce", "none"] = Field(
         "skip", description="while behind: skip drops input samples older than a quarter of the budget "
-        "(counted; the next row flagged GAP) so outputs stay fresh; coalesce publishes only the newest "
+        "(counted; the next row flagged GAP) so outputs stay fresh (default; 'none' for a service with "
+        "only a [tms] section, whose epochs need every sample); coalesce publishes only the newest "
         "row per topic per tick; none publishes every row (flagged LATE). skip is what a controller that "
         "moves a limb wants: a fresh estimate with a gap, never a backlog of old ones (docs/reliability.md)")
     stats_interval_s: float = Field(10.0, gt=0, description="period of the one-line stats log")
@@ -321,12 +323,21 @@ class Config(SettingsModel):
 
     source: SourceConfig
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
-    decoders: list[DecoderConfig] = Field(..., min_length=1)
+    decoders: list[DecoderConfig] = Field(
+        ..., description="streaming decoders (may be left out when a [tms] section is given)")
     fusion: FusionConfig | None = None
+    tms: TmsConfig | None = None
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     record: RecordConfig | None = None
     lsl_outlet: LslOutletConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tms_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tms") is not None and "decoders" not in data:
+            return {**data, "decoders": []}  # a TMS-only service decodes nothing
+        return data
 
     @field_validator("decoders")
     @classmethod
@@ -339,6 +350,18 @@ class Config(SettingsModel):
         if "_status" in topics:
             raise ValueError("topic '_status' is reserved for the status message; rename the decoder")
         return v
+
+    @model_validator(mode="after")
+    def _something_to_serve(self) -> Config:
+        if not self.decoders and self.tms is None:
+            raise ValueError("nothing to serve: add at least one [[decoders]] table or a [tms] "
+                             "section (docs/configuration.md, docs/tms.md)")
+        if self.tms is not None and self.tms.topic in [d.out_topic for d in self.decoders]:
+            raise ValueError(f"tms.topic {self.tms.topic!r} is already a decoder's topic; choose another")
+        if self.tms is not None and not self.decoders and "on_behind" not in self.service.model_fields_set:
+            # a TMS-only service measures epochs: it needs every sample, not the freshest ones
+            self.service.on_behind = "none"
+        return self
 
     @model_validator(mode="after")
     def _fusion_fits(self) -> Config:
@@ -430,6 +453,12 @@ def reference_markdown() -> str:
         ("service", ServiceConfig, "The daemon loop."),
         ("record", RecordConfig, "Optional: record the session to HDF5 (docs/recording.md)."),
         ("lsl_outlet", LslOutletConfig, "Optional: each output topic also as an LSL stream."),
+        ("tms", TmsConfig, "Optional: TMS pulse events and per-channel MEP measures, one event "
+         "message per pulse (docs/tms.md). Needs one of `[tms.markers]` or `[tms.trigger]`."),
+        ("tms.markers", MarkerStreamConfig, "Pulses from an LSL marker stream (payload: docs/tms.md)."),
+        ("tms.trigger", TriggerConfig, "Pulses from edges of a trigger channel in the input stream."),
+        ("tms.measure", MeasureConfig, "The chain before measurement and the windows, ms after the "
+         "pulse; a window [a, b] holds the samples whose time lies in [a, b]."),
     ]
     out = [
         "# Configuration reference",
@@ -488,7 +517,10 @@ def reference_markdown() -> str:
         "`stages_ms` (per-stage percentiles when `service.stage_timing` is on); with `[record]`,",
         "`record` (`file`, `part`, `queued_mb`, `queue_mb`, `dropped` chunks / samples / frames,",
         "`written`, `flushes`, `writer_pid`, `error`), with `[lsl_outlet]`, `lsl_outlet` (per topic",
-        "`pushed`, `consumers`). It never contains secrets.",
+        "`pushed`, `consumers`), with `[tms]`, `tms` (`topic`, `pulses_from`, `channels` (labels of",
+        "the measured channels, in event order), `pulses`, `published`, `measured`, `no_samples`,",
+        "`outage`, `preactivated`, `pending`, `last_pulse`, `markers_ignored`,",
+        "`marker_field_errors`, `delay_after_window_ms`; docs/tms.md). It never contains secrets.",
         "",
     ]
     return "\n".join(out)

@@ -1,7 +1,9 @@
 """``rtdecode listen``: watch the decoder output stream in the terminal.
 
 Shows, per topic, the latest values, their age (p50 / max over the last second), the
-message rate, lost messages and flags, plus a summary of the latest status message.
+message rate, lost messages and flags, plus a summary of the latest status message. Event
+topics (TMS pulses) show the latest pulse with its measures per channel; when stdout is not
+a terminal every pulse is also printed as one line as it arrives.
 On a terminal the view refreshes about 8 times per second (plain ANSI escapes); when
 stdout is not a terminal one summary line is printed per second instead.
 """
@@ -17,11 +19,12 @@ from typing import Any, TextIO
 
 from rtdecode.errors import RtdecodeError
 from rtdecode.sinks.client import Subscriber, add_curve_arguments, curve_kwargs
-from rtdecode.sinks.protocol import STATUS_TOPIC, Message
+from rtdecode.sinks.event_payload import EventFlags
+from rtdecode.sinks.protocol import STATUS_TOPIC, Message, flag_names
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["register", "run", "format_view", "format_line", "DEFAULT_ENDPOINT"]
+__all__ = ["register", "run", "format_view", "format_line", "format_pulse", "DEFAULT_ENDPOINT"]
 
 #: Endpoint listened to when none is given (the service's default bind).
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
@@ -91,7 +94,47 @@ def _fmt_ms(seconds: float) -> str:
     return "-" if seconds is None or math.isnan(seconds) else f"{seconds * 1e3:.1f}"
 
 
-def _fmt_values(msg: Message | None) -> str:
+def format_pulse(msg: Message, labels: list[str] | None = None) -> str:
+    """One line for an event: pulse, intensity, flags and per channel p2p (µV) @ latency (ms).
+
+    Parameters
+    ----------
+    msg : Message
+        An event message.
+    labels : list of str, optional
+        Channel labels (from the status message's ``tms.channels``); default ``ch<i>``.
+    """
+    ev = msg.event
+    if ev is None:
+        return ""
+    names = labels if labels is not None and len(labels) == len(ev.channel_flags) else [
+        f"ch{i}" for i in range(len(ev.channel_flags))]
+    head = f"pulse {ev.pulse_id}"
+    if ev.intensity_unit:
+        head += f" {ev.intensity:g}{ev.intensity_unit}"
+    parts = []
+    for name, row, bits in zip(names, ev.values, ev.channel_flags, strict=True):
+        cell = f"{name} {row[0]:.0f}uV"
+        if not bits & EventFlags.NO_RESPONSE:
+            cell += f"@{row[1]:.1f}ms"
+        if bits & EventFlags.PREACTIVATED:
+            cell += "(pre)"
+        parts.append(cell)
+    return f"{head} [{'|'.join(flag_names(msg.flags))}] " + " ".join(parts)
+
+
+def _event_labels(status: dict[str, Any] | None, topic: str) -> list[str] | None:
+    """Channel labels of an event topic, from the status message (``tms.channels``)."""
+    for value in (status or {}).values():
+        if isinstance(value, dict) and value.get("topic") == topic and \
+                isinstance(value.get("channels"), list):
+            return [str(c) for c in value["channels"]]
+    return None
+
+
+def _fmt_values(msg: Message | None, status: dict[str, Any] | None = None) -> str:
+    if msg is not None and msg.event is not None:
+        return format_pulse(msg, _event_labels(status, msg.topic))
     if msg is None or msg.values is None:
         return ""
     shown = " ".join(f"{v:+.4g}" for v in msg.values[:_N_VALUES_SHOWN])
@@ -158,6 +201,7 @@ def format_view(
         f"{'seq':>9} {'lost':>6} {'restarts':>8}  flags / values",
     ]
     estimate_topics = [t for t in topics if t != STATUS_TOPIC]
+    last_status = _last_status(topics)
     if not estimate_topics:
         lines.append("  (no estimates received yet)")
     for topic in estimate_topics:
@@ -167,7 +211,7 @@ def format_view(
             f"{_fmt_ms(s['age_max_s']):>10} {s['seq']:>9} {s['lost']:>6} {s['restarts']:>8}  "
             f"{'|'.join(s['flags'])}"
         )
-        lines.append(f"{'':<16} {_fmt_values(s['last'])}")
+        lines.append(f"{'':<16} {_fmt_values(s['last'], last_status)}")
     status = topics.get(STATUS_TOPIC)
     lines.append("")
     if status is None:
@@ -201,6 +245,7 @@ def format_line(stats: dict[str, dict[str, Any]], elapsed_s: float, malformed: i
     """
     parts = [f"t={elapsed_s:.1f}s"]
     status = None
+    last_status = _last_status(stats)
     for topic, s in stats.items():
         if topic == STATUS_TOPIC:
             status = s
@@ -208,7 +253,7 @@ def format_line(stats: dict[str, dict[str, Any]], elapsed_s: float, malformed: i
         parts.append(
             f"{topic}: n={s['received']} rate={s['rate_hz']:.1f}Hz "
             f"age_p50={_fmt_ms(s['age_p50_s'])}ms age_max={_fmt_ms(s['age_max_s'])}ms "
-            f"lost={s['lost']} flags={'|'.join(s['flags'])} v={_fmt_values(s['last'])}"
+            f"lost={s['lost']} flags={'|'.join(s['flags'])} v={_fmt_values(s['last'], last_status)}"
         )
     if status is not None and status["last"] is not None:
         parts.append(f"status: {_status_summary(status['last'].status)}")
@@ -217,6 +262,12 @@ def format_line(stats: dict[str, dict[str, Any]], elapsed_s: float, malformed: i
     if malformed:
         parts.append(f"malformed={malformed}")
     return " | ".join(parts)
+
+
+def _last_status(stats: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    entry = stats.get(STATUS_TOPIC)
+    last = entry["last"] if entry is not None else None
+    return last.status if last is not None else None
 
 
 def _listen(sub: Subscriber, args: argparse.Namespace, out: TextIO) -> None:
@@ -239,7 +290,11 @@ def _listen(sub: Subscriber, args: argparse.Namespace, out: TextIO) -> None:
             next_refresh = now + period
         if now >= deadline:
             break
-        sub.recv(max(0.0, min(next_refresh, deadline) - now))
+        msg = sub.recv(max(0.0, min(next_refresh, deadline) - now))
+        if msg is not None and msg.is_event and not tty:
+            st = sub.topic_stats(STATUS_TOPIC)
+            status = st.last.status if st is not None and st.last is not None else None
+            out.write(format_pulse(msg, _event_labels(status, msg.topic)) + "\n")
     if not tty:
         # final line so short runs (< 1 s) still report something
         out.write(format_line(sub.stats(), time.monotonic() - start, sub.malformed) + "\n")

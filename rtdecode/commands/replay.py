@@ -22,7 +22,8 @@ OWNS_SIGNALS = True
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``replay`` subcommand to ``subparsers``; returns its parser."""
     p = subparsers.add_parser(
-        "replay", help="replay a recording (.xdf .mat .npz .csv) through an LSL outlet",
+        "replay", help="replay a recording (.xdf .mat .npz .csv) through an LSL outlet (and its "
+                       "markers through a marker outlet)",
         description="Push a recording file into an LSL outlet at its own rate (or faster with "
                     "--rate-factor), with per-sample timestamps on a drift-free schedule. "
                     "Ctrl-C or SIGTERM stops it cleanly.")
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--name", help="LSL stream name (default: rtdecode-replay-<file stem>)")
     p.add_argument("--type", dest="stype",
                    help="LSL content type (default: the file's, else EEG)")
-    p.add_argument("--stream", help="XDF: name or type of the stream to replay")
+    p.add_argument("--stream", help="XDF: name or type of the stream to replay; a folder of TMS "
+                                    "sessions (Oxford FDI layout): the subject, e.g. S1")
     p.add_argument("--fs", type=float, help="sample rate, Hz, for files that do not store one")
     p.add_argument("--loop", action="store_true", help="start again after the last sample")
     p.add_argument("--rate-factor", type=float, default=1.0,
@@ -43,7 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--chunk-ms", type=float, default=1.0, help="chunk duration, ms (default 1)")
     p.add_argument("--wait-consumer-s", type=float, default=0.0,
                    help="wait up to this long for a consumer before playing (default 0)")
+    p.add_argument("--wait-markers", action="store_true",
+                   help="with --wait-consumer-s, also wait for a consumer of NAME-markers (a TMS "
+                        "service), so that no marker is pushed before it listens")
     p.add_argument("--seconds", type=float, help="stop after this many seconds of playback")
+    p.add_argument("--no-markers", dest="markers", action="store_false",
+                   help="do not open the NAME-markers outlet for the recording's markers")
+    p.add_argument("--marker-lead-ms", type=float, default=0.0,
+                   help="push each marker this long before its sample (negative: after it); "
+                        "its timestamp is its sample's (default 0)")
     p.set_defaults(func=run)
     return p
 
@@ -59,13 +69,16 @@ def run(args: argparse.Namespace) -> int:
     stype = args.stype or str(recording.meta.get("stream_type") or "EEG")
     player = Player(recording, name=name, stype=stype, chunk_s=args.chunk_ms / 1e3,
                     rate_factor=args.rate_factor, loop=args.loop,
-                    index_channel=args.index_channel)
+                    index_channel=args.index_channel, markers=args.markers,
+                    marker_lead_s=args.marker_lead_ms / 1e3)
     stop = threading.Event()
     with stop_on_signals(stop), player:
         print(f"replaying {args.file}: {recording.n_samples} samples x {recording.n_channels} "
               f"ch at {recording.fs:g} Hz (x{args.rate_factor:g}) as LSL stream {name!r} "
-              f"({stype})", file=sys.stderr)  # noqa: T201
-        if args.wait_consumer_s > 0 and not player.wait_for_consumers(args.wait_consumer_s):
+              f"({stype})" + (f" with marker stream {player.markers.name!r}" if player.markers
+                              else ""), file=sys.stderr)  # noqa: T201
+        if args.wait_consumer_s > 0 and not player.wait_for_consumers(args.wait_consumer_s,
+                                                                      markers=args.wait_markers):
             if stop.is_set():
                 return 0
             logger.warning("no consumer connected to %r within %g s; playing anyway",

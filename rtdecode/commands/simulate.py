@@ -1,4 +1,10 @@
-"""``rtdecode simulate cortex|broadband``: stream a simulated source and its kinematics to LSL."""
+"""``rtdecode simulate cortex|broadband|tms``: stream a simulated rig to LSL.
+
+``cortex``: motor-cortex spikes and kinematics. ``broadband``: raw broadband electrodes whose
+units are the cortex model's, and the kinematics (docs/ibci.md). ``tms``: a virtual TMS subject,
+15-muscle EMG with MEPs after each pulse and a marker stream with each pulse's parameters
+(docs/tms.md).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import argparse
 import logging
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from rtdecode.errors import ConfigError
 from rtdecode.sources.pacing import stop_on_signals
@@ -15,6 +22,9 @@ from rtdecode.sources.simulator import (
     SimulatedSource,
     SimulatorOutlets,
 )
+
+if TYPE_CHECKING:
+    from rtdecode.tms.simulate import TmsOutlets
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     b.add_argument("--channels", type=int, default=96, help="electrodes (default 96)")
     b.add_argument("--noise-uv", type=float, default=8.0, help="electrode noise RMS, µV (default 8)")
     _common(b, "rtdecode-sim-broadband", 30000.0)
+    _register_tms(models)
     return p
 
 
@@ -71,6 +82,39 @@ def _simulator(args: argparse.Namespace) -> SimulatedSource:
 
     return BroadbandSimulator(args.channels, args.rate_hz, args.seed, subject_seed=args.subject,
                               noise_uv=args.noise_uv)
+
+
+def _register_tms(models: argparse._SubParsersAction) -> None:
+    t = models.add_parser(
+        "tms", help="virtual TMS subject: 15-muscle EMG (2 kHz, µV) with MEPs + a marker per pulse",
+        description="Stream NAME (EMG, 15 muscles in µV, optional TRIG channel) and NAME-markers "
+                    "(one JSON marker per pulse: pulse, intensity in %%RMT, coil pose), under the "
+                    "mapping protocol of seed 001 (7x7 grid at 110/120/130/140 %%RMT, then adaptive "
+                    "points) or at one spot. --table writes each pulse's true responses.")
+    t.add_argument("--protocol", choices=["mapping", "fixed"], default="mapping",
+                   help="mapping session (default) or every pulse at the hotspot")
+    t.add_argument("--intensity", type=float, default=120.0,
+                   help="fixed protocol: intensity, %% of resting motor threshold (default 120)")
+    t.add_argument("--pulses", type=int, help="fixed protocol: number of pulses (default: no end)")
+    t.add_argument("--adaptive", type=int, default=126,
+                   help="mapping: adaptive pulses per intensity after the 49 grid pulses (default 126)")
+    t.add_argument("--isi-s", type=float, default=4.0, help="inter-stimulus interval, s (default 4)")
+    t.add_argument("--subject", type=int, default=0, help="seed of the virtual subject (default 0)")
+    t.add_argument("--seed", type=int, default=0, help="seed of noise, timing and variability")
+    t.add_argument("--preactivation-prob", type=float, default=0.05,
+                   help="probability of a voluntarily contracted muscle group at a pulse (0.05)")
+    t.add_argument("--trigger", action="store_true", help="add a TRIG channel (5 V, 1 ms per pulse)")
+    t.add_argument("--marker-lead-ms", type=float, default=0.0,
+                   help="push each marker this long before its pulse sample (negative: after)")
+    t.add_argument("--name", default="rtdecode-sim-tms", help="EMG stream name")
+    t.add_argument("--seconds", type=float, help="stop after this many seconds")
+    t.add_argument("--chunk-ms", type=float, default=1.0, help="chunk duration, ms (default 1)")
+    t.add_argument("--wait-consumer-s", type=float, default=0.0,
+                   help="wait up to this long for consumers of both streams before streaming")
+    t.add_argument("--table", metavar="CSV", help="write each pulse (pose, intensity, true MEPs) here")
+    t.add_argument("--offline", action="store_true",
+                   help="with --table: compute the session's pulses without streaming")
+    t.set_defaults(func=run_tms)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,3 +136,51 @@ def run(args: argparse.Namespace) -> int:
         n = outlets.run(stop, duration_s=args.seconds)
     print(f"pushed {n} samples", file=sys.stderr)  # noqa: T201
     return 0
+
+
+def run_tms(args: argparse.Namespace) -> int:
+    """Run ``rtdecode simulate tms``; returns the exit code."""
+    import numpy as np
+
+    from rtdecode.tms.mapping import fixed_protocol, mapping_protocol
+    from rtdecode.tms.simulate import TmsOutlets, TmsSimulator, write_table
+    from rtdecode.tms.subject import VirtualSubject
+
+    if args.offline and not args.table:
+        raise ConfigError("--offline needs --table", "add --table session.csv")
+    subject = VirtualSubject(args.subject)
+    hotspot = subject.hotspot()
+    if args.protocol == "mapping":
+        protocol = mapping_protocol(hotspot, np.random.default_rng([args.seed, 3]),
+                                    adaptive=args.adaptive)
+    else:
+        protocol = fixed_protocol(*hotspot, args.intensity, args.pulses)
+    sim = TmsSimulator(subject, protocol, isi_s=args.isi_s, seed=args.seed, trigger=args.trigger,
+                       preactivation_prob=args.preactivation_prob)
+    print(f"virtual subject {args.subject}: FDI hotspot at {hotspot} mm, resting motor threshold "
+          f"{sim.rmt_mso:g} %MSO", file=sys.stderr)
+    if args.offline:
+        while sim.plan_next():
+            pass
+    else:
+        _stream_tms(TmsOutlets(sim, args.name, chunk_s=args.chunk_ms / 1e3,
+                               marker_lead_s=args.marker_lead_ms / 1e3), args)
+    if args.table:
+        write_table(sim, args.table)
+        print(f"wrote {len(sim.trials)} pulses to {args.table}", file=sys.stderr)
+    return 0
+
+
+def _stream_tms(outlets: TmsOutlets, args: argparse.Namespace) -> None:
+    stop = threading.Event()
+    with stop_on_signals(stop), outlets:
+        print(f"streaming {outlets.name!r} (EMG, {outlets.sim.n_channels} ch at "
+              f"{outlets.sim.rate_hz:g} Hz) and {outlets.markers.name!r}", file=sys.stderr)
+        if args.wait_consumer_s > 0 and not outlets.wait_for_consumers(
+                args.wait_consumer_s, markers=not outlets.sim.trigger):
+            if stop.is_set():
+                return
+            logger.warning("no consumer of %r within %g s; streaming anyway", outlets.name,
+                           args.wait_consumer_s)
+        n = outlets.run(stop, duration_s=args.seconds)
+    print(f"pushed {n} samples, {len(outlets.sim.trials)} pulses", file=sys.stderr)

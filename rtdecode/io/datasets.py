@@ -16,13 +16,19 @@ Supported ``.mat`` layouts
     NinaPro DB1 (Atzori et al. 2014): ``emg``, ``glove``, ``restimulus``.
 ``myo``
     Myo armband grasp-force datalog (Dutra et al. 2021): ``emg``, ``Force``.
+``tms_epochs``
+    Epoched single-pulse TMS-EMG traces (the Oxford FDI input-output set, Sorkhabi et al.
+    2022): ``Values`` (samples x pulses, mV), one file per intensity; a subject's files
+    together are read by :func:`read_tms_session`.
 
 The bin-level monkey reach data (a folder of CSV files) is read by :func:`read_monkey_reach`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,7 @@ MAT_LAYOUTS: dict[str, tuple[str, ...]] = {
     "flexemg": ("raw", "p"),
     "ninapro": ("emg", "glove", "restimulus"),
     "myo": ("emg", "Force"),
+    "tms_epochs": ("Values",),
 }
 
 #: Files that make a folder the monkey reach dataset.
@@ -48,6 +55,10 @@ MONKEY_TARGETS = "monkey_targets_300.csv"
 FLEXEMG_FS_HZ = 1000.0
 NINAPRO_FS_HZ = 100.0
 MYO_FS_HZ = 200.0
+#: Oxford FDI set: 10 kHz traces, the pulse at 0.1 s into each 1-s trace.
+TMS_EPOCHS_FS_HZ = 10000.0
+TMS_EPOCHS_PULSE_S = 0.1
+_TMS_FILE = re.compile(r"^(S\d+)_Magstim_(\d+(?:\.\d+)?)percent\.mat$")
 MONKEY_FS_HZ = 50.0
 OTB_GRID_SHAPE = (13, 5)
 
@@ -348,11 +359,121 @@ def read_myo_mat(path: str | Path, *, fs: float | None = None) -> Recording:
     )
 
 
+# --------------------------------------------------------------------------- TMS epochs
+def _tms_intensity(path: Path) -> float | None:
+    """Intensity (% MSO) from an Oxford file name ``S<k>_Magstim_<I>percent.mat``, or None."""
+    m = _TMS_FILE.match(path.name)
+    return float(m.group(2)) if m else None
+
+
+def _tms_traces(path: Path) -> np.ndarray:
+    v = np.asarray(_require(load_mat(path, ["Values"]), "Values", path), dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] < 2:
+        raise DataError(f"{path}: 'Values' has shape {v.shape}, expected (n_samples, n_pulses)",
+                        "use the original dataset file")
+    return v
+
+
+def _epochs_recording(traces: list[np.ndarray], intensities: list[float | None], fs: float,
+                      files: list[Path], meta: dict[str, Any]) -> Recording:
+    """Concatenate (n_samples, n_pulses) trace blocks into one channel with a marker per pulse."""
+    x = np.concatenate([v.T.reshape(-1) for v in traces])[:, None]
+    n_trace = traces[0].shape[0]
+    pulse_at = int(round(TMS_EPOCHS_PULSE_S * fs))
+    times, labels, k = [], [], 0
+    for v, intensity in zip(traces, intensities, strict=True):
+        for _ in range(v.shape[1]):
+            marker: dict[str, Any] = {"pulse": k}
+            if intensity is not None:
+                marker.update(intensity=intensity, unit="%MSO")
+            times.append((k * n_trace + pulse_at) / fs)
+            labels.append(json.dumps(marker))
+            k += 1
+    return Recording(x=x, fs=fs, channel_names=["FDI"], meta={
+        "file": str(files[0]) if len(files) == 1 else str(files[0].parent),
+        "files": [str(f) for f in files], "stream_type": "EMG", "units": {"x": "mV"},
+        "markers": (np.asarray(times), labels), "pulse_intensity": [
+            i for v, i in zip(traces, intensities, strict=True) for _ in range(v.shape[1])],
+        **meta})
+
+
+def read_tms_epochs_mat(path: str | Path, *, fs: float | None = None) -> Recording:
+    """Read one file of epoched single-pulse TMS traces (the Oxford FDI input-output set).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``S<k>_Magstim_<I>percent.mat`` holding ``Values`` float (n_samples, n_pulses), mV:
+        one trace per pulse, the pulse at 0.1 s.
+    fs : float, optional
+        Rate, Hz (default: the documented 10 kHz).
+
+    Returns
+    -------
+    Recording
+        The traces one after the other as one channel ``FDI`` (float32 (n_samples *
+        n_pulses, 1), mV). ``meta["markers"]`` holds one marker per pulse: times (s from the
+        first sample) and JSON labels ``{"pulse": k, "intensity": I, "unit": "%MSO"}``
+        (intensity from the file name, when it follows the pattern); ``pulse_intensity``
+        lists the intensity of each pulse.
+    """
+    path = Path(path)
+    rate = _rate_or(fs, TMS_EPOCHS_FS_HZ, path, "the Oxford TMS-EMG set")
+    return _epochs_recording([_tms_traces(path)], [_tms_intensity(path)], rate, [path],
+                             {"dataset": "oxford_fdi_io"})
+
+
+def tms_session_files(folder: str | Path) -> dict[str, list[Path]]:
+    """The Oxford-layout files of a folder by subject, each list sorted by intensity."""
+    by_subject: dict[str, list[Path]] = {}
+    for f in sorted(Path(folder).glob("*.mat")):
+        m = _TMS_FILE.match(f.name)
+        if m:
+            by_subject.setdefault(m.group(1), []).append(f)
+    for files in by_subject.values():
+        files.sort(key=lambda f: _tms_intensity(f) or 0.0)
+    return dict(sorted(by_subject.items(), key=lambda kv: int(kv[0][1:])))
+
+
+def read_tms_session(folder: str | Path, subject: str, *, fs: float | None = None) -> Recording:
+    """Read every intensity of one subject of an Oxford-layout folder, in increasing intensity.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder of ``S<k>_Magstim_<I>percent.mat`` files.
+    subject : str
+        ``"S1"``, ``"S2"``, ...
+    fs : float, optional
+        Rate, Hz (default 10 kHz).
+
+    Returns
+    -------
+    Recording
+        As :func:`read_tms_epochs_mat`, all files concatenated; pulses numbered from 0
+        across files; ``meta["subject"]``.
+    """
+    folder = Path(folder)
+    files = tms_session_files(folder).get(subject)
+    if not files:
+        raise DataError(f"{folder} has no files of subject {subject!r} "
+                        f"(subjects: {list(tms_session_files(folder)) or 'none'})",
+                        "pass a subject that has S<k>_Magstim_<I>percent.mat files")
+    rate = _rate_or(fs, TMS_EPOCHS_FS_HZ, folder, "the Oxford TMS-EMG set")
+    traces = [_tms_traces(f) for f in files]
+    if len({v.shape[0] for v in traces}) != 1:
+        raise DataError(f"subject {subject!r} in {folder} has traces of different lengths",
+                        "use the original dataset files")
+    return _epochs_recording(traces, [_tms_intensity(f) for f in files], rate, files,
+                             {"dataset": "oxford_fdi_io", "subject": subject})
+
+
 MAT_READERS = {
     "otb": read_otb_mat,
     "flexemg": read_flexemg_mat,
     "ninapro": read_ninapro_mat,
     "myo": read_myo_mat,
+    "tms_epochs": read_tms_epochs_mat,
 }
 
 

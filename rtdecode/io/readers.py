@@ -37,10 +37,11 @@ def read_recording(path: str | Path, *, stream: str | None = None, fs: float | N
     path : str or Path
         A ``.npz``, ``.csv``, ``.xdf``/``.xdfz`` or ``.mat`` file, a session file recorded by
         the daemon (``.h5``, its served input), or a dataset folder (the binned monkey reach
-        CSV folder).
+        CSV folder, or a folder of TMS sessions with ``stream``).
     stream : str, optional
-        XDF only: name (or, failing that, type) of the stream to read. Default: the numeric
-        stream with the most channels and a nominal rate > 0.
+        XDF: name (or, failing that, type) of the stream to read (default: the numeric
+        stream with the most channels and a nominal rate > 0). A folder of TMS sessions
+        (the Oxford FDI layout): the subject, e.g. ``"S1"``.
     fs : float, optional
         Sample rate, Hz, for files that do not store one (a CSV without a time column, an
         irregular-rate XDF stream, datasets with a documented rate). A file that stores its
@@ -69,6 +70,12 @@ def read_recording(path: str | Path, *, stream: str | None = None, fs: float | N
                 raise DataError(f"fs={fs} given for {path}, whose bins are 20 ms (50 Hz)",
                                 "leave fs unset for this dataset")
             return datasets.read_monkey_reach(path)
+        subjects = list(datasets.tms_session_files(path))
+        if subjects:
+            if stream is None:
+                raise DataError(f"{path} holds TMS sessions of several subjects ({subjects})",
+                                "name one with stream=/--stream, e.g. --stream S1")
+            return datasets.read_tms_session(path, stream, fs=fs)
         raise DataError(f"{path} is a folder of no supported dataset",
                         f"pass a file ({', '.join(SUPPORTED_SUFFIXES)}) or the monkey reach "
                         f"folder with {datasets.MONKEY_FEATURES}")

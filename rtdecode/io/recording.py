@@ -85,17 +85,30 @@ class Recording:
         return self.n_samples / float(self.fs)
 
     def segment(self, start_s: float = 0.0, stop_s: float | None = None) -> Recording:
-        """Return the samples in ``[start_s, stop_s)`` (seconds from the first sample)."""
+        """Return the samples in ``[start_s, stop_s)`` (seconds from the first sample).
+
+        ``meta["markers"]`` (times in s from the first sample, labels), if any, keeps the
+        markers inside the segment, their times from the segment's first sample.
+        """
         i0 = max(0, int(round(start_s * self.fs)))
         i1 = self.n_samples if stop_s is None else min(self.n_samples, int(round(stop_s * self.fs)))
         if i1 <= i0:
             raise DataError(f"empty segment [{start_s}, {stop_s}) s of a {self.duration_s:.3f} s recording",
                             "choose start/stop inside the recording")
+        meta = dict(self.meta, segment=[i0, i1])
+        if "markers" in meta:  # keep the segment's markers, in s from its first sample
+            assert self.t is not None
+            times, labels = meta["markers"]
+            times = np.asarray(times, dtype=np.float64)
+            start = self.t[i0] - self.t[0]
+            end = self.t[i1] - self.t[0] if i1 < self.n_samples else np.inf
+            keep = (times >= start) & (times < end)
+            meta["markers"] = (times[keep] - start, [lab for lab, k in zip(labels, keep, strict=True) if k])
         return Recording(
             x=self.x[i0:i1], fs=self.fs, t=self.t[i0:i1],  # type: ignore[index]
             y=None if self.y is None else self.y[i0:i1],
             channel_names=list(self.channel_names), target_names=list(self.target_names),
-            meta=dict(self.meta, segment=[i0, i1]),
+            meta=meta,
         )
 
     def with_index_channel(self, channel: int, start: int = 0) -> Recording:

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from rtdecode.sinks.event_payload import MEASURES, parse_event_payload
 from rtdecode.sinks.peek import peek
-from rtdecode.sinks.protocol import KIND_ESTIMATE, KIND_STATUS, flag_names
+from rtdecode.sinks.protocol import KIND_ESTIMATE, KIND_EVENT, KIND_STATUS, flag_names
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ EVENTS_KEPT = 50
 #: Event flag bit of a model's prediction (issue 15's EventFlags.PREDICTION); drawn apart.
 PREDICTION_FLAG = 1 << 12
 
-try:  # the pulse-event payload (issue 14); without it events are shown raw
-    from rtdecode.sinks.event_payload import MEASURES, parse_event_payload  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the installed version
-    MEASURES, parse_event_payload = (), None
 
 
 class _Topic:
@@ -166,9 +163,9 @@ class Hub:
 def _event(h: Any, frame: bytes, body: bytes) -> dict[str, Any]:
     """A frame of another kind as the page shows it (decoded when this version knows it)."""
     ev: dict[str, Any] = {"topic": h.topic, "kind": h.kind, "seq": h.seq, "flags": h.flags,
-                          "flag_names": flag_names(h.flags & 0xFF), "t_source": _finite(h.t_source),
+                          "flag_names": flag_names(h.flags), "t_source": _finite(h.t_source),
                           "t_publish": _finite(h.t_publish), "size": len(body)}
-    if parse_event_payload is not None and h.kind == 3:
+    if h.kind == KIND_EVENT:
         try:
             e = parse_event_payload(frame, h.payload_start, h.count, f"topic {h.topic!r}")
         except Exception as exc:  # noqa: BLE001 - shown raw, never fatal
@@ -176,7 +173,8 @@ def _event(h: Any, frame: bytes, body: bytes) -> dict[str, Any]:
         else:
             ev.update(pulse_id=e.pulse_id, t_pulse=_finite(e.t_pulse), intensity=e.intensity,
                       intensity_unit=e.intensity_unit, window_ms=list(e.window_ms),
-                      measures=list(getattr(e, "measures", None) or MEASURES),
+                      measures=[MEASURES[k] if k < len(MEASURES) else f"m{k}"
+                                for k in range(e.values.shape[1])],
                       values=np.round(e.values, 4).tolist(),
                       channel_flags=np.asarray(e.channel_flags).tolist(),
                       prediction=bool(h.flags & PREDICTION_FLAG))

@@ -32,7 +32,7 @@ from types import FrameType
 from rtdecode import __version__
 from rtdecode.config import Config
 from rtdecode.errors import RtdecodeError
-from rtdecode.lsl import pylsl
+from rtdecode.lsl import channel_labels, pylsl
 from rtdecode.runtime.streaming import StreamingModel
 from rtdecode.service.behind import Backlog, default_budget_s
 from rtdecode.service.fusion_stage import FusionStage
@@ -231,7 +231,8 @@ class Daemon:
             return
         info = self.inlet.info
         stream = StreamFacts(name=info.name() if info else "", source_id=info.source_id() if info else "",
-                             rate_hz=self.inlet.rate_hz, n_channels=self.inlet.n_channels)
+                             rate_hz=self.inlet.rate_hz, n_channels=self.inlet.n_channels,
+                             channel_names=channel_labels(info) if info else [])
         ctx = PluginContext(config=self.cfg, stream=stream, publish=self.outbox.send,
                             models={d.name: m.meta for d, m in zip(self.cfg.decoders, models, strict=True)
                                     if m.meta is not None},

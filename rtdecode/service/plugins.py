@@ -88,6 +88,7 @@ class Plugin(Protocol):
 FACTORIES: dict[str, str] = {
     "record": "rtdecode.record.recorder:make_recorder",
     "lsl_outlet": "rtdecode.sinks.lsl_outlet:make_outlets",
+    "tms": "rtdecode.tms.plugin:build_plugin",
 }
 
 

@@ -11,16 +11,21 @@ offset  field      type  meaning
 ======  =========  ====  =====================================================
 0       magic      4s    ``b"RTDC"``
 4       version    u16   ``1``
-6       kind       u16   ``1`` = estimate, ``2`` = status
-8       flags      u32   bits of :class:`rtdecode.types.Flags`
-12      count      u32   estimate: number of float32 values; status: payload bytes
+6       kind       u16   ``1`` = estimate, ``2`` = status, ``3`` = event
+8       flags      u32   bits of :class:`rtdecode.types.Flags` (events: also
+                         :class:`~rtdecode.sinks.event_payload.EventFlags`, bits 8+)
+12      count      u32   estimate: number of float32 values; status: payload bytes;
+                         event: number of measured channels
 16      seq        u64   per topic, from 0, +1 per message
 24      t_source   f64   LSL time (s) of the newest input sample the value depends on
 32      t_publish  f64   LSL ``local_clock()`` (s) when the message was published
 ======  =========  ====  =====================================================
 
 Payload: an estimate carries ``count`` little-endian float32 values, all finite; a
-status message carries a UTF-8 JSON object of ``count`` bytes.
+status message carries a UTF-8 JSON object of ``count`` bytes; an event (one stimulation
+pulse and its measures per channel) carries the layout of
+:mod:`rtdecode.sinks.event_payload`. A reader of an older version counts a kind it does not
+know as malformed and skips it.
 
 The full description, with a C struct, lives in ``docs/protocol.md``.
 """
@@ -37,6 +42,14 @@ from typing import Any
 import numpy as np
 
 from rtdecode.errors import ProtocolError
+from rtdecode.sinks.event_payload import (
+    EventData,
+    EventFlags,
+    check_event_fields,
+    event_frame_size,
+    pack_event_header,
+    parse_event_payload,
+)
 from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
@@ -48,10 +61,12 @@ __all__ = [
     "HEADER_SIZE",
     "KIND_ESTIMATE",
     "KIND_STATUS",
+    "KIND_EVENT",
     "STATUS_TOPIC",
     "MAX_TOPIC_BYTES",
     "Message",
     "EstimateEncoder",
+    "EventEncoder",
     "decode",
     "encode_estimate",
     "encode_status",
@@ -71,13 +86,15 @@ HEADER_SIZE = struct.calcsize(HEADER_FORMAT)
 KIND_ESTIMATE = 1
 #: ``kind`` of a message carrying a UTF-8 JSON status object.
 KIND_STATUS = 2
+#: ``kind`` of a message carrying one pulse and its measures per channel.
+KIND_EVENT = 3
 #: Topic of status / heartbeat messages by convention.
 STATUS_TOPIC = "_status"
 #: Longest topic, in UTF-8 bytes (the NUL separator is not counted).
 MAX_TOPIC_BYTES = 63
 
 _HEADER = struct.Struct(HEADER_FORMAT)
-_KINDS = (KIND_ESTIMATE, KIND_STATUS)
+_KINDS = (KIND_ESTIMATE, KIND_STATUS, KIND_EVENT)
 _U32_MAX = 2**32 - 1
 _U64_MAX = 2**64 - 1
 _F32 = np.dtype("<f4")
@@ -93,11 +110,12 @@ class Message:
     topic : str
         Topic the message was published on (``STATUS_TOPIC`` for status messages).
     kind : int
-        ``KIND_ESTIMATE`` or ``KIND_STATUS``.
+        ``KIND_ESTIMATE``, ``KIND_STATUS`` or ``KIND_EVENT``.
     version : int
         Protocol version of the frame.
-    flags : Flags
-        Quality flags (unknown bits are kept).
+    flags : int
+        Quality flags: a :class:`Flags` (unknown bits are kept); events may also carry
+        :class:`EventFlags` bits (test them with ``msg.flags & EventFlags.X``).
     seq : int
         Sequence number on this topic, from 0.
     t_source : float
@@ -108,7 +126,9 @@ class Message:
     values : float32 (count,) or None
         Estimate values (a private copy); ``None`` for status messages.
     status : dict or None
-        Decoded status JSON object; ``None`` for estimates.
+        Decoded status JSON object; ``None`` for other kinds.
+    event : EventData or None
+        Pulse and per-channel measures of an event; ``None`` for other kinds.
 
     Notes
     -----
@@ -124,6 +144,7 @@ class Message:
     t_publish: float
     values: np.ndarray | None = None
     status: dict[str, Any] | None = None
+    event: EventData | None = None
 
     @property
     def is_estimate(self) -> bool:
@@ -134,6 +155,11 @@ class Message:
     def is_status(self) -> bool:
         """True for a status message (JSON object)."""
         return self.kind == KIND_STATUS
+
+    @property
+    def is_event(self) -> bool:
+        """True for an event (one pulse and its measures per channel)."""
+        return self.kind == KIND_EVENT
 
 
 def flag_names(flags: int) -> list[str]:
@@ -148,14 +174,15 @@ def flag_names(flags: int) -> list[str]:
     -------
     list of str
         ``["OK"]`` when no bit is set; unknown bits are reported as one hex entry
-        such as ``"0x100"``.
+        such as ``"0x10000"``.
     """
     value = int(flags)
     if value == 0:
         return ["OK"]
-    names = [m.name for m in Flags if m.value and value & m.value and m.name]
+    members = [*Flags, *EventFlags]
+    names = [m.name for m in members if m.value and value & m.value and m.name]
     known = 0
-    for m in Flags:
+    for m in members:
         known |= m.value
     unknown = value & ~known
     if unknown:
@@ -253,6 +280,26 @@ def _check_time(name: str, t: float, *, allow_nan: bool) -> float:
     return value
 
 
+def _data_topic(topic: str, what: str) -> bytes:
+    """UTF-8 bytes of a topic for estimates / events (checked, not the status topic)."""
+    raw = encode_topic(topic)
+    if topic == STATUS_TOPIC:
+        raise ProtocolError(
+            f"topic {STATUS_TOPIC!r} is reserved for status messages",
+            f"publish {what} under another topic, e.g. 'cortex' or 'tms'",
+        )
+    return raw
+
+
+def _check_count(n: int, name: str, meaning: str) -> int:
+    """A header ``count``: an int in 1..2**32-1."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ProtocolError(f"{name} must be an int, got {type(n).__name__}", f"pass {meaning}")
+    if not 1 <= int(n) <= _U32_MAX:
+        raise ProtocolError(f"{name} is {n}; expected 1..2**32-1", f"pass {meaning}")
+    return int(n)
+
+
 class EstimateEncoder:
     """Hot-path encoder of estimate frames for one topic, reusing one buffer.
 
@@ -274,24 +321,9 @@ class EstimateEncoder:
     """
 
     def __init__(self, topic: str, n_values: int) -> None:
-        raw = encode_topic(topic)
-        if topic == STATUS_TOPIC:
-            raise ProtocolError(
-                f"topic {STATUS_TOPIC!r} is reserved for status messages",
-                "publish estimates under another topic, e.g. 'cortex'",
-            )
-        if isinstance(n_values, bool) or not isinstance(n_values, (int, np.integer)):
-            raise ProtocolError(
-                f"n_values must be an int, got {type(n_values).__name__}",
-                "pass the number of output values of the decoder",
-            )
-        if not 1 <= int(n_values) <= _U32_MAX:
-            raise ProtocolError(
-                f"n_values is {n_values}; expected 1..2**32-1",
-                "pass the number of output values of the decoder",
-            )
+        raw = _data_topic(topic, "estimates")
         self.topic = topic
-        self.n_values = int(n_values)
+        self.n_values = _check_count(n_values, "n_values", "the number of output values of the decoder")
         self._header_offset = len(raw) + 1
         self._values_offset = self._header_offset + HEADER_SIZE
         self._buf = bytearray(self._values_offset + 4 * self.n_values)
@@ -446,6 +478,112 @@ def encode_estimate(
     return bytes(encoder.encode(seq, flags, t_source, t_publish, values))
 
 
+class EventEncoder:
+    """Encoder of event frames (one pulse, ``n_channels`` x ``n_measures`` values) for one topic.
+
+    Like :class:`EstimateEncoder` it allocates its frame buffer once; :meth:`encode` writes
+    the two headers with ``struct.pack_into`` and copies values and channel flags through
+    numpy views (the payload layout is in :mod:`rtdecode.sinks.event_payload`).
+
+    Parameters
+    ----------
+    topic : str
+        Output topic, 1..63 UTF-8 bytes, no NUL, not ``STATUS_TOPIC``.
+    n_channels : int
+        Measured channels per pulse (>= 1), the header's ``count``.
+    n_measures : int
+        Measures per channel (default 4: ``MEASURES``).
+
+    Raises
+    ------
+    ProtocolError
+        If the topic or a count is invalid.
+    """
+
+    def __init__(self, topic: str, n_channels: int, n_measures: int = 4) -> None:
+        raw = _data_topic(topic, "events")
+        self.topic = topic
+        self.n_channels = _check_count(n_channels, "n_channels", "the number of measured channels")
+        self.n_measures = _check_count(n_measures, "n_measures", "the number of measures (4)")
+        self._header_offset = len(raw) + 1
+        self._event_offset = self._header_offset + HEADER_SIZE
+        start = self._event_offset + event_frame_size(0, 0)
+        self._buf = bytearray(self._event_offset + event_frame_size(self.n_channels, self.n_measures))
+        self._buf[: len(raw)] = raw
+        self._view = memoryview(self._buf)
+        n_values = self.n_channels * self.n_measures
+        self._values = np.frombuffer(self._buf, dtype=_F32, count=n_values, offset=start)
+        self._values2d = self._values.reshape(self.n_channels, self.n_measures)
+        self._flags = np.frombuffer(self._buf, dtype="<u4", count=self.n_channels,
+                                    offset=start + 4 * n_values)
+
+    @property
+    def frame_size(self) -> int:
+        """Size of each encoded frame, bytes."""
+        return len(self._buf)
+
+    def encode(self, seq: int, flags: int, t_source: float, t_publish: float, *, pulse_id: int,
+               t_pulse: float, values: np.ndarray, channel_flags: np.ndarray,
+               window_ms: tuple[float, float], intensity: float = 0.0,
+               intensity_unit: str = "") -> memoryview:
+        """Encode one event into the reused buffer.
+
+        Parameters
+        ----------
+        seq, flags, t_source, t_publish
+            Header fields as for :meth:`EstimateEncoder.encode`; ``t_source`` is the time
+            of the newest sample the measures depend on (the pulse time when none came).
+        pulse_id : int
+            Pulse number (u64).
+        t_pulse : float
+            LSL time of the pulse, s.
+        values : float (n_channels, n_measures)
+            Measures per channel; all finite after the cast to float32.
+        channel_flags : int (n_channels,)
+            Flag bits per channel (u32).
+        window_ms : (float, float)
+            Post-pulse window of the measures, ms.
+        intensity : float, optional
+            Stimulus intensity; 0 when unknown.
+        intensity_unit : str, optional
+            ``""`` (unknown), ``"%MSO"`` or ``"%RMT"``.
+
+        Returns
+        -------
+        memoryview
+            The frame (the encoder's buffer: send it before encoding again).
+
+        Raises
+        ------
+        ProtocolError
+            A field out of range, values of the wrong shape or not finite.
+        """
+        seq = _check_seq(seq)
+        flags = _check_flags(flags)
+        t_source = _check_time("t_source", t_source, allow_nan=False)
+        t_publish = _check_time("t_publish", t_publish, allow_nan=False)
+        unit = check_event_fields(pulse_id, t_pulse, intensity, intensity_unit, self.n_measures)
+        if np.shape(values) != self._values2d.shape or np.shape(channel_flags) != self._flags.shape:
+            raise ProtocolError(
+                f"event for topic {self.topic!r} has values {np.shape(values)} and channel flags "
+                f"{np.shape(channel_flags)}; expected {self._values2d.shape} and {self._flags.shape}",
+                "pass one row of measures and one flag word per measured channel",
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.copyto(self._values2d, values, casting="unsafe")
+        if not np.isfinite(self._values).all():
+            raise ProtocolError(f"event for topic {self.topic!r} (pulse {pulse_id}) has non-finite "
+                                "values; NaN is never published",
+                                "publish 0 with a flag for measures that do not exist")
+        np.copyto(self._flags, channel_flags, casting="unsafe")
+        _HEADER.pack_into(self._buf, self._header_offset, MAGIC, VERSION, KIND_EVENT, flags,
+                          self.n_channels, seq, t_source, t_publish)
+        pack_event_header(self._buf, self._event_offset, int(pulse_id), float(t_pulse),
+                          float(intensity), unit, self.n_measures,
+                          (float(window_ms[0]), float(window_ms[1])))
+        return self._view
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
@@ -559,8 +697,9 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
     ProtocolError
         For any malformed input: no NUL within the first 64 bytes, empty or non-UTF-8
         topic, short header, bad magic, unsupported version, unknown kind, ``count``
-        inconsistent with the frame length, non-finite estimate values or times, bad
-        JSON or a status that is not a JSON object. No other exception type escapes.
+        inconsistent with the frame length, non-finite estimate / event values or times,
+        an event payload that does not match its layout, bad JSON or a status that is not
+        a JSON object. No other exception type escapes.
     """
     if isinstance(frame, bytes):
         data = frame
@@ -609,7 +748,7 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
     if kind not in _KINDS:
         raise ProtocolError(
             f"unknown message kind {kind} on topic {topic!r}; expected "
-            f"{KIND_ESTIMATE} (estimate) or {KIND_STATUS} (status)",
+            f"{KIND_ESTIMATE} (estimate), {KIND_STATUS} (status) or {KIND_EVENT} (event)",
             "run publisher and subscriber from matching rtdecode versions",
         )
     if not math.isfinite(t_publish):
@@ -618,6 +757,13 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
         )
     payload_start = start + HEADER_SIZE
     payload_len = len(data) - payload_start
+    if kind == KIND_EVENT:
+        if not math.isfinite(t_source):
+            raise ProtocolError(
+                f"event t_source is {t_source} on topic {topic!r}; expected finite", fix_peer
+            )
+        event = parse_event_payload(data, payload_start, count, f"on topic {topic!r} (seq {seq})")
+        return Message(topic, kind, version, Flags(flags), seq, t_source, t_publish, event=event)
     if kind == KIND_ESTIMATE:
         if payload_len != 4 * count:
             raise ProtocolError(

@@ -5,7 +5,10 @@ recording in small chunks at ``fs * rate_factor`` samples per second, with an ex
 timestamp per sample from a drift-free schedule (``t0 + i / (fs * rate_factor)``), so a
 consumer sees exactly the timing a live amplifier would give. With ``index_channel=k`` the
 k-th column carries the running sample index instead of data, so a consumer can prove that
-no sample was lost, duplicated or reordered.
+no sample was lost, duplicated or reordered. A recording with markers (``meta["markers"]``:
+times in s from the first sample and labels, e.g. an XDF marker stream or one TMS pulse per
+trace) also gets a marker outlet ``<name>-markers``, each marker stamped with the time of its
+sample (:mod:`rtdecode.sources.markers`).
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 
 import numpy as np
 
 from rtdecode.errors import ConfigError, SourceError
 from rtdecode.io.recording import Recording
 from rtdecode.lsl import pylsl
+from rtdecode.sources.markers import MarkerOutlet, MarkerSchedule
 from rtdecode.sources.pacing import (
     DEFAULT_CHUNK_S,
     Pacer,
@@ -87,6 +92,11 @@ class Player:
         On :meth:`close`, while a consumer is connected, wait this long before destroying
         the outlet so the last chunks reach it (liblsl drops what is still queued when an
         outlet is destroyed). Default 0.5 s; 0 closes at once.
+    markers : bool
+        Push the recording's markers (``meta["markers"]``, if any) on ``<name>-markers``.
+    marker_lead_s : float
+        Push each marker this long before its sample is pushed (negative: after it, as a
+        late marker); its timestamp is always its sample's.
 
     Notes
     -----
@@ -99,7 +109,8 @@ class Player:
     def __init__(self, recording: Recording, *, name: str, stype: str = "EEG",
                  source_id: str | None = None, chunk_s: float = DEFAULT_CHUNK_S,
                  rate_factor: float = 1.0, loop: bool = False,
-                 index_channel: int | None = None, linger_s: float = 0.5) -> None:
+                 index_channel: int | None = None, linger_s: float = 0.5,
+                 markers: bool = True, marker_lead_s: float = 0.0) -> None:
         if not (math.isfinite(rate_factor) and rate_factor > 0):
             raise ConfigError(f"rate_factor must be > 0, got {rate_factor!r}",
                               "use 1.0 for real time, > 1 to play faster")
@@ -127,6 +138,13 @@ class Player:
         #: Largest lateness of the last run, s.
         self.max_lateness_s = 0.0
         self._outlet: pylsl.StreamOutlet | None = None
+        marks = recording.meta.get("markers") if markers else None
+        self.markers: MarkerOutlet | None = None
+        if marks is not None and len(marks[1]):
+            self.markers = MarkerOutlet(f"{name}-markers", f"{self.source_id}-markers")
+            self._marker_at = np.round(np.asarray(marks[0], np.float64) * recording.fs).astype(np.int64)
+            self._marker_labels = [str(m) for m in marks[1]]
+            self._marker_lead = int(round(marker_lead_s * self.push_rate_hz))
 
     # ------------------------------------------------------------------ lifecycle
     def stream_info(self) -> pylsl.StreamInfo:
@@ -165,6 +183,8 @@ class Player:
                 raise SourceError(f"cannot create LSL outlet {self.name!r}: {err}",
                                   "check the LSL configuration (LSLAPICFG) and free ports") \
                     from err
+            if self.markers is not None:
+                self.markers.open()
             self.n_pushed = 0
             logger.info("LSL outlet %r open: %d ch at %g Hz nominal, pushing at %g Hz in "
                         "chunks of %d", self.name, self.recording.n_channels,
@@ -176,6 +196,8 @@ class Player:
         outlet, self._outlet = self._outlet, None
         if outlet is not None:
             linger_before_destroy([outlet], self.linger_s, self.n_pushed > 0)
+            if self.markers is not None:
+                self.markers.close()
             del outlet
             logger.info("LSL outlet %r closed after %d samples", self.name, self.n_pushed)
 
@@ -196,9 +218,17 @@ class Player:
                               "call open() (or use `with Player(...)`) before this")
         return self._outlet
 
-    def wait_for_consumers(self, timeout_s: float) -> bool:
-        """Block until a consumer connects or ``timeout_s`` passes; True if one is connected."""
-        return bool(self._require_outlet().wait_for_consumers(float(timeout_s)))
+    def wait_for_consumers(self, timeout_s: float, markers: bool = False) -> bool:
+        """Block until a consumer connects or ``timeout_s`` passes; True if one is connected.
+
+        With ``markers`` (and a marker outlet), then also wait, within the same time, for a
+        consumer of the markers, so that the first markers are not pushed before anyone listens.
+        """
+        end = time.monotonic() + float(timeout_s)
+        ok = bool(self._require_outlet().wait_for_consumers(float(timeout_s)))
+        if ok and markers and self.markers is not None and self.markers.outlet is not None:
+            ok = bool(self.markers.outlet.wait_for_consumers(max(0.0, end - time.monotonic())))
+        return ok
 
     def have_consumers(self) -> bool:
         """Whether a consumer is connected now."""
@@ -238,11 +268,11 @@ class Player:
         buf = np.empty((chunk, n_ch), dtype=np.float32)
         ramp = np.arange(chunk, dtype=np.float64)
         stamps = np.empty(chunk, dtype=np.float64)
-        index = np.empty(chunk, dtype=np.float64)
         x = rec.x
         k = self.index_channel
         pacer = Pacer(self.push_rate_hz, chunk)
         t0 = pacer.start()
+        marks = self._marker_schedule()
         logger.info("replay %r started: %s samples at %g Hz (x%g)%s", self.name,
                     "unbounded" if math.isinf(limit) else int(limit), self.push_rate_hz,
                     self.rate_factor, ", looping" if self.loop else "")
@@ -252,10 +282,8 @@ class Player:
             while i < limit and not (stop is not None and stop.is_set()):
                 n = int(min(chunk, limit - i))
                 pos = copy_looped(buf[:n], x, pos)
-                if k is not None:
-                    np.add(ramp[:n], self.n_pushed, out=index[:n])
-                    np.mod(index[:n], INDEX_MODULUS, out=index[:n])
-                    buf[:n, k] = index[:n]
+                if k is not None:  # the running sample index, modulo 2**24
+                    np.mod(ramp[:n] + self.n_pushed, INDEX_MODULUS, out=buf[:n, k], casting="unsafe")
                 np.add(ramp[:n], i, out=stamps[:n])
                 stamps[:n] /= self.push_rate_hz
                 stamps[:n] += t0
@@ -265,8 +293,35 @@ class Player:
                 outlet.push_chunk(buf[:n], stamps[:n].tolist())
                 i += n
                 self.n_pushed += n
+                if marks is not None:
+                    self._push_markers(marks, i, pacer)
+            if i >= n_rec and not self.loop:
+                self._push_late_markers(marks, pacer, stop)
         finally:
             self.max_lateness_s = pacer.max_lateness_s
             logger.info("replay %r stopped after %d samples (%d late chunks, max lateness "
                         "%.1f ms)", self.name, i, pacer.n_late, 1e3 * pacer.max_lateness_s)
         return i
+
+    def _marker_schedule(self) -> MarkerSchedule | None:
+        if self.markers is None:
+            return None
+        return MarkerSchedule(self._marker_at, self._marker_labels, self._marker_lead,
+                              self.recording.n_samples if self.loop else None)
+
+    def _push_late_markers(self, marks: MarkerSchedule | None, pacer: Pacer,
+                           stop: threading.Event | None) -> None:
+        """Markers at or past the last sample: pushed at their own times (samples never come)."""
+        if marks is None or self.markers is None or (stop is not None and stop.is_set()):
+            return
+        for index, label in marks.rest():
+            pacer.wait_until(pacer.sample_time(index - marks.lead), stop)
+            if stop is not None and stop.is_set():
+                return
+            self.markers.push(label, pacer.sample_time(index))
+
+    def _push_markers(self, marks: MarkerSchedule, pushed: int, pacer: Pacer) -> None:
+        """Push the markers due once ``pushed`` samples are out, stamped with their sample's time."""
+        assert self.markers is not None
+        for index, label in marks.due(pushed):
+            self.markers.push(label, pacer.sample_time(index))

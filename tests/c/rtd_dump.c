@@ -5,7 +5,9 @@
  * Output (one field per line):
  *   topic=<topic>  version=<u16>  kind=<u16>  flags=<u32>  count=<u32>  seq=<u64>
  *   t_source=<%.17g, or nan>  t_publish=<%.17g>
- *   then value[i]=<%.9g> per float (estimate) or status=<JSON text> (status)
+ *   then value[i]=<%.9g> per float (estimate), status=<JSON text> (status), or for an
+ *   event: pulse_id, t_pulse, intensity, intensity_unit, n_measures, window_ms=<a>,<b> and
+ *   channel[m]=flags:<u32>,<measure 0>,<measure 1>,... per channel
  * Exit status: 0 ok, 1 usage / I/O error, 2 malformed frame.
  */
 #include <inttypes.h>
@@ -74,6 +76,20 @@ int main(int argc, char **argv)
     if (f.header.kind == RTD_KIND_ESTIMATE) {
         for (uint32_t i = 0; i < f.header.count; ++i)
             printf("value[%" PRIu32 "]=%.9g\n", i, (double)rtd_value(&f, i));
+    } else if (f.header.kind == RTD_KIND_EVENT) {
+        rtd_event_t ev = rtd_event(&f);
+        printf("pulse_id=%" PRIu64 "\n", ev.pulse_id);
+        print_double("t_pulse", ev.t_pulse);
+        printf("intensity=%.9g\n", (double)ev.intensity);
+        printf("intensity_unit=%u\n", (unsigned)ev.intensity_unit);
+        printf("n_measures=%u\n", (unsigned)ev.n_measures);
+        printf("window_ms=%.9g,%.9g\n", (double)ev.window_start_ms, (double)ev.window_end_ms);
+        for (uint32_t m = 0; m < f.header.count; ++m) {
+            printf("channel[%" PRIu32 "]=flags:%" PRIu32, m, rtd_event_channel_flags(&f, m));
+            for (uint32_t k = 0; k < ev.n_measures; ++k)
+                printf(",%.9g", (double)rtd_event_value(&f, m, k));
+            printf("\n");
+        }
     } else {
         printf("status=%.*s\n", (int)f.payload_len, (const char *)f.payload);
     }

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtdecode.sinks.protocol import EstimateEncoder, Message, decode, encode_status
+from rtdecode.sinks.event_payload import EventFlags
+from rtdecode.sinks.protocol import EstimateEncoder, EventEncoder, Message, decode, encode_status
 from rtdecode.types import Flags
 
 HERE = Path(__file__).parent
@@ -121,6 +122,36 @@ def test_c_dump_matches_python_status(rtd_dump: Path, tmp_path: Path, t_source: 
     assert json.loads(lines[8][len("status=") :]) == msg.status
 
 
+@pytest.mark.parametrize(("n_channels", "unit", "flags"), [
+    (15, "%RMT", EventFlags.PREACTIVATED | Flags.GAP),
+    (1, "", EventFlags.NO_SAMPLES | EventFlags.OUTAGE),
+    (3, "%MSO", Flags.OK),
+])
+def test_c_dump_matches_python_event(rtd_dump: Path, tmp_path: Path, n_channels: int, unit: str,
+                                     flags: int) -> None:
+    rng = np.random.default_rng(n_channels)
+    values = (rng.standard_normal((n_channels, 4)) * 1e3).astype(np.float32)
+    ch_flags = rng.integers(0, 2**12, n_channels).astype(np.uint32)
+    frame = bytes(EventEncoder("tms", n_channels).encode(
+        2**33 + 5, flags, 4321.25, 4321.5, pulse_id=2**40 + 3, t_pulse=4321.1875, values=values,
+        channel_flags=ch_flags, window_ms=(20.0, 50.0), intensity=120.5 if unit else 0.0,
+        intensity_unit=unit))
+    rc, lines = _dump(rtd_dump, frame, tmp_path)
+    assert rc == 0
+    msg = decode(frame)
+    ev = msg.event
+    assert ev is not None
+    expected = _expected(msg)
+    expected[4] = f"count={n_channels}"
+    expected += [f"pulse_id={ev.pulse_id}", f"t_pulse={format(ev.t_pulse, '.17g')}",
+                 f"intensity={format(ev.intensity, '.9g')}",
+                 f"intensity_unit={['', '%MSO', '%RMT'].index(ev.intensity_unit)}",
+                 "n_measures=4", "window_ms=20,50"]
+    expected += [f"channel[{m}]=flags:{int(ev.channel_flags[m])},"
+                 + ",".join(format(float(v), ".9g") for v in ev.values[m]) for m in range(n_channels)]
+    assert lines == expected
+
+
 @pytest.mark.parametrize(
     "frame",
     [
@@ -135,9 +166,22 @@ def test_c_dump_rejects_malformed(rtd_dump: Path, tmp_path: Path, frame: bytes) 
     assert rc == 2
 
 
-def test_doc_contains_the_c_struct() -> None:
-    """docs/protocol.md shows the same struct as tests/c/rtd_frame.h."""
+def test_c_dump_rejects_truncated_event(rtd_dump: Path, tmp_path: Path) -> None:
+    frame = bytes(EventEncoder("tms", 2).encode(0, 0, 1.0, 1.0, pulse_id=0, t_pulse=1.0,
+                                                values=np.zeros((2, 4)), channel_flags=np.zeros(2),
+                                                window_ms=(20.0, 50.0)))
+    for cut in (frame[:-4], frame[:-40], frame[: len(frame) - 40 - 32 + 8]):
+        rc, _ = _dump(rtd_dump, cut, tmp_path)
+        assert rc == 2
+
+
+def test_doc_contains_the_c_structs() -> None:
+    """docs/protocol.md shows the same structs as tests/c/rtd_frame.h."""
     header = (HERE / "rtd_frame.h").read_text()
-    start = header.index("#pragma pack(push, 1)")
-    struct_text = header[start : header.index("#pragma pack(pop)", start)]
-    assert struct_text in DOC.read_text()
+    doc = DOC.read_text()
+    start = 0
+    for _ in range(2):  # the frame header and the event header
+        start = header.index("#pragma pack(push, 1)", start)
+        struct_text = header[start : header.index("#pragma pack(pop)", start)]
+        assert struct_text in doc
+        start += 1

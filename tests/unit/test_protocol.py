@@ -247,7 +247,7 @@ def _header(**fields: object) -> bytes:
         (b"t\x00" + _header()[:39], "40-byte header"),
         (b"t\x00" + _header(magic=b"RTDX") + bytes(4), "magic"),
         (b"t\x00" + _header(version=2) + bytes(4), "version"),
-        (b"t\x00" + _header(kind=3) + bytes(4), "kind"),
+        (b"t\x00" + _header(kind=4) + bytes(4), "kind"),  # 3 is the event kind
         (b"t\x00" + _header(count=2) + bytes(4), "declares 2"),
         (b"t\x00" + _header(count=1) + bytes(5), "declares 1"),
         (b"t\x00" + _header(t_source=math.nan) + bytes(4), "t_source"),
