@@ -67,6 +67,7 @@ typecheck: $(VENV)/.dev
 models: $(VENV)/.dev
 	$(PY) scripts/build_models.py
 	$(PY) scripts/build_fusion_models.py
+	$(PY) scripts/build_ibci_model.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Case, run_case
+from bench.harness import Case, run_case, run_cases, write_result
 from bench.sysinfo import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,12 +220,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
     if profile == "full":
         cases += sweep_cases(seconds, providers) + overload_cases(seconds, providers)
     log(f"{profile} profile: {len(cases)} cases × {seconds:g} s, providers {providers}; work dir {work}")
-    for c in cases:
-        try:
-            res["cases"].append(run_case(c, work, log=log))
-        except Exception as exc:  # one failing point must not lose the others
-            log(f"  {c.id}: FAILED: {exc}")
-            res.setdefault("failed", []).append({"case": c.id, "error": str(exc)})
+    run_cases(cases, res, work, log)
     res["headline"] = compare(res["cases"])
     res["overload"] = overload_summary(res["cases"])
     if micro and profile != "overload":
@@ -238,13 +232,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
         models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_mlp",
                                                                     "monkey_reach_gru")
         res["ort_vs_torch"] = mb.ort_vs_torch(models, steps=1000 if profile == "quick" else 3000, log=log)
-    res["wall_s"] = round(time.monotonic() - t_start, 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1), encoding="utf-8")
-    log(f"wrote {out} ({res['wall_s']} s)")
-    if not res.get("failed"):
-        shutil.rmtree(work, ignore_errors=True)
-    return res
+    return write_result(res, out, work, t_start, log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from rtdecode.errors import RtdecodeError  # noqa: E402
 
 COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "calibrate", "inspect",
             "experiment", "replay", "simulate", "listen", "check", "demo", "keygen", "doctor", "providers",
-            "trt_build", "monitor", "report", "export-nwb", "tms"]
+            "trt_build", "monitor", "report", "export-nwb", "tms", "thresholds"]
 
 
 def build_parser() -> argparse.ArgumentParser:

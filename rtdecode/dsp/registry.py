@@ -17,15 +17,20 @@ from rtdecode.dsp.base import Stage
 from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, SqrtStage, StandardizeStage
 from rtdecode.dsp.envelope import RectifyStage, RmsStage, SmoothStage
 from rtdecode.dsp.filters import ButterStage
+from rtdecode.dsp.reference import CarStage
 from rtdecode.dsp.resample import BinStage, DecimateStage
 from rtdecode.dsp.specs import (
     BinSpec,
     ButterSpec,
+    CarSpec,
     ClipSpec,
+    CrossingsSbpSpec,
+    CrossingsSpec,
     DecimateSpec,
     GridSpec,
     RectifySpec,
     RmsSpec,
+    SbpSpec,
     ScaleSpec,
     SelectSpec,
     SmoothSpec,
@@ -34,6 +39,7 @@ from rtdecode.dsp.specs import (
     StandardizeSpec,
     TdSpec,
 )
+from rtdecode.dsp.spikeband import CrossingsSbpStage, CrossingsStage, SbpStage
 from rtdecode.dsp.td import TdStage
 from rtdecode.errors import ConfigError
 
@@ -57,6 +63,10 @@ STAGES = _register(
     (SelectSpec, SelectStage),
     (GridSpec, GridStage),
     (ClipSpec, ClipStage),
+    (CarSpec, CarStage),
+    (CrossingsSpec, CrossingsStage),
+    (SbpSpec, SbpStage),
+    (CrossingsSbpSpec, CrossingsSbpStage),
     (TdSpec, TdStage),
     (SqrtSpec, SqrtStage),
 )
