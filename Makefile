@@ -1,6 +1,7 @@
 # rtdecode — every target sets up what it needs in a local virtual environment.
-#   make demo    live demo: simulated rig → daemon → viewer, ~30 s, summary at the end
-#   make test    the test suite (real LSL, ZeroMQ and ONNX Runtime on loopback)
+#   make demo    live demo: simulated rig → daemon → viewer + browser monitor (address printed), ~30 s
+#   make test    the test suite (real LSL, ZeroMQ, ONNX Runtime, HDF5 and a headless Chromium;
+#                installs Debian's chromium + chromium-driver first when they are missing)
 #   make bench   latency benchmark, quick profile (< 2 min): JSON + plots under bench/results/
 #   make bench-full  the sweeps too (~8 min here); PROVIDERS=cuda,cpu for a GPU
 PYTHON ?= python3
@@ -17,7 +18,7 @@ TRAIN_EXTRA ?= $(if $(filter 311,$(PYVER)),$(comma)train)
 SECONDS ?= 30
 PROVIDERS ?= cpu
 
-.PHONY: demo test models lint typecheck bench bench-full clean install install-dev
+.PHONY: demo test models lint typecheck bench bench-full clean install install-dev browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,15 +35,22 @@ $(VENV)/.bench: $(VENV)/.runtime
 	$(PIP) -e '.[bench]'
 	@touch $@
 
+$(VENV)/.monitor: $(VENV)/.runtime
+	$(PIP) -e '.[monitor,record]'
+	@touch $@
+
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-demo: $(VENV)/.runtime
-	@mkdir -p out
-	$(PY) -m rtdecode demo --seconds $(SECONDS) --json out/demo-summary.json
+browser:
+	scripts/install-browser.sh
 
-test: $(VENV)/.dev
-	$(PY) -m pytest
+demo: $(VENV)/.monitor
+	@mkdir -p out
+	$(PY) -m rtdecode demo --seconds $(SECONDS) --json out/demo-summary.json --record out/sessions
+
+test: $(VENV)/.dev browser
+	RTD_TEST_REQUIRE_BROWSER=1 $(PY) -m pytest
 
 bench: $(VENV)/.bench
 	$(PY) -m bench quick --providers $(PROVIDERS)
@@ -59,6 +67,7 @@ typecheck: $(VENV)/.dev
 models: $(VENV)/.dev
 	$(PY) scripts/build_models.py
 	$(PY) scripts/build_fusion_models.py
+	$(PY) scripts/build_ibci_model.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

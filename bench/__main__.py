@@ -3,6 +3,8 @@
     python -m bench quick                 # headline case + baselines, < 2 min (make bench)
     python -m bench full                  # + sweeps (channels, rates, chunks, models), ~8 min
     python -m bench overload              # 256 ch @ 30 kHz the daemon cannot sustain, per on_behind
+    python -m bench ibci                  # 1,024 ch @ 30 kHz broadband → iBCI front end; capacity sweep
+    python -m bench frontend              # µs (or --callgrind instructions) per tick of the front end
     python -m bench case --target daemon --model gamma --channels 64 --rate 2048 --seconds 10
     python -m bench report                # plots + README / docs tables from the latest results
     python -m bench producer|relay ...    # the harness' own processes
@@ -30,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         return prof([cmd, *rest])
     elif cmd == "report":
         from bench.report import main as run
+    elif cmd == "ibci":
+        from bench.ibci import main as run
+    elif cmd == "frontend":
+        from bench.frontend import main as run
     else:
         sys.stderr.write(f"unknown sub-command {cmd!r}; try python -m bench --help\n")
         return 2

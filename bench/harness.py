@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -82,6 +83,15 @@ class Case:
         ``service.on_behind`` of the daemon ("" = its default).
     latency_budget_ms : float or None
         ``service.latency_budget_ms`` of the daemon (None = its default).
+    data : str
+        What the producer pushes (:func:`bench.producer.source_data`): ``auto``, ``noise``,
+        ``otb`` or ``broadband`` (the simulated electrodes of ``rtdecode simulate broadband``).
+    index_channel : bool
+        Channel 0 carries the sample index (the daemon / relay count lost samples from it);
+        off for data whose channel 0 the model reads (broadband: the losses come from the
+        samples counted in against those pushed).
+    record : bool
+        Daemon with ``[record]`` on (session file in the case's work folder).
     """
 
     id: str
@@ -100,6 +110,9 @@ class Case:
     keep_warm: bool = True
     on_behind: str = ""
     latency_budget_ms: float | None = None
+    data: str = "auto"
+    index_channel: bool = True
+    record: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -122,7 +135,8 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
     prov = ", ".join(f'"{p}"' for p in case.providers)
     path.write_text(
         f'[source]\nname = "{name}"\nchannels = {case.channels}\nrate_hz = {case.rate_hz}\n'
-        f"index_channel = 0\nresolve_timeout_s = 60\nbusy_poll_s = {case.busy_poll_s}\n\n"
+        + ("index_channel = 0\n" if case.index_channel else "")
+        + f"resolve_timeout_s = 60\nbusy_poll_s = {case.busy_poll_s}\n\n"
         f'[[decoders]]\nname = "dec"\nmodel = "{model}"\nproviders = [{prov}]\nintra_op_threads = 1\n'
         f"keep_warm = {'true' if case.keep_warm else 'false'}\n\n"
         f'[sink]\nendpoint = "{endpoint}"\nsndhwm = 100000\nheartbeat_s = 0.5\npublish = "{case.publish}"\n\n'
@@ -130,7 +144,8 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
         f"[service]\nstats_interval_s = 60\nstale_after_s = 1.0\n"
         f"stage_timing = {'true' if case.stage_timing else 'false'}\n"
         + (f'on_behind = "{case.on_behind}"\n' if case.on_behind else "")
-        + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else ""),
+        + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else "")
+        + (f'\n[record]\ndir = "{path.parent / (path.stem + "-sessions")}"\n' if case.record else ""),
         encoding="utf-8")
 
 
@@ -183,7 +198,7 @@ def run_case(case: Case, work: Path, log=lambda s: None) -> dict:  # noqa: ANN00
     else:
         cmd = [py, "-m", "bench", "relay", "--name", name, "--channels", str(case.channels),
                "--rate", str(case.rate_hz), "--endpoint", endpoint, "--topic", "dec", "--n-values", "2",
-               "--busy-poll-s", str(case.busy_poll_s)]
+               "--busy-poll-s", str(case.busy_poll_s)] + ([] if case.index_channel else ["--no-index"])
     push_log = work / f"{tag}-push.npz"
     n_samples = int(round(case.seconds * case.rate_hz))
     rec = _Recorder(n_samples + 20000)
@@ -202,7 +217,8 @@ def run_case(case: Case, work: Path, log=lambda s: None) -> dict:  # noqa: ANN00
     dut = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=dut_log, stdout=dut_log)
     prod = subprocess.Popen([py, "-m", "bench", "producer", "--name", name, "--channels", str(case.channels),
                              "--rate", str(case.rate_hz), "--chunk", str(case.chunk), "--seconds",
-                             str(case.seconds), "--out", str(push_log)],
+                             str(case.seconds), "--out", str(push_log), "--data", case.data]
+                            + ([] if case.index_channel else ["--no-index"]),
                             cwd=ROOT, env=env, stderr=prod_log, stdout=prod_log)
     t_start = time.monotonic()
     next_sample = t_start
@@ -370,5 +386,30 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
         res["daemon_status"] = {"latency_ms": final.get("latency_ms"), "stages_ms": final.get("stages_ms"),
                                 "messages_out": final.get("messages_out"),
                                 "send_dropped": final.get("send_dropped"),
-                                "decoders": final.get("decoders"), "behind": final.get("behind")}
+                                "decoders": final.get("decoders"), "behind": final.get("behind"),
+                                "record": final.get("record")}
+    return res
+
+
+def run_cases(cases: list[Case], res: dict, work: Path, log=lambda s: None) -> None:  # noqa: ANN001
+    """Run every case into ``res["cases"]``; one failing case is logged and listed in
+    ``res["failed"]`` (the other points are still worth having)."""
+    res.setdefault("cases", [])
+    for c in cases:
+        try:
+            res["cases"].append(run_case(c, work, log=log))
+        except Exception as exc:  # one failing point must not lose the others
+            log(f"  {c.id}: FAILED: {exc}")
+            res.setdefault("failed", []).append({"case": c.id, "error": str(exc)})
+
+
+def write_result(res: dict, out: Path, work: Path, t_start: float, log=lambda s: None) -> dict:  # noqa: ANN001
+    """Stamp the wall time, write the JSON, and remove the work folder unless a case failed
+    (its logs are then kept for reading)."""
+    res["wall_s"] = round(time.monotonic() - t_start, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1), encoding="utf-8")
+    log(f"wrote {out} ({res['wall_s']} s)")
+    if not res.get("failed"):
+        shutil.rmtree(work, ignore_errors=True)
     return res

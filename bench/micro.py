@@ -7,6 +7,8 @@
   ``.torch.npz`` sidecar next to the ``.onnx``), when torch is installed.
 - :func:`telemetry_overhead`: :meth:`Pipeline.process` on the headline model with the stage
   timer attached vs not, interleaved blocks, same input — the cost of ``service.stage_timing``.
+- :func:`recorder_overhead`: the loop's share of recording (``[record]``): the recorder's
+  ``on_chunk`` / ``on_sent`` per tick while its writer process writes the file.
 
 Timings are wall-clock (``time.perf_counter_ns``), one ONNX Runtime intra-op thread.
 """
@@ -164,4 +166,50 @@ def telemetry_overhead(chunks: int = 4000, block: int = 200, log=lambda s: None)
                                "(+ publish, fusion when they run)"}
     log(f"  telemetry on/off in Pipeline.process: {s_on['mean']} vs {s_off['mean']} µs mean; one record "
         f"{per_call:.2f} µs")
+    return res
+
+
+def recorder_overhead(ticks: int = 20000, log=lambda s: None) -> dict:  # noqa: ANN001
+    """What recording costs the loop per tick: :meth:`Recorder.on_chunk` (a 2-sample, 64-channel
+    chunk) and :meth:`Recorder.on_sent` (a 2-value estimate frame), with the writer process
+    draining the ring to a real HDF5 file meanwhile."""
+    import tempfile
+
+    from rtdecode.config import load_config
+    from rtdecode.record.recorder import Recorder
+    from rtdecode.runtime.streaming import read_metadata
+    from rtdecode.service.plugins import PluginContext, StreamFacts
+    from rtdecode.sinks.protocol import EstimateEncoder
+    from rtdecode.types import Chunk
+
+    model = MODELS / "openhdemg_gamma.onnx"
+    with tempfile.TemporaryDirectory(prefix="rtdecode-bench-") as tmp:
+        cfg = load_config(data={"source": {"name": "x"}, "decoders": [{"name": "dec", "model": str(model)}],
+                                "record": {"dir": tmp}})
+        assert cfg.record is not None
+        rec = Recorder(cfg.record)
+        rec.open(PluginContext(config=cfg, stream=StreamFacts("x", "x", 2048.0, 64), clock=time.monotonic,
+                               models={"dec": read_metadata(model)}, publish=lambda frame: None))
+        rec.wait_ready()
+        x = np.zeros((2, 64), np.float32)
+        enc = EstimateEncoder("dec", 2)
+        v = np.zeros(2, np.float32)
+        on_chunk, on_sent = [], []
+        for i in range(ticks):
+            c = Chunk(samples=x, t_lsl=np.array([i, i + 0.5]), first_index=2 * i)
+            a = time.perf_counter_ns()
+            rec.on_chunk(c)
+            b = time.perf_counter_ns()
+            rec.on_sent(enc.encode(i, 0, 1.0, 1.0, v))
+            on_chunk.append(b - a)
+            on_sent.append(time.perf_counter_ns() - b)
+            if i % 2 == 0:
+                time.sleep(0.0)  # let the writer process have the CPU now and then, as ticks do
+        rec.close()
+        dropped = rec.status()["dropped"]
+    res = {"what": "per call, loop thread, writer process running: on_chunk (2 x 64 float32) and "
+                   "on_sent (2-value estimate frame)",
+           "on_chunk_us": us_summary(on_chunk), "on_sent_us": us_summary(on_sent), "dropped": dropped}
+    log(f"  recorder per tick: on_chunk p50 {res['on_chunk_us']['p50']} µs, on_sent p50 "
+        f"{res['on_sent_us']['p50']} µs (dropped {dropped})")
     return res

@@ -66,8 +66,18 @@ def linear_model(path: Path, *, rate_hz: float, channels: int, chain: list[dict]
     return write_model(causal_conv_graph(W, b, meta), path)
 
 
+def ibci_chain(channels: int) -> list[dict]:
+    """The iBCI benchmark's front end: CAR → 250 Hz high-pass → crossings at -4.5 × 10 µV and
+    spike-band power in 20 ms bins (the simulated electrodes' RMS is ~10-15 µV; the cost of the
+    front end does not depend on the thresholds)."""
+    from rtdecode.ibci.frontend import frontend_chain
+
+    return frontend_chain([10.0] * channels)
+
+
 def resolve(model: str, channels: int, rate_hz: float, work: Path) -> tuple[Path, str]:
-    """Path and description of a benchmark model: a shipped short name, ``linear``, or a file."""
+    """Path and description of a benchmark model: a shipped short name, ``linear``, ``ibci``
+    (the iBCI front end → a causal linear decoder over 5 bins), or a file."""
     if model in SHIPPED:
         fname, ch, rate, desc = SHIPPED[model]
         if (ch, rate) != (channels, rate_hz):
@@ -78,7 +88,13 @@ def resolve(model: str, channels: int, rate_hz: float, work: Path) -> tuple[Path
         if not path.exists():
             linear_model(path, rate_hz=rate_hz, channels=channels)
         return path, f"causal linear filter (HP {min(20.0, rate_hz / 5):g} Hz, 10 lags, 2 outputs)"
+    if model == "ibci":
+        path = work / f"ibci-{channels}ch-{rate_hz:g}hz.onnx"
+        if not path.exists():
+            linear_model(path, rate_hz=rate_hz, channels=channels, chain=ibci_chain(channels), lags=5)
+        return path, ("iBCI front end (CAR, 4th-order 250 Hz high-pass, threshold crossings + spike-band "
+                      "power in 20 ms bins) → causal linear decoder over 5 bins (random weights), 2 outputs")
     p = Path(model)
     if not p.exists():
-        raise ValueError(f"model {model!r} is neither {sorted(SHIPPED)}, 'linear' nor a file")
+        raise ValueError(f"model {model!r} is neither {sorted(SHIPPED)}, 'linear', 'ibci' nor a file")
     return p, p.name

@@ -2,8 +2,9 @@
 
 Sample ``i`` carries the LSL timestamp ``t0 + i / rate`` (drift-free schedule,
 :class:`rtdecode.sources.pacing.Pacer`) and channel 0 carries ``i`` (the index channel, so
-the consumer counts lost / duplicated samples exactly). Chunk ``k`` (samples
-``k*chunk .. (k+1)*chunk-1``) is pushed once its last sample is due; the host clock
+the consumer counts lost / duplicated samples exactly; ``--no-index`` leaves the data as
+is). Chunk ``k`` (samples ``k*chunk .. (k+1)*chunk-1``) is pushed once its last sample is
+due; the host clock
 (``time.monotonic()`` = ``pylsl.local_clock()`` on Linux) is read right before the push and
 kept in a preallocated array. At the end the push log is written as ``.npz``:
 
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 OTB = (Path(__file__).resolve().parents[2] / "shared" / "data" / "openhdemg_otb_hdsemg_force"
        / "otb_testfile.mat")
 INDEX_MODULUS = 2**24
+#: Most float32 values of looped broadband data held in memory (256 MB).
+BROADBAND_VALUES = 64_000_000
 
 
 def source_data(channels: int, rate_hz: float, kind: str = "auto", seconds: float = 4.0
@@ -44,7 +47,16 @@ def source_data(channels: int, rate_hz: float, kind: str = "auto", seconds: floa
 
     ``auto``: the real openhdemg recording for 64 ch @ 2048 Hz when ``../shared/data`` has it,
     else seeded Gaussian noise (50 µV rms) — the cost of decoding does not depend on content.
+    ``broadband``: ``rtdecode simulate broadband`` (seed 0, subject 7): up to 2 s, fewer where
+    that would pass :data:`BROADBAND_VALUES` values.
     """
+    if kind == "broadband":
+        from rtdecode.sources.broadband import BroadbandSimulator
+
+        n = int(min(2.0 * rate_hz, BROADBAND_VALUES // channels))
+        x, _ = BroadbandSimulator(channels, rate_hz, seed=0, subject_seed=7).generate(n)
+        return x, (f"simulated broadband (rtdecode simulate broadband, seed 0, subject 7), {channels} ch, "
+                   f"{rate_hz:g} Hz, {n / rate_hz:.3g} s, looped")
     if kind in ("auto", "otb") and channels == 64 and rate_hz == 2048.0 and OTB.exists():
         from rtdecode.io.readers import read_recording
 
@@ -58,7 +70,8 @@ def source_data(channels: int, rate_hz: float, kind: str = "auto", seconds: floa
 
 
 def run(name: str, channels: int, rate_hz: float, chunk: int, seconds: float, out: Path,
-        wait_consumer_s: float = 60.0, data: str = "auto", linger_s: float = 0.5) -> dict:
+        wait_consumer_s: float = 60.0, data: str = "auto", linger_s: float = 0.5,
+        index: bool = True) -> dict:
     """Create the outlet, wait for a consumer, push for ``seconds``, write the push log."""
     x, desc = source_data(channels, rate_hz, data)
     info = pylsl.StreamInfo(name, "EMG", channels, rate_hz, pylsl.cf_float32, f"bench:{name}")
@@ -79,7 +92,8 @@ def run(name: str, channels: int, rate_hz: float, chunk: int, seconds: float, ou
     for k in range(n_chunks):
         n = min(chunk, n_total - i)
         pos = copy_looped(buf[:n], x, pos)
-        buf[:n, 0] = np.mod(ramp[:n] + i, INDEX_MODULUS)
+        if index:
+            buf[:n, 0] = np.mod(ramp[:n] + i, INDEX_MODULUS)
         pacer.wait_until(pacer.sample_time(i + n))
         t_push = time.monotonic()
         # one timestamp for the newest sample: liblsl back-dates the others by 1/rate each
@@ -110,10 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, required=True, help="samples per push")
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--out", type=Path, required=True, help="push log (.npz)")
-    ap.add_argument("--data", choices=["auto", "noise", "otb"], default="auto")
+    ap.add_argument("--data", choices=["auto", "noise", "otb", "broadband"], default="auto")
+    ap.add_argument("--no-index", action="store_true", help="leave channel 0 as data (no sample index)")
     ap.add_argument("--wait-consumer-s", type=float, default=60.0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     run(args.name, args.channels, args.rate, args.chunk, args.seconds, args.out,
-        args.wait_consumer_s, args.data)
+        args.wait_consumer_s, args.data, index=not args.no_index)
     return 0

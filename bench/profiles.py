@@ -1,7 +1,9 @@
 """Benchmark profiles: which cases run, in what order, and where the result goes.
 
 ``quick`` (``make bench``, < 2 min on 2 cores): the headline case — 64 ch @ 2048 Hz through the
-shipped Gamma CNN — with stage timing on and off, the bare transport on the same stream, the
+shipped Gamma CNN — with stage timing on and off, with the session recorded (``[record]``; its
+cost against the same daemon not recording is ``headline.recording``), the bare transport on the
+same stream, the
 stateful-vs-recompute and telemetry micro-benchmarks and (torch installed) ORT vs torch eager.
 
 ``full`` (``make bench-full``, ~8 min on 2 cores): the quick profile plus sweeps — channels 8/64/128/256
@@ -22,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Case, run_case
+from bench.harness import Case, run_case, run_cases, write_result
 from bench.sysinfo import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ HEADLINE = {"channels": 64, "rate_hz": 2048.0, "model": "gamma"}
 #: source.busy_poll_s of the busy-polling headline variants (longer than the 1 ms push period)
 BUSY_POLL_S = 0.002
 TARGET = {"p50_ratio_max": 1.3, "p99_ratio_max": 1.5, "messages_lost": 0,
-          "stateful_speedup_min": 15.0}
+          "stateful_speedup_min": 15.0, "recording_p99_ratio_max": 1.10}
 
 
 def _providers_tag(providers: list[str]) -> str:
@@ -46,8 +47,9 @@ def _providers_tag(providers: list[str]) -> str:
 
 
 def headline_cases(seconds: float, providers: list[str], variants: bool = False) -> list[Case]:
-    """Bare transport, daemon with stage timing on, daemon with it off; with ``variants`` also the
-    daemon with ``keep_warm`` off and the bare transport and the daemon both busy-polling."""
+    """Bare transport, daemon with stage timing on, daemon with it off, daemon recording the session
+    ([record]); with ``variants`` also the daemon with ``keep_warm`` off and the bare transport and
+    the daemon both busy-polling."""
     tag = _providers_tag(providers)
     h = HEADLINE
     cases = [
@@ -56,6 +58,8 @@ def headline_cases(seconds: float, providers: list[str], variants: bool = False)
              model=h["model"], providers=providers, group="headline"),
         Case(f"headline-gamma-notiming{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
              model=h["model"], providers=providers, stage_timing=False, group="headline"),
+        Case(f"headline-gamma-record{tag}", "daemon", h["channels"], h["rate_hz"], seconds=seconds,
+             model=h["model"], providers=providers, record=True, group="headline"),
     ]
     if variants:
         cases += [
@@ -133,10 +137,12 @@ def overload_summary(cases: list[dict]) -> dict:
 
 def compare(cases: list[dict]) -> dict:
     """Headline daemon vs bare transport ratios against the issue's targets."""
-    def pick(target: str, timing: bool = True, warm: bool = True, busy: bool = False) -> dict | None:
+    def pick(target: str, timing: bool = True, warm: bool = True, busy: bool = False,
+             record: bool = False) -> dict | None:
         return next((c for c in cases if c["case"]["group"] == "headline" and c["case"]["target"] == target
                      and (target == "bare" or (c["case"]["stage_timing"] == timing
                                                and c["case"].get("keep_warm", True) == warm))
+                     and c["case"].get("record", False) == record
                      and (c["case"].get("busy_poll_s", 0.0) > 0) == busy), None)
 
     bare, dae, off = pick("bare"), pick("daemon"), pick("daemon", timing=False)
@@ -158,6 +164,9 @@ def compare(cases: list[dict]) -> dict:
             "cpu_share": (round(dae["unit"]["cpu_share"] - off["unit"]["cpu_share"], 4)
                           if dae["unit"]["cpu_share"] is not None and off["unit"]["cpu_share"] is not None
                           else None)}
+    rec = pick("daemon", record=True)
+    if rec is not None:
+        out["recording"] = recording_cost(dae, rec)
     cold = pick("daemon", warm=False)
     if cold is not None:
         out["keep_warm_off"] = {"p50_ratio": round(cold["e2e_ms"]["p50"] / b["p50"], 3),
@@ -172,6 +181,20 @@ def compare(cases: list[dict]) -> dict:
                             "p99_ratio_vs_blocking_bare": round(dae_bp["e2e_ms"]["p99"] / b["p99"], 3),
                             "cpu_share": dae_bp["unit"]["cpu_share"]}
     return out
+
+
+def recording_cost(off: dict, on: dict) -> dict:
+    """The daemon recording its session vs the same daemon not recording (same run, same stream)."""
+    r = {"p50_ratio": round(on["e2e_ms"]["p50"] / off["e2e_ms"]["p50"], 3),
+         "p99_ratio": round(on["e2e_ms"]["p99"] / off["e2e_ms"]["p99"], 3),
+         "p999_ratio": round(on["e2e_ms"]["p999"] / off["e2e_ms"]["p999"], 3),
+         "cpu_share_on_minus_off": None,
+         "messages_lost": on["messages"]["lost_total"],
+         "recorder": (on.get("daemon_status") or {}).get("record")}
+    if on["unit"]["cpu_share"] is not None and off["unit"]["cpu_share"] is not None:
+        r["cpu_share_on_minus_off"] = round(on["unit"]["cpu_share"] - off["unit"]["cpu_share"], 4)
+    r["met"] = r["p99_ratio"] <= TARGET["recording_p99_ratio_max"]
+    return r
 
 
 def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
@@ -197,12 +220,7 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
     if profile == "full":
         cases += sweep_cases(seconds, providers) + overload_cases(seconds, providers)
     log(f"{profile} profile: {len(cases)} cases × {seconds:g} s, providers {providers}; work dir {work}")
-    for c in cases:
-        try:
-            res["cases"].append(run_case(c, work, log=log))
-        except Exception as exc:  # one failing point must not lose the others
-            log(f"  {c.id}: FAILED: {exc}")
-            res.setdefault("failed", []).append({"case": c.id, "error": str(exc)})
+    run_cases(cases, res, work, log)
     res["headline"] = compare(res["cases"])
     res["overload"] = overload_summary(res["cases"])
     if micro and profile != "overload":
@@ -210,16 +228,11 @@ def run_profile(profile: str, seconds: float, providers: list[str], out: Path,
         ticks = 2000 if profile == "quick" else 5000
         res["stateful_vs_recompute"] = mb.stateful_vs_recompute(ticks=ticks, log=log)
         res["telemetry_overhead"] = mb.telemetry_overhead(log=log)
+        res["recorder_overhead"] = mb.recorder_overhead(log=log)
         models = ("openhdemg_gamma",) if profile == "quick" else ("openhdemg_gamma", "flexemg_mlp",
-                                                                    "monkey_reach_ensemble")
+                                                                    "monkey_reach_gru")
         res["ort_vs_torch"] = mb.ort_vs_torch(models, steps=1000 if profile == "quick" else 3000, log=log)
-    res["wall_s"] = round(time.monotonic() - t_start, 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1), encoding="utf-8")
-    log(f"wrote {out} ({res['wall_s']} s)")
-    if not res.get("failed"):
-        shutil.rmtree(work, ignore_errors=True)
-    return res
+    return write_result(res, out, work, t_start, log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,13 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--no-stage-timing", action="store_true")
     g.add_argument("--busy-poll-s", type=float, default=0.0, help="source.busy_poll_s (0 = block)")
     g.add_argument("--no-keep-warm", action="store_true", help="decoders[].keep_warm = false")
+    g.add_argument("--record", action="store_true", help="the daemon records the session ([record])")
     args = ap.parse_args(argv)
     providers = [p.strip() for p in args.providers.split(",") if p.strip()]
     if args.profile == "case":
         c = Case("case", args.target, args.channels, args.rate, chunk=args.chunk,
                  seconds=args.seconds or 10.0, model=args.model, providers=providers,
                  publish=args.publish, stage_timing=not args.no_stage_timing, group="case",
-                 busy_poll_s=args.busy_poll_s, keep_warm=not args.no_keep_warm)
+                 busy_poll_s=args.busy_poll_s, keep_warm=not args.no_keep_warm, record=args.record)
         r = run_case(c, Path(tempfile.mkdtemp(prefix="rtdecode-bench-")), log=print)
         text = json.dumps(r, indent=1)
         if args.out:

@@ -29,10 +29,10 @@ logger = logging.getLogger(__name__)
 
 def run(name: str, channels: int, rate_hz: float, endpoint: str, topic: str = "dec",
         n_values: int = 1, poll_timeout_s: float = 0.05, stop: threading.Event | None = None,
-        busy_poll_s: float = 0.0) -> dict:
+        busy_poll_s: float = 0.0, index: bool = True) -> dict:
     """Relay until ``stop`` is set (SIGTERM / SIGINT in the CLI); returns the final status."""
     stop = stop or threading.Event()
-    src = SourceConfig(name=name, channels=channels, rate_hz=rate_hz, index_channel=0,
+    src = SourceConfig(name=name, channels=channels, rate_hz=rate_hz, index_channel=0 if index else None,
                        resolve_timeout_s=60, busy_poll_s=busy_poll_s)
     inlet = LslInlet(src)
     status_seq = 0
@@ -76,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--topic", default="dec")
     ap.add_argument("--n-values", type=int, default=1)
     ap.add_argument("--busy-poll-s", type=float, default=0.0, help="source.busy_poll_s of the inlet")
+    ap.add_argument("--no-index", action="store_true", help="the stream has no sample-index channel")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     stop = threading.Event()
     with stop_on_signals(stop):
         run(args.name, args.channels, args.rate, args.endpoint, args.topic, args.n_values, stop=stop,
-            busy_poll_s=args.busy_poll_s)
+            busy_poll_s=args.busy_poll_s, index=not args.no_index)
     return 0

@@ -126,6 +126,7 @@ def run(pulses: int, isi_s: float, out_path: Path, log: Any = print) -> dict[str
     cfg = work / "serve.toml"
     cfg.write_text(f'[source]\nname = "{name}"\nresolve_timeout_s = 30\n\n[sink]\nendpoint = '
                    f'"{endpoint}"\nheartbeat_s = 0.5\nsndhwm = 100000\n\n[service]\nstats_interval_s = 60\n'
+                   'on_behind = "none"\n'
                    f'\n[tms]\n[tms.markers]\nname = "{name}-markers"\n')
     env = dict(os.environ, LSLAPICFG=os.environ.get("LSLAPICFG", str(ROOT / "rtdecode/data/lsl_api.cfg")))
     prod = _Producer(name, pulses, isi_s)

@@ -29,7 +29,7 @@ from rtdecode.errors import RtdecodeError  # noqa: E402
 
 COMMANDS = ["serve", "predict", "info", "verify", "export", "train", "evaluate", "calibrate", "inspect",
             "experiment", "replay", "simulate", "listen", "check", "demo", "keygen", "doctor", "providers",
-            "trt_build", "tms", "m2m"]
+            "trt_build", "monitor", "report", "export-nwb", "tms", "thresholds", "m2m"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"rtdecode.commands.{name}")
+        module = importlib.import_module(f"rtdecode.commands.{name.replace('-', '_')}")
         module.register(sub)
     return parser
 

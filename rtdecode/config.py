@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from rtdecode.errors import ConfigError, MissingModelError
+from rtdecode.record.config import LslOutletConfig, RecordConfig
 from rtdecode.settings import SettingsModel, format_validation_error, load_settings, read_document
 from rtdecode.tms.config import MarkerStreamConfig, MeasureConfig, TmsConfig, TriggerConfig
 from rtdecode.tms.m2m_config import M2mServeConfig
@@ -294,11 +295,12 @@ class ServiceConfig(_Strict):
     latency_budget_ms: float | None = Field(
         None, gt=0, le=60000, description="an estimate older than this when published (publish time − "
         "LSL time of its newest input sample) is flagged LATE, and the daemon is 'behind' when the "
-        "oldest sample of two pulls in a row waited longer than this; default: the larger of 50 ms "
+        "oldest sample of three pulls in a row waited longer than this; default: the larger of 50 ms "
         "and two frame periods of the slowest decoder")
     on_behind: Literal["skip", "coalesce", "none"] = Field(
         "skip", description="while behind: skip drops input samples older than a quarter of the budget "
-        "(counted; the next row flagged GAP) so outputs stay fresh; coalesce publishes only the newest "
+        "(counted; the next row flagged GAP) so outputs stay fresh (default; 'none' for a service with "
+        "only a [tms] section, whose epochs need every sample); coalesce publishes only the newest "
         "row per topic per tick; none publishes every row (flagged LATE). skip is what a controller that "
         "moves a limb wants: a fresh estimate with a gap, never a backlog of old ones (docs/reliability.md)")
     stats_interval_s: float = Field(10.0, gt=0, description="period of the one-line stats log")
@@ -328,6 +330,8 @@ class Config(SettingsModel):
     tms: TmsConfig | None = None
     sink: SinkConfig = Field(default_factory=SinkConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    record: RecordConfig | None = None
+    lsl_outlet: LslOutletConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -355,6 +359,9 @@ class Config(SettingsModel):
                              "section (docs/configuration.md, docs/tms.md)")
         if self.tms is not None and self.tms.topic in [d.out_topic for d in self.decoders]:
             raise ValueError(f"tms.topic {self.tms.topic!r} is already a decoder's topic; choose another")
+        if self.tms is not None and not self.decoders and "on_behind" not in self.service.model_fields_set:
+            # a TMS-only service measures epochs: it needs every sample, not the freshest ones
+            self.service.on_behind = "none"
         return self
 
     @model_validator(mode="after")
@@ -448,6 +455,8 @@ def reference_markdown() -> str:
          "Optional: fuse several decoders' outputs with a Kalman filter (docs/fusion.md)."),
         ("sink", SinkConfig, "The ZeroMQ PUB output (wire format: docs/protocol.md)."),
         ("service", ServiceConfig, "The daemon loop."),
+        ("record", RecordConfig, "Optional: record the session to HDF5 (docs/recording.md)."),
+        ("lsl_outlet", LslOutletConfig, "Optional: each output topic also as an LSL stream."),
         ("tms", TmsConfig, "Optional: TMS pulse events and per-channel MEP measures, one event "
          "message per pulse (docs/tms.md). Needs one of `[tms.markers]` or `[tms.trigger]`."),
         ("tms.markers", MarkerStreamConfig, "Pulses from an LSL marker stream (payload: docs/tms.md)."),
@@ -511,11 +520,13 @@ def reference_markdown() -> str:
         "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
         "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
         "`failures`, `deadline_misses`, `failure_episodes`, `failing`), `fusion`, `rss_mb` and",
-        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on), and with a",
-        "`[tms]` section `tms` (`topic`, `pulses_from`, `channels` (labels of the measured",
-        "channels, in event order), `pulses`, `published`, `measured`, `no_samples`, `outage`,",
-        "`preactivated`, `pending`, `last_pulse`, `markers_ignored`, `marker_field_errors`,",
-        "`delay_after_window_ms`; docs/tms.md). It never contains secrets.",
+        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on); with `[record]`,",
+        "`record` (`file`, `part`, `queued_mb`, `queue_mb`, `dropped` chunks / samples / frames,",
+        "`written`, `flushes`, `writer_pid`, `error`), with `[lsl_outlet]`, `lsl_outlet` (per topic",
+        "`pushed`, `consumers`), with `[tms]`, `tms` (`topic`, `pulses_from`, `channels` (labels of",
+        "the measured channels, in event order), `pulses`, `published`, `measured`, `no_samples`,",
+        "`outage`, `preactivated`, `pending`, `last_pulse`, `markers_ignored`,",
+        "`marker_field_errors`, `delay_after_window_ms`; docs/tms.md). It never contains secrets.",
         "",
     ]
     return "\n".join(out)

@@ -32,17 +32,11 @@ def lsl_config_in_use() -> str:
 
 
 def channel_labels(info: pylsl.StreamInfo) -> list[str]:
-    """Channel labels from a stream's ``desc/channels/channel/label`` (``ch<i>`` where missing).
-
-    Parameters
-    ----------
-    info : pylsl.StreamInfo
-        A full stream info (``inlet.info()``: a resolved info has no ``desc``).
-    """
-    n = info.channel_count()
-    labels: list[str] = []
+    """Channel labels from a full ``StreamInfo``'s ``desc/channels`` (``ch0 …`` when absent)."""
     ch = info.desc().child("channels").child("channel")
-    while not ch.empty() and len(labels) < n:
-        labels.append(ch.child_value("label") or f"ch{len(labels)}")
+    names = []
+    while not ch.empty():
+        names.append(ch.child_value("label"))
         ch = ch.next_sibling()
-    return labels + [f"ch{i}" for i in range(len(labels), n)]
+    n = info.channel_count()
+    return names if len(names) == n else [f"ch{i}" for i in range(n)]

@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: shipped model → the training config whose data it was fitted on
 MODELS = {
-    "monkey_reach_ensemble": "monkey_reach_gamma.toml",
     "openhdemg_gamma": "openhdemg_gamma.toml",
 }
 

@@ -66,6 +66,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
     p = sub.add_parser("demo", help="simulated rig → daemon → live viewer, with a summary")
@@ -75,6 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1234, help="simulator seed (not the training seed)")
     p.add_argument("--quiet", action="store_true", help="no live view, summary only")
     p.add_argument("--save", default=None, help="also save predictions and truth to this .npz")
+    p.add_argument("--monitor-port", type=int, default=8765,
+                   help="port of the live browser monitor on 127.0.0.1 (default 8765; 0 = any free)")
+    p.add_argument("--no-monitor", action="store_true", help="do not start the browser monitor")
+    p.add_argument("--record", metavar="DIR", default=None,
+                   help="record the session into DIR ([record]; then rtdecode report / replay it)")
     p.set_defaults(func=run)
 
 
@@ -93,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         f'[source]\nname = "{tag}"\nchannels = {meta.channels}\nrate_hz = {meta.rate_hz}\n'
         f'resolve_timeout_s = 20\n\n[[decoders]]\nname = "cortex"\nmodel = "{model}"\n\n'
         f'[sink]\nendpoint = "{endpoint}"\nheartbeat_s = 0.5\n\n'
-        f'[service]\nstats_interval_s = 10\nduration_s = {args.seconds + 30}\n', encoding="utf-8")
+        f'[service]\nstats_interval_s = 10\nduration_s = {args.seconds + 30}\n'
+        + (f'\n[record]\ndir = "{Path(args.record).resolve()}"\nprefix = "demo"\n' if args.record else ""),
+        encoding="utf-8")
     env = dict(os.environ, LSLAPICFG=lsl_config_in_use())
     py = [sys.executable, "-m", "rtdecode", "--log-level", "WARNING"]
     print(f"rtdecode demo: simulated cortex ({meta.channels} neurons @ {meta.rate_hz:g} Hz) → "
@@ -108,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
                                  "--seconds", str(args.seconds + 30), "--wait-consumer-s", "60"],
                            env=env, stdout=sim_log, stderr=subprocess.STDOUT)
     daemon: subprocess.Popen | None = None
+    monitor = (None if args.no_monitor
+               else _start_monitor(py, endpoint, f"{tag}-kinematics", args, env, workdir))
     rx = _Received()
     sub = Subscriber(endpoint, topics=["cortex", STATUS_TOPIC]).open()
     truth_inlet = None
@@ -157,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
             daemon.kill()
         if truth_inlet is not None:
             truth_inlet.close_stream()
+        if monitor is not None and monitor.poll() is None:
+            monitor.terminate()
+            monitor.wait(10)
         if sim.poll() is None:
             sim.terminate()
         try:
@@ -185,6 +206,32 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json_out).write_text(json.dumps(summary, indent=2), encoding="utf-8")
         print(f"summary written to {args.json_out}")
     return 0 if summary["dropped"] == 0 else 1
+
+
+def _start_monitor(py: list[str], endpoint: str, truth: str, args: argparse.Namespace,
+                   env: dict[str, str], workdir: Path) -> subprocess.Popen | None:
+    """Start ``rtdecode monitor`` on the demo's output and print its address (None without aiohttp)."""
+    try:
+        import aiohttp  # noqa: F401
+    except ModuleNotFoundError:
+        print("  live monitor: not available (pip install 'rtdecode[monitor]' for the browser view)")
+        return None
+    port = args.monitor_port if args.monitor_port and _port_free(args.monitor_port) else _free_port()
+    log = open(workdir / "monitor.log", "w")  # noqa: SIM115 - the process writes it until the end
+    proc = subprocess.Popen(py + ["monitor", endpoint, "--port", str(port), "--truth", truth,
+                                  "--seconds", str(args.seconds + 120)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    end = time.monotonic() + 30
+    while time.monotonic() < end and proc.poll() is None:  # say the address once it answers
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        print(f"  live monitor: http://127.0.0.1:{port}/  (open it in a browser on this machine)", flush=True)
+        return proc
+    print(f"  live monitor: did not start; see {workdir}/monitor.log", flush=True)
+    return proc
 
 
 class _Received:

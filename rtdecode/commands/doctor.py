@@ -155,12 +155,22 @@ def _decoders_section(report: dict[str, Any], cfg: Any, models: list[str] | None
             e["ok"] = bool(e["latency"]["ok"])
             entries.append(e)
             _decoder_checks(report, name, requested, m, e["latency"], budget_ms)
-        if cfg is not None and len(opened) == len(cfg.decoders):
+        if cfg is not None and not cfg.decoders:
+            _check(report, "decoders", True, "none configured: this service runs only its plug-ins "
+                   f"({', '.join(_plugin_sections(cfg)) or 'none'})")
+        elif cfg is not None and len(opened) == len(cfg.decoders):
             _pipeline_check(report, cfg, opened)
     finally:
         for m in opened:
             m.close()
     report["decoders"] = entries
+
+
+def _plugin_sections(cfg: Any) -> list[str]:
+    """The configured plug-in sections (e.g. ``[tms]``) of a service config."""
+    from rtdecode.service.plugins import FACTORIES
+
+    return [f"[{name}]" for name in FACTORIES if getattr(cfg, name, None) is not None]
 
 
 def _pipeline_check(report: dict[str, Any], cfg: Any, models: list[Any]) -> None:

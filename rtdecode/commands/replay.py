@@ -44,8 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--stop-s", type=float, help="end of the part to play, s")
     p.add_argument("--chunk-ms", type=float, default=1.0, help="chunk duration, ms (default 1)")
     p.add_argument("--wait-consumer-s", type=float, default=0.0,
-                   help="wait up to this long for a consumer (and one of the markers, if the "
-                        "recording has them) before playing (default 0)")
+                   help="wait up to this long for a consumer before playing (default 0)")
+    p.add_argument("--wait-markers", action="store_true",
+                   help="with --wait-consumer-s, also wait for a consumer of NAME-markers (a TMS "
+                        "service), so that no marker is pushed before it listens")
     p.add_argument("--seconds", type=float, help="stop after this many seconds of playback")
     p.add_argument("--no-markers", dest="markers", action="store_false",
                    help="do not open the NAME-markers outlet for the recording's markers")
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
               f"({stype})" + (f" with marker stream {player.markers.name!r}" if player.markers
                               else ""), file=sys.stderr)  # noqa: T201
         if args.wait_consumer_s > 0 and not player.wait_for_consumers(args.wait_consumer_s,
-                                                                      markers=True):
+                                                                      markers=args.wait_markers):
             if stop.is_set():
                 return 0
             logger.warning("no consumer connected to %r within %g s; playing anyway",

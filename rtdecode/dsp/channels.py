@@ -1,4 +1,4 @@
-"""Memoryless per-channel stages: scale, standardize, select, grid, clip."""
+"""Memoryless per-channel stages: scale, standardize, select, grid, clip, sqrt."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import logging
 import numpy as np
 
 from rtdecode.dsp.base import MemorylessStage, check_io
-from rtdecode.dsp.specs import ClipSpec, GridSpec, ScaleSpec, SelectSpec, StandardizeSpec
+from rtdecode.dsp.specs import ClipSpec, GridSpec, ScaleSpec, SelectSpec, SqrtSpec, StandardizeSpec
 from rtdecode.errors import StageError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClipStage", "GridStage", "ScaleStage", "SelectStage", "StandardizeStage"]
+__all__ = ["ClipStage", "GridStage", "ScaleStage", "SelectStage", "SqrtStage", "StandardizeStage"]
 
 
 def per_channel(value: float | list[float], n: int, field: str) -> np.ndarray:
@@ -178,3 +178,17 @@ class ClipStage(MemorylessStage):
     def apply(self, x: np.ndarray) -> np.ndarray:
         """float64 (n, C) → float64 (n, C)."""
         return np.clip(x, self._lo, self._hi)
+
+
+class SqrtStage(MemorylessStage):
+    """``y = sqrt(max(x, 0))`` (:class:`~rtdecode.dsp.specs.SqrtSpec`): square-rooted counts."""
+
+    def __init__(self, spec: SqrtSpec, rate_hz: float, n_in: int) -> None:
+        rate, n = check_io(rate_hz, n_in, "sqrt")
+        self.spec = spec.model_copy(deep=True)
+        self.rate_in_hz = self.rate_out_hz = rate
+        self.n_in = self.n_out = n
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """float64 (n, C) → float64 (n, C)."""
+        return np.sqrt(np.maximum(x, 0.0))

@@ -14,25 +14,32 @@ from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from rtdecode.dsp.base import Stage
-from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, StandardizeStage
+from rtdecode.dsp.channels import ClipStage, GridStage, ScaleStage, SelectStage, SqrtStage, StandardizeStage
 from rtdecode.dsp.envelope import RectifyStage, RmsStage, SmoothStage
 from rtdecode.dsp.filters import ButterStage
+from rtdecode.dsp.reference import CarStage
 from rtdecode.dsp.resample import BinStage, DecimateStage
 from rtdecode.dsp.specs import (
     BinSpec,
     ButterSpec,
+    CarSpec,
     ClipSpec,
+    CrossingsSbpSpec,
+    CrossingsSpec,
     DecimateSpec,
     GridSpec,
     RectifySpec,
     RmsSpec,
+    SbpSpec,
     ScaleSpec,
     SelectSpec,
     SmoothSpec,
     SpecBase,
+    SqrtSpec,
     StandardizeSpec,
     TdSpec,
 )
+from rtdecode.dsp.spikeband import CrossingsSbpStage, CrossingsStage, SbpStage
 from rtdecode.dsp.td import TdStage
 from rtdecode.errors import ConfigError
 
@@ -56,7 +63,12 @@ STAGES = _register(
     (SelectSpec, SelectStage),
     (GridSpec, GridStage),
     (ClipSpec, ClipStage),
+    (CarSpec, CarStage),
+    (CrossingsSpec, CrossingsStage),
+    (SbpSpec, SbpStage),
+    (CrossingsSbpSpec, CrossingsSbpStage),
     (TdSpec, TdStage),
+    (SqrtSpec, SqrtStage),
 )
 #: kind → stage class, called as ``cls(spec, rate_hz, n_in)``
 STAGE_TYPES: dict[str, Callable[[Any, float, int], Stage]] = {k: stage for k, (_, stage) in STAGES.items()}

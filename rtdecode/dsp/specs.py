@@ -37,12 +37,17 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "BinSpec",
     "ButterSpec",
+    "CarSpec",
     "ClipSpec",
+    "CrossingsSbpSpec",
+    "CrossingsSpec",
+    "SqrtSpec",
     "TdSpec",
     "DecimateSpec",
     "GridSpec",
     "RectifySpec",
     "RmsSpec",
+    "SbpSpec",
     "ScaleSpec",
     "SelectSpec",
     "SmoothSpec",
@@ -299,6 +304,115 @@ class ClipSpec(SpecBase):
                 f"min_value={self.min_value} is above max_value={self.max_value}; swap them"
             )
         return self
+
+
+class CarSpec(SpecBase):
+    """Common average reference: each channel minus the mean of its group's reference channels.
+
+    Attributes
+    ----------
+    groups : list of list of int, optional
+        Channel groups (0-based indices, e.g. one group per electrode array), each referenced
+        to the mean of its own channels; channels in no group pass through unchanged.
+        Default: one group of every channel.
+    exclude : list of int
+        Channels left out of every mean and passed through unchanged: bad or noisy
+        electrodes, non-neural channels (a sync or sample-index channel).
+    """
+
+    kind: Literal["car"] = "car"
+    groups: list[list[Annotated[int, Field(ge=0)]]] | None = None
+    exclude: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+
+    @field_validator("groups")
+    @classmethod
+    def _check_groups(cls, v: list[list[int]] | None) -> list[list[int]] | None:
+        if v is None:
+            return v
+        if not v or any(not g for g in v):
+            raise ValueError("groups must be a non-empty list of non-empty channel lists "
+                             "(omit it for one group of every channel)")
+        seen = [c for g in v for c in g]
+        if len(set(seen)) != len(seen):
+            dup = sorted({c for c in seen if seen.count(c) > 1})
+            raise ValueError(f"channel(s) {dup[:5]} appear in more than one group (or twice)")
+        return v
+
+
+class _BinnedSpec(SpecBase):
+    """Non-overlapping bins of ``bin_s`` seconds (a whole number of input samples)."""
+
+    bin_s: float = Field(gt=0.0)
+
+
+class _CrossingsFields(_BinnedSpec):
+    """Threshold-crossing fields shared by ``crossings`` and ``crossings_sbp``.
+
+    Attributes
+    ----------
+    threshold : float
+        Threshold as a multiple of each channel's noise RMS: negative (e.g. -4.5) counts
+        negative-going crossings (a sample below ``threshold * noise_rms`` whose predecessor
+        was not), positive counts positive-going ones.
+    noise_rms : float or list of float
+        Noise RMS of the stage's input, per channel (or one for all), input units (µV):
+        estimated over a calibration period (:func:`rtdecode.ibci.thresholds.noise_rms`).
+    """
+
+    threshold: float
+    noise_rms: float | list[float]
+
+    @field_validator("threshold")
+    @classmethod
+    def _nonzero(cls, v: float) -> float:
+        if v == 0.0:
+            raise ValueError("threshold must be a non-zero multiple of the noise RMS (e.g. -4.5)")
+        return v
+
+    @field_validator("noise_rms")
+    @classmethod
+    def _positive(cls, v: float | list[float]) -> float | list[float]:
+        values = _as_list(v)
+        if not values:
+            raise ValueError("noise_rms is an empty list; give a scalar or one per channel")
+        bad = [i for i, s in enumerate(values) if s <= 0.0]
+        if bad:
+            raise ValueError(f"noise_rms must be > 0 for every channel; entries {bad[:5]} are <= 0 "
+                             "(leave dead channels out with a 'select' stage)")
+        return v
+
+
+class CrossingsSpec(_CrossingsFields):
+    """Threshold crossings counted in bins of ``bin_s`` (one count per channel and bin)."""
+
+    kind: Literal["crossings"] = "crossings"
+
+
+class SbpSpec(_BinnedSpec):
+    """Spike-band power per channel and bin of ``bin_s``.
+
+    Attributes
+    ----------
+    measure : {"square", "abs"}
+        ``square``: mean of x² (input units², e.g. µV²); ``abs``: mean of |x| (input units).
+    """
+
+    kind: Literal["sbp"] = "sbp"
+    measure: Literal["square", "abs"] = "square"
+
+
+class CrossingsSbpSpec(_CrossingsFields):
+    """``crossings`` and ``sbp`` of the same input in one pass: output channels are the C
+    crossing counts, then the C powers (2 C per bin)."""
+
+    kind: Literal["crossings_sbp"] = "crossings_sbp"
+    measure: Literal["square", "abs"] = "square"
+
+
+class SqrtSpec(SpecBase):
+    """``y = sqrt(max(x, 0))``: variance-stabilising transform of spike counts (negatives → 0)."""
+
+    kind: Literal["sqrt"] = "sqrt"
 
 
 class TdSpec(SpecBase):

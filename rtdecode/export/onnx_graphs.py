@@ -99,3 +99,22 @@ def write_model(data: bytes, path: str | Path) -> Path:
     path.write_bytes(data)
     logger.info("wrote %s (%d bytes)", path, len(data))
     return path
+
+
+def rewrite_metadata(src: str | Path, meta: ModelMetadata, dst: str | Path) -> Path:
+    """Copy a model file with new rtdecode metadata (same graph and weights).
+
+    Parameters
+    ----------
+    src : path
+        An rtdecode ``.onnx`` model.
+    meta : ModelMetadata
+        The metadata of the copy (e.g. a recalibrated preprocessing chain).
+    dst : path
+        Where the copy goes (may equal ``src``).
+    """
+    onnx, helper, _ = _onnx()
+    proto = onnx.load(str(src))
+    del proto.metadata_props[:]
+    helper.set_model_props(proto, {METADATA_KEY: meta.to_json()})
+    return write_model(proto.SerializeToString(), dst)

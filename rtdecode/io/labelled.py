@@ -40,7 +40,8 @@ from rtdecode.io.recording import Recording
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DATA_KINDS", "DataSpec", "LabelledSet", "block_trials", "load_labelled", "recording_files"]
+__all__ = ["DATA_KINDS", "DataSpec", "LabelledSet", "block_trials", "load_labelled", "recording_files",
+           "shuffle_trials"]
 
 #: ``[data] kind`` values: the generic path and the shared datasets' presets.
 DATA_KINDS = ("recording", "flexemg", "monkey_reach", "otb", "npz")
@@ -68,6 +69,10 @@ class DataSpec(BaseModel):
     trial_block_s: float | None = Field(None, gt=0, description="trials = 'blocks': block length, s")
     max_trials: int | None = Field(None, ge=1, description="use only the first N files of a folder")
     fs_hz: float | None = Field(None, gt=0, description="rate of files that do not store one, Hz")
+    shuffle_trials: int | None = Field(None, ge=0, description="seed: put each recording's trials in a "
+                                       "random order (trials kept whole) before the chain, for recordings "
+                                       "stored sorted by condition (the monkey reach trials are sorted by "
+                                       "reach direction); default: as recorded")
 
 
 @dataclass
@@ -245,4 +250,42 @@ def load_labelled(spec: DataSpec, *, class_names: list[str] | None = None) -> La
         offset = max(offset, int(ids.max(initial=0)))
         keep = keeps[i]
         trials.append(ids if keep is None else np.where(keep, ids, -1))
+    if spec.shuffle_trials is not None:
+        rng = np.random.default_rng(spec.shuffle_trials)
+        pairs = [shuffle_trials(r, t, rng) for r, t in zip(recs, trials, strict=True)]
+        recs, trials = [p[0] for p in pairs], [p[1] for p in pairs]
     return LabelledSet(recordings=recs, trials=trials, class_names=class_names, files=files)
+
+
+def shuffle_trials(rec: Recording, trial: np.ndarray, rng: np.random.Generator
+                   ) -> tuple[Recording, np.ndarray]:
+    """The recording with its trials in a random order (each trial's samples kept together).
+
+    For recordings stored sorted by condition (the monkey reach trials are sorted by reach
+    direction): concatenated as stored, a decoder with memory could learn the condition from
+    the previous trials, which a live session in random order would not give it.
+
+    Parameters
+    ----------
+    rec : Recording
+    trial : int64 (n_samples,)
+        Trial id of each sample.
+    rng : numpy Generator
+
+    Returns
+    -------
+    Recording
+        Samples and targets reordered; ``t`` re-stamped as ``i / fs``; per-sample arrays in
+        ``meta`` reordered alike.
+    trial : int64 (n_samples,)
+    """
+    ids = np.unique(trial)
+    idx = np.concatenate([np.flatnonzero(trial == i) for i in rng.permutation(ids)])
+    n = rec.n_samples
+    meta = {k: (v[idx] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v)
+            for k, v in rec.meta.items()}
+    meta.pop("trial_starts", None)
+    meta["trial_order"] = "shuffled"
+    out = Recording(x=rec.x[idx], fs=rec.fs, y=None if rec.y is None else rec.y[idx],
+                    channel_names=list(rec.channel_names), target_names=list(rec.target_names), meta=meta)
+    return out, np.asarray(trial)[idx]

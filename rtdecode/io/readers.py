@@ -1,4 +1,4 @@
-"""Read recording files (.npz, .csv, .xdf, .mat, dataset folders) into one Recording type.
+"""Read recording files (.npz, .csv, .xdf, .mat, .h5 sessions, dataset folders) into one Recording type.
 
 :func:`read_recording` dispatches on the suffix (or on a folder's contents); the generic
 formats are read here, the dataset-specific ``.mat`` / CSV-folder layouts in
@@ -22,7 +22,7 @@ from rtdecode.io.recording import Recording
 logger = logging.getLogger(__name__)
 
 #: Suffixes :func:`read_recording` understands.
-SUPPORTED_SUFFIXES = (".npz", ".csv", ".xdf", ".xdfz", ".mat")
+SUPPORTED_SUFFIXES = (".npz", ".csv", ".xdf", ".xdfz", ".mat", ".h5")
 
 _TIME_COLUMNS = ("time", "t")
 _TARGET_PREFIX = "y_"
@@ -35,8 +35,9 @@ def read_recording(path: str | Path, *, stream: str | None = None, fs: float | N
     Parameters
     ----------
     path : str or Path
-        A ``.npz``, ``.csv``, ``.xdf``/``.xdfz`` or ``.mat`` file, or a dataset folder (the
-        binned monkey reach CSV folder, or a folder of TMS sessions with ``stream``).
+        A ``.npz``, ``.csv``, ``.xdf``/``.xdfz`` or ``.mat`` file, a session file recorded by
+        the daemon (``.h5``, its served input), or a dataset folder (the binned monkey reach
+        CSV folder, or a folder of TMS sessions with ``stream``).
     stream : str, optional
         XDF: name (or, failing that, type) of the stream to read (default: the numeric
         stream with the most channels and a nominal rate > 0). A folder of TMS sessions
@@ -90,6 +91,13 @@ def read_recording(path: str | Path, *, stream: str | None = None, fs: float | N
         return read_xdf(path, stream=stream, fs=fs, target_stream=target_stream)
     if suffix == ".mat":
         return read_mat(path, fs=fs)
+    if suffix == ".h5":  # a session recorded by the daemon ([record]); needs the record extra
+        from rtdecode.record.reader import read_session
+
+        if fs is not None:
+            raise DataError(f"fs={fs} given for the session file {path}, which stores its rate",
+                            "leave fs unset for session files")
+        return read_session(path).to_recording()
     raise DataError(f"unsupported recording format {path.suffix!r} ({path})",
                     f"convert it to one of {', '.join(SUPPORTED_SUFFIXES)}")
 

@@ -7,6 +7,8 @@ the names below are loaded lazily so ``import rtdecode.nn`` alone does not impor
 - :mod:`rtdecode.nn.gamma`: :class:`GammaConv1d` (seed 000's Gamma-function kernels).
 - :mod:`rtdecode.nn.models`: :class:`GammaCNN`, :class:`LinearDecoder`, :class:`SConvNet`,
   :class:`AllConvNet`, architecture specs.
+- :mod:`rtdecode.nn.recurrent`: :class:`GRUDecoder`, :class:`LSTMDecoder` (seed 003), with
+  explicit hidden state.
 - :mod:`rtdecode.nn.checkpoint`: weights as ``.npz`` + JSON spec (no pickle).
 - :mod:`rtdecode.nn.export`: single-step streaming ONNX export with rtdecode metadata.
 - :mod:`rtdecode.nn.verify`: torch vs ONNX offline vs ONNX streaming parity report.
@@ -26,6 +28,9 @@ _LAZY = {
     "LinearDecoder": "rtdecode.nn.models",
     "SConvNet": "rtdecode.nn.models",
     "AllConvNet": "rtdecode.nn.models",
+    "GRUDecoder": "rtdecode.nn.recurrent",
+    "LSTMDecoder": "rtdecode.nn.recurrent",
+    "measure_memory": "rtdecode.nn.recurrent",
     "count_parameters": "rtdecode.nn.models",
     "describe": "rtdecode.nn.models",
     "model_to_spec": "rtdecode.nn.models",

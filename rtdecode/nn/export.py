@@ -190,6 +190,10 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=DeprecationWarning)
+                # GRU / LSTM: the hidden state is a graph input and the batch is 1, as it asks
+                warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning,
+                                        module="torch.nn.modules.rnn")
                 # TorchScript-based exporter: a traced single step, T dynamic, states fixed
                 torch.onnx.export(graph, (x, *zs), str(traced), input_names=in_names,
                                   output_names=out_names, dynamic_axes={"x": {2: "T"}, "y": {2: "T"}},

@@ -31,6 +31,7 @@ from rtdecode.nn.layers import (
     StreamingSequential,
     check_input,
 )
+from rtdecode.nn.recurrent import GRUDecoder, LSTMDecoder, RecurrentDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,9 @@ __all__ = [
     "SPEC_VERSION",
     "AllConvNet",
     "FrameMLP",
+    "GRUDecoder",
     "GammaCNN",
+    "LSTMDecoder",
     "LinearDecoder",
     "SConvNet",
     "StackedDecoder",
@@ -237,6 +240,10 @@ class LinearDecoder(StreamingModule):
         return y, [s] if s is not None else []
 
 
+#: Regression models a :class:`StackedDecoder` can hold.
+STACKABLE = (GammaCNN, LinearDecoder, RecurrentDecoder)
+
+
 class StackedDecoder(StreamingModule):
     """Streaming decoders run side by side and mixed per frame by a linear head.
 
@@ -249,7 +256,8 @@ class StackedDecoder(StreamingModule):
     ----------
     members : sequence of dict
         Architecture specs (:func:`model_to_spec`) of the members; each must be a streaming
-        regression model (``GammaCNN`` or ``LinearDecoder``), all with the same input size.
+        regression model (``GammaCNN``, ``LinearDecoder``, ``GRUDecoder`` or ``LSTMDecoder``),
+        all with the same input size.
     n_out : int
         Outputs K of the head.
 
@@ -265,12 +273,13 @@ class StackedDecoder(StreamingModule):
         super().__init__()
         if not members:
             raise ModelError("StackedDecoder needs at least one member", "give member specs")
-        built: list[GammaCNN | LinearDecoder] = []
+        built: list[GammaCNN | LinearDecoder | RecurrentDecoder] = []
         for i, spec in enumerate(members):
             m = model_from_spec(dict(spec))
-            if not isinstance(m, (GammaCNN, LinearDecoder)):
+            if not isinstance(m, STACKABLE):
                 raise ModelError(f"StackedDecoder member {i} is a {type(m).__name__}",
-                                 "stack regression models (GammaCNN, LinearDecoder)")
+                                 "stack regression models (GammaCNN, LinearDecoder, GRUDecoder, "
+                                 "LSTMDecoder)")
             built.append(m)
         sizes = {m.in_channels for m in built}
         if len(sizes) != 1:
@@ -628,6 +637,8 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {
     "AllConvNet": AllConvNet,
     "FrameMLP": FrameMLP,
     "StackedDecoder": StackedDecoder,
+    "GRUDecoder": GRUDecoder,
+    "LSTMDecoder": LSTMDecoder,
 }
 
 

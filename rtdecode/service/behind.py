@@ -1,9 +1,9 @@
 """Falling behind is a state: the latency budget, the catch-up policy and their counters.
 
-The daemon is *behind* when, on two pulls in a row, the oldest sample it pulls has waited
+The daemon is *behind* when, on three pulls in a row, the oldest sample it pulls has waited
 longer than the latency budget (``service.latency_budget_ms``): the input arrives faster than
-the daemon decodes and publishes it, and a backlog builds (one late pull is a hiccup the next
-pull catches up). It stops being behind when a pull's oldest sample has waited less than a
+the daemon decodes and publishes it, and a backlog builds (a late pull or two are a hiccup
+that the next pull catches up). It stops being behind when a pull's oldest sample has waited less than a
 quarter of the budget (less than ``skip`` would have kept). While behind (``service.on_behind``):
 
 - ``skip``: input samples that waited longer than a quarter of the budget are dropped before
@@ -34,7 +34,7 @@ __all__ = ["Backlog", "default_budget_s"]
 #: the smallest default budget, s
 MIN_BUDGET_S = 0.050
 #: late pulls in a row that make the daemon behind
-STRIKES = 2
+STRIKES = 3
 #: while behind with ``skip``, keep the samples that waited less than this fraction of the budget
 SKIP_TO = 0.25
 

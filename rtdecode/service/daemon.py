@@ -331,7 +331,7 @@ class Daemon:
             t_src = self.t_start
         mode = self.cfg.service.safe_value
         self._next_safe = min((topic.publish_safe(now, t_src, mode) for topic in self.topics),
-                              default=math.inf)  # a [tms]-only service has no topic
+                              default=math.inf)
         if self.cfg.source.reconnect:
             self.inlet.poll_reconnect()
 

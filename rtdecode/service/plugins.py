@@ -85,7 +85,11 @@ class Plugin(Protocol):
 
 #: config section → "module:function" that builds the plug-in(s) from (section, config): one
 #: plug-in or a list of them
-FACTORIES: dict[str, str] = {"tms": "rtdecode.tms.plugin:build_plugin"}
+FACTORIES: dict[str, str] = {
+    "record": "rtdecode.record.recorder:make_recorder",
+    "lsl_outlet": "rtdecode.sinks.lsl_outlet:make_outlets",
+    "tms": "rtdecode.tms.plugin:build_plugin",
+}
 
 
 def build_plugins(cfg: Config) -> list[Plugin]:

@@ -433,19 +433,11 @@ class Subscriber:
                 )
         return self.handshake_error
 
-    def recv(self, timeout_s: float) -> Message | None:
-        """Wait up to ``timeout_s`` for the next well-formed message.
+    def recv_frame(self, timeout_s: float) -> bytes | None:
+        """Wait up to ``timeout_s`` for the next frame, undecoded (any kind, even malformed).
 
-        Parameters
-        ----------
-        timeout_s : float
-            Longest wait, s (0 polls without waiting). Never blocks longer.
-
-        Returns
-        -------
-        Message or None
-            The message, or None when none arrived in time. Malformed frames are
-            counted in :attr:`malformed`, logged once and skipped.
+        For consumers that keep or show frames as they are (the monitor); a controller
+        uses :meth:`recv`. Never blocks longer than ``timeout_s``.
 
         Raises
         ------
@@ -465,9 +457,34 @@ class Subscriber:
                 self.check_handshake()
                 return None
             try:
-                frame = sock.recv(zmq.NOBLOCK)
+                return bytes(sock.recv(zmq.NOBLOCK))
             except zmq.Again:
                 continue
+
+    def recv(self, timeout_s: float) -> Message | None:
+        """Wait up to ``timeout_s`` for the next well-formed message.
+
+        Parameters
+        ----------
+        timeout_s : float
+            Longest wait, s (0 polls without waiting). Never blocks longer.
+
+        Returns
+        -------
+        Message or None
+            The message, or None when none arrived in time. Malformed frames are
+            counted in :attr:`malformed`, logged once and skipped.
+
+        Raises
+        ------
+        SinkError
+            If the subscriber is not open.
+        """
+        deadline = time.monotonic() + max(0.0, float(timeout_s))
+        while True:
+            frame = self.recv_frame(max(0.0, deadline - time.monotonic()))
+            if frame is None:
+                return None
             t_recv = pylsl.local_clock()
             try:
                 msg = decode(frame)

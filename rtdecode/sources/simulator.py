@@ -16,6 +16,9 @@ Model (per sample, ``dt = 1 / rate_hz``)
 
 Randomness comes from three independent streams spawned from ``seed`` (tuning, trajectory,
 spikes), so ``generate`` in any chunk sizes gives exactly the same output as one call.
+
+:class:`SimulatorOutlets` streams any :class:`SimulatedSource` (this model, or the broadband
+electrodes of :mod:`rtdecode.sources.broadband`) with its kinematics on a second outlet.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import signal
@@ -89,6 +92,11 @@ class CortexSimulator:
         Samples generated since construction / :meth:`reset`.
     """
 
+    stream_type = "Spikes"
+    channel_unit = "count"
+    #: one kinematics row per sample
+    kinematics_every = 1
+
     def __init__(self, n_neurons: int = 50, rate_hz: float = 1000.0, seed: int = 0, *,
                  cutoff_hz: float = 0.8, v_std_cm_s: float = 8.0, leak_tau_s: float = 3.0,
                  v_ref_cm_s: float = 20.0,
@@ -144,6 +152,15 @@ class CortexSimulator:
         self._zi_v = np.zeros((self._sos.shape[0], 2, 2))
         self._zi_p = np.zeros((1, 2))
         self.n_generated = 0
+
+    @property
+    def n_channels(self) -> int:
+        """Channels of the spikes stream: one per neuron."""
+        return self.n_neurons
+
+    def channel_labels(self) -> list[str]:
+        """One label per neuron: ``n001`` …"""
+        return [f"n{i + 1:03d}" for i in range(self.n_neurons)]
 
     def rates_hz(self, velocity_cm_s: np.ndarray) -> np.ndarray:
         """Firing rates for velocities.
@@ -219,7 +236,7 @@ def simulate_cortex_recording(duration_s: float, *, seed: int = 0, n_neurons: in
     spikes, kinematics = sim.generate(n)
     return Recording(
         x=spikes, fs=sim.rate_hz, y=kinematics,
-        channel_names=[f"n{i + 1:03d}" for i in range(sim.n_neurons)],
+        channel_names=sim.channel_labels(),
         target_names=list(KINEMATICS_NAMES),
         meta={"dataset": "simulated_cortex", "stream_type": "Spikes", "seed": seed,
               "subject_seed": sim.subject_seed,
@@ -230,32 +247,53 @@ def simulate_cortex_recording(duration_s: float, *, seed: int = 0, n_neurons: in
     )
 
 
+class SimulatedSource(Protocol):
+    """What :class:`SimulatorOutlets` streams: a chunk-invariant generator of samples and of
+    the true kinematics (one row per ``kinematics_every`` samples)."""
+
+    rate_hz: float
+    seed: int
+    stream_type: str
+    channel_unit: str
+    kinematics_every: int
+
+    @property
+    def n_channels(self) -> int: ...
+
+    def channel_labels(self) -> list[str]: ...
+
+    def generate(self, n: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 class SimulatorOutlets:
-    """Stream a :class:`CortexSimulator` live: spikes and kinematics on two LSL outlets.
+    """Stream a simulator live: its samples and the kinematics on two LSL outlets.
 
     Parameters
     ----------
-    sim : CortexSimulator
-        The simulator (its state advances as samples are pushed).
+    sim : SimulatedSource
+        The simulator (:class:`CortexSimulator`, or
+        :class:`~rtdecode.sources.broadband.BroadbandSimulator`); its state advances as samples
+        are pushed.
     name : str
-        Name of the spikes stream (type ``"Spikes"``, ``n_neurons`` channels); the
+        Name of the data stream (type ``sim.stream_type``, ``sim.n_channels`` channels); the
         kinematics stream is ``name + "-kinematics"`` (type ``"Kinematics"``, 4 channels:
-        px, py in cm, vx, vy in cm/s).
+        px, py in cm, vx, vy in cm/s, at ``rate_hz / sim.kinematics_every``).
     chunk_s : float
         Chunk duration, s (default 1 ms, at least one sample).
     source_id : str, optional
-        Source id of the spikes stream (the kinematics one appends ``"-kinematics"``).
+        Source id of the data stream (the kinematics one appends ``"-kinematics"``).
     linger_s : float
         On :meth:`close`, while a consumer is connected, wait this long so the last chunks
         reach it (default 0.5 s).
 
     Notes
     -----
-    Both outlets carry identical per-sample timestamps ``t0 + i / rate_hz``. The
+    Sample ``i`` carries the timestamp ``t0 + i / rate_hz``; kinematics row ``k`` that of sample
+    ``(k + 1) · kinematics_every − 1`` (the same stamps for the cortex model). The
     constructor does no I/O; :meth:`open` / :meth:`close` (idempotent) or ``with``.
     """
 
-    def __init__(self, sim: CortexSimulator, name: str = "rtdecode-sim-cortex", *,
+    def __init__(self, sim: SimulatedSource, name: str = "rtdecode-sim-cortex", *,
                  chunk_s: float = DEFAULT_CHUNK_S, source_id: str | None = None,
                  linger_s: float = 0.5) -> None:
         if not name:
@@ -268,57 +306,58 @@ class SimulatorOutlets:
         self.linger_s = max(0.0, float(linger_s))
         #: Samples pushed since :meth:`open`.
         self.n_pushed = 0
-        self._spikes: pylsl.StreamOutlet | None = None
+        self._data: pylsl.StreamOutlet | None = None
         self._kin: pylsl.StreamOutlet | None = None
 
     def _info(self, name: str, stype: str, labels: list[str], units: list[str],
-              source_id: str) -> pylsl.StreamInfo:
-        info = pylsl.StreamInfo(name, stype, len(labels), self.sim.rate_hz, pylsl.cf_float32,
-                                source_id)
+              source_id: str, rate_hz: float) -> pylsl.StreamInfo:
+        info = pylsl.StreamInfo(name, stype, len(labels), rate_hz, pylsl.cf_float32, source_id)
         channels = info.desc().append_child("channels")
         for label, unit in zip(labels, units, strict=True):
             ch = channels.append_child("channel")
             ch.append_child_value("label", label)
             ch.append_child_value("unit", unit)
         extra = info.desc().append_child("rtdecode")
-        extra.append_child_value("producer", "rtdecode.sources.simulator")
+        extra.append_child_value("producer", type(self.sim).__module__)
         extra.append_child_value("seed", str(self.sim.seed))
         return info
 
     def open(self) -> SimulatorOutlets:
         """Create both outlets (idempotent). Returns ``self``."""
-        if self._spikes is None or self._kin is None:
-            n = self.sim.n_neurons
+        if self._data is None or self._kin is None:
+            sim = self.sim
             try:
-                # Spikes last: with a loopback-only config, the first (fast) resolve wave
+                # Data last: with a loopback-only config, the first (fast) resolve wave
                 # reaches only the most recently created outlet on the machine, so a
                 # consumer that resolves with short timeouts (< ~0.8 s) finds the data
                 # stream; later waves find both.
                 self._kin = pylsl.StreamOutlet(self._info(
                     self.kinematics_name, "Kinematics", list(KINEMATICS_NAMES),
-                    list(KINEMATICS_UNITS), f"{self.source_id}-kinematics"))
-                self._spikes = pylsl.StreamOutlet(self._info(
-                    self.name, "Spikes", [f"n{i + 1:03d}" for i in range(n)],
-                    ["count"] * n, self.source_id))
+                    list(KINEMATICS_UNITS), f"{self.source_id}-kinematics",
+                    sim.rate_hz / sim.kinematics_every))
+                self._data = pylsl.StreamOutlet(self._info(
+                    self.name, sim.stream_type, sim.channel_labels(),
+                    [sim.channel_unit] * sim.n_channels, self.source_id, sim.rate_hz))
             except Exception as err:
                 self.close()
                 raise SourceError(f"cannot create LSL outlets {self.name!r}: {err}",
                                   "check the LSL configuration (LSLAPICFG) and free ports") \
                     from err
             self.n_pushed = 0
-            logger.info("simulated cortex outlets %r (+ %r) open: %d neurons at %g Hz",
-                        self.name, self.kinematics_name, n, self.sim.rate_hz)
+            logger.info("simulator outlets %r (+ %r) open: %d channels (%s) at %g Hz",
+                        self.name, self.kinematics_name, sim.n_channels, sim.stream_type,
+                        sim.rate_hz)
         return self
 
     def close(self) -> None:
         """Destroy both outlets (idempotent)."""
-        outlets = [o for o in (self._spikes, self._kin) if o is not None]
-        self._spikes = None
+        outlets = [o for o in (self._data, self._kin) if o is not None]
+        self._data = None
         self._kin = None
         if outlets:
             linger_before_destroy(outlets, self.linger_s, self.n_pushed > 0)
             del outlets
-            logger.info("simulated cortex outlets %r closed after %d samples", self.name,
+            logger.info("simulator outlets %r closed after %d samples", self.name,
                         self.n_pushed)
 
     def __enter__(self) -> SimulatorOutlets:
@@ -328,13 +367,13 @@ class SimulatorOutlets:
         self.close()
 
     def _outlets(self) -> tuple[pylsl.StreamOutlet, pylsl.StreamOutlet]:
-        if self._spikes is None or self._kin is None:
+        if self._data is None or self._kin is None:
             raise SourceError(f"simulator outlets {self.name!r} are not open",
                               "call open() (or use `with SimulatorOutlets(...)`) first")
-        return self._spikes, self._kin
+        return self._data, self._kin
 
     def wait_for_consumers(self, timeout_s: float) -> bool:
-        """Block until the spikes stream has a consumer or ``timeout_s`` passes."""
+        """Block until the data stream has a consumer or ``timeout_s`` passes."""
         return bool(self._outlets()[0].wait_for_consumers(float(timeout_s)))
 
     def run(self, stop: threading.Event | None = None, duration_s: float | None = None) -> int:
@@ -347,32 +386,34 @@ class SimulatorOutlets:
         duration_s : float, optional
             Push ``round(duration_s * rate_hz)`` samples; without it, run until ``stop``.
         """
-        spikes_out, kin_out = self._outlets()
-        rate = self.sim.rate_hz
+        data_out, kin_out = self._outlets()
+        rate, every = self.sim.rate_hz, self.sim.kinematics_every
         limit = math.inf if duration_s is None else max(0, int(round(duration_s * rate)))
         chunk = self.chunk_samples
         ramp = np.arange(chunk, dtype=np.float64)
         stamps = np.empty(chunk, dtype=np.float64)
         pacer = Pacer(rate, chunk)
         t0 = pacer.start()
-        logger.info("simulated cortex %r started", self.name)
-        i = 0
+        logger.info("simulator %r started", self.name)
+        i = k = 0  # samples and kinematics rows pushed
         try:
             while i < limit and not (stop is not None and stop.is_set()):
                 n = int(min(chunk, limit - i))
-                spikes, kinematics = self.sim.generate(n)
+                x, kinematics = self.sim.generate(n)
                 np.add(ramp[:n], i, out=stamps[:n])
                 stamps[:n] /= rate
                 stamps[:n] += t0
                 pacer.wait_until(pacer.sample_time(i + n), stop)
                 if stop is not None and stop.is_set():
                     break
-                ts = stamps[:n].tolist()
-                spikes_out.push_chunk(spikes, ts)
-                kin_out.push_chunk(kinematics, ts)
+                data_out.push_chunk(x, stamps[:n].tolist())
+                if len(kinematics):
+                    rows = k + np.arange(1, len(kinematics) + 1)
+                    kin_out.push_chunk(kinematics, (t0 + (rows * every - 1) / rate).tolist())
+                    k += len(kinematics)
                 i += n
                 self.n_pushed += n
         finally:
-            logger.info("simulated cortex %r stopped after %d samples (%d late chunks)",
+            logger.info("simulator %r stopped after %d samples (%d late chunks)",
                         self.name, i, pacer.n_late)
         return i

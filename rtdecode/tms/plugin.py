@@ -236,6 +236,10 @@ def build_plugin(section: TmsConfig, cfg: Config) -> TmsEvents | list[Any]:
 
     With ``[tms.m2m]`` also the M2M-Net predictor that follows its pulses (docs/m2m.md).
     """
+    if cfg.service.on_behind == "skip":
+        logger.warning("service.on_behind = 'skip': if the daemon falls behind it drops samples, and "
+                       "pulses whose windows lose samples are published flagged OUTAGE; a TMS "
+                       "service should keep every sample (on_behind = 'none', docs/tms.md)")
     events = TmsEvents(section, cfg.source.gap_factor)
     if section.m2m is None:
         return events

@@ -35,7 +35,7 @@
 #define RTD_FLAG_BAD_INPUT (1u << 5) /* depends on non-finite / implausible input that was repaired */
 #define RTD_FLAG_CLAMPED   (1u << 6) /* model output non-finite (held) or outside its training range (clamped) */
 #define RTD_FLAG_LATE      (1u << 7) /* older than the latency budget when published (daemon behind) */
-/* Event flags (header and per channel of an event): */
+/* event flags (header and per channel of an event): */
 #define RTD_FLAG_PREACTIVATED (1u << 8)  /* pre-pulse RMS above the threshold */
 #define RTD_FLAG_OUTAGE       (1u << 9)  /* input samples missing inside the pulse's windows */
 #define RTD_FLAG_NO_SAMPLES   (1u << 10) /* the window's samples never came; values are 0 */

@@ -60,6 +60,31 @@ def test_harness_daemon_case(tmp_path: Path, busy_poll_s: float) -> None:
     assert stages["model:dec"]["count"] <= stages["tick"]["count"]
 
 
+def test_harness_daemon_case_with_recording(tmp_path: Path) -> None:
+    """The "recording on" case: same schema, and the recorder kept every sample and frame."""
+    pytest.importorskip("h5py")
+    case = Case("tiny-record", "daemon", 4, 500.0, seconds=2.0, model="linear", publish="every",
+                group="test", settle_s=0.5, record=True)
+    r = run_case(case, tmp_path)
+    _check_common(r, case)
+    rec = r["daemon_status"]["record"]
+    assert rec["error"] is None and rec["dropped"] == {"chunks": 0, "samples": 0, "frames": 0}
+    assert rec["written"]["samples"] > 0 and list(tmp_path.glob("*-sessions/*.h5"))
+
+
+def test_recording_cost_compares_the_twin_cases() -> None:
+    from bench.profiles import TARGET, recording_cost
+
+    def res(p50: float, p99: float, cpu: float) -> dict:
+        return {"e2e_ms": {"p50": p50, "p99": p99, "p999": 2 * p99}, "unit": {"cpu_share": cpu},
+                "messages": {"lost_total": 0}, "daemon_status": {"record": {"dropped": {}}}}
+
+    c = recording_cost(res(1.0, 2.0, 0.30), res(1.1, 2.1, 0.33))
+    assert c["p99_ratio"] == 1.05 and c["p50_ratio"] == 1.1 and c["cpu_share_on_minus_off"] == 0.03
+    assert c["met"] is True and TARGET["recording_p99_ratio_max"] == 1.10
+    assert recording_cost(res(1.0, 2.0, 0.3), res(1.0, 2.4, 0.3))["met"] is False
+
+
 def test_harness_bare_transport_case(tmp_path: Path) -> None:
     case = Case("tiny-bare", "bare", 4, 500.0, seconds=2.0, group="test", settle_s=0.5)
     r = run_case(case, tmp_path)

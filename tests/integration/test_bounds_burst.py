@@ -23,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {
     "cortex": ["cortex_wiener", "cortex_kf", "cortex_pv"],
     "flexemg": ["flexemg_mlp"],
-    "monkey": ["monkey_reach_ensemble"],
+    "monkey": ["monkey_reach_gru"],
     "openhdemg": ["openhdemg_gamma"],
+    "ibci": ["ibci_velocity"],
 }
+#: [service] lines added for a group. The 30 kHz broadband stream is the one a loaded test machine
+#: can make the daemon fall behind on: with the default budget it would then skip the burst itself
+#: (issue 18's catch-up), which is not what this test is about.
+SERVICE = {"ibci": "latency_budget_ms = 60000\n"}
 BURST_S = (1.0, 1.1)  # stream time of the 1e38 burst, s
 AFTER_S = 2.5  # streamed after the burst (longer than every model's memory, ≤ 1.3 s)
 
@@ -35,11 +40,11 @@ def test_every_shipped_model_is_in_a_group() -> None:
     assert shipped == sorted(n for names in GROUPS.values() for n in names)
 
 
-def _config(path: Path, stream: str, names: list[str], endpoint: str) -> Path:
+def _config(path: Path, stream: str, names: list[str], endpoint: str, service: str = "") -> Path:
     decoders = "".join(f'[[decoders]]\nname = "{n}"\nmodel = "{ROOT / "models" / n}.onnx"\n\n' for n in names)
     path.write_text(f'[source]\nname = "{stream}"\nresolve_timeout_s = 20\n\n{decoders}'
                     f'[sink]\nendpoint = "{endpoint}"\nheartbeat_s = 0.2\nsndhwm = 1000000\n\n'
-                    '[service]\nwarmup_runs = 2\nstats_interval_s = 5\n')
+                    '[service]\nwarmup_runs = 2\nstats_interval_s = 5\n' + service)
     return path
 
 
@@ -65,7 +70,7 @@ def test_1e38_burst_never_publishes_an_implausible_value_flagged_ok(
     lo = np.min([m.bounds.input.lo for m in metas.values()], axis=0)  # type: ignore[union-attr]
     hi = np.max([m.bounds.input.hi for m in metas.values()], axis=0)  # type: ignore[union-attr]
     chunk = max(1, int(m0.rate_hz / 200))
-    cfg = _config(tmp_path / "serve.toml", unique_name, names, ipc_endpoint)
+    cfg = _config(tmp_path / "serve.toml", unique_name, names, ipc_endpoint, SERVICE.get(group, ""))
     producer = Producer(unique_name, channels=m0.channels, rate_hz=m0.rate_hz, chunk=chunk,
                         mutate=_plausible_then_burst(lo, hi, m0.rate_hz, seed=len(group)))
     msgs: list[Message] = []

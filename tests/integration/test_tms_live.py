@@ -53,10 +53,12 @@ def _simulator(subject: VirtualSubject, n: int, **kw: Any) -> TmsSimulator:
 
 def _config(name: str, endpoint: str, tms: dict[str, Any], stale_after_s: float = 2.0
             ) -> dict[str, Any]:
-    """A TMS-only service; a long stale_after_s, so a stall of a loaded machine is no outage."""
+    """A TMS-only service that keeps every sample: a long stale_after_s and no skipping when
+    behind, so a stall of a loaded machine is no outage (docs/tms.md)."""
     return {"source": {"name": name, "resolve_timeout_s": 30},
             "sink": {"endpoint": endpoint, "heartbeat_s": 0.2, "sndhwm": 100000},
-            "service": {"stats_interval_s": 5, "stale_after_s": stale_after_s}, "tms": tms}
+            "service": {"stats_interval_s": 5, "stale_after_s": stale_after_s, "on_behind": "none"},
+            "tms": tms}
 
 
 @contextmanager
@@ -125,7 +127,8 @@ def test_simulator_daemon_subscriber_equals_offline(subject: VirtualSubject, tmp
     cfg = tmp_path / "serve.toml"
     cfg.write_text(
         f'[source]\nname = "{unique_name}"\nresolve_timeout_s = 30\n\n'
-        f'[sink]\nendpoint = "{ipc_endpoint}"\nheartbeat_s = 0.2\n\n[service]\nstale_after_s = 2.0\n\n'
+        f'[sink]\nendpoint = "{ipc_endpoint}"\nheartbeat_s = 0.2\n\n'
+        '[service]\nstale_after_s = 2.0\non_behind = "none"\n\n'
         f'[tms]\n[tms.markers]\nname = "{unique_name}-markers"\n'
         "[tms.measure]\nsettle_ms = 20\n"
         'chain = [{kind = "butter", btype = "bandpass", order = 2, cutoff_hz = [10.0, 500.0]}]\n')

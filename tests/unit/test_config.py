@@ -175,3 +175,13 @@ def test_environment_overrides_are_decoded_by_field_type(tmp_path: Path) -> None
     assert cfg.service.stale_after_s == 0.5
     with pytest.raises(ConfigError, match="RTDECODE_DECODERS__0__PROVIDERS = 'cpu' is not valid JSON"):
         load_config(_write(tmp_path, GOOD), environ={"RTDECODE_DECODERS__0__PROVIDERS": "cpu"})
+
+
+def test_a_tms_only_service_keeps_every_sample_by_default(tmp_path: Path) -> None:
+    """on_behind defaults to skip for decoders, none for a [tms]-only service (epochs need every
+    sample); an explicit setting wins."""
+    tms = '[source]\nname = "emg"\n[tms.markers]\nname = "pulses"\n'
+    assert load_config(_write(tmp_path, tms), environ={}).service.on_behind == "none"
+    assert load_config(_write(tmp_path, tms + '[service]\non_behind = "skip"\n'),
+                       environ={}).service.on_behind == "skip"
+    assert load_config(_write(tmp_path, GOOD), environ={}).service.on_behind == "skip"

@@ -48,6 +48,29 @@ def _fir(taps: np.ndarray, x: np.ndarray) -> np.ndarray:
     return signal.lfilter(taps, [1.0], x, axis=0)
 
 
+def _crossings(x: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """Per-sample crossings of ``thr`` (signs give the direction), the signal 0 before the start."""
+    past = x < thr if (thr < 0).all() else x > thr
+    before = np.vstack([np.zeros((1, x.shape[1]), bool), past[:-1]])
+    return (past & ~before).astype(np.float64)
+
+
+def _bins(a: np.ndarray, t: np.ndarray, f: int, mean: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    n = len(a) // f * f
+    y = a[:n].reshape(-1, f, a.shape[1]).sum(axis=1)
+    return (y / f if mean else y), t[f - 1 : n : f]
+
+
+def _car(x: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    y = x.copy()
+    for g in groups:
+        y[:, g] = x[:, g] - x[:, g].mean(axis=1, keepdims=True)
+    return y
+
+
+RMS = np.array([20.0, 21.0, 22.0, 23.0, 24.0])
+
+
 def _aa(factor: int, fs: float) -> np.ndarray:
     return signal.butter(8, 0.8 * fs / factor / 2, btype="lowpass", fs=fs, output="sos")
 
@@ -144,6 +167,40 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
         {"kind": "clip", "min_value": -25.0, "max_value": 40.0},
         lambda x, t: (np.clip(x, -25, 40), t),
     ),
+    ("car", {"kind": "car"}, lambda x, t: (_car(x, [[0, 1, 2, 3, 4]]), t)),
+    (
+        "car-groups-exclude",
+        {"kind": "car", "groups": [[0, 1, 2], [3, 4]], "exclude": [2]},
+        lambda x, t: (np.column_stack([_car(x, [[0, 1], [3, 4]])[:, :2], x[:, 2],
+                                       _car(x, [[3, 4]])[:, 3:]]), t),
+    ),
+    (
+        "crossings-neg",  # 20 samples per bin
+        {"kind": "crossings", "threshold": -1.5, "noise_rms": RMS.tolist(), "bin_s": 0.02},
+        lambda x, t: _bins(_crossings(x, -1.5 * RMS), t, 20),
+    ),
+    (
+        "crossings-pos-scalar",
+        {"kind": "crossings", "threshold": 2.0, "noise_rms": 20.0, "bin_s": 0.007},
+        lambda x, t: _bins(_crossings(x, np.full(N_CH, 40.0)), t, 7),
+    ),
+    (
+        "sbp-square",
+        {"kind": "sbp", "bin_s": 0.02},
+        lambda x, t: _bins(x**2, t, 20, mean=True),
+    ),
+    (
+        "sbp-abs-1",
+        {"kind": "sbp", "bin_s": 0.001, "measure": "abs"},
+        lambda x, t: (np.abs(x), t),
+    ),
+    (
+        "crossings_sbp",
+        {"kind": "crossings_sbp", "threshold": -1.5, "noise_rms": RMS.tolist(), "bin_s": 0.013},
+        lambda x, t: (np.hstack([_bins(_crossings(x, -1.5 * RMS), t, 13)[0],
+                                 _bins(x**2, t, 13, mean=True)[0]]), t[12::13]),
+    ),
+    ("sqrt", {"kind": "sqrt"}, lambda x, t: (np.sqrt(np.maximum(x, 0.0)), t)),
     (
         "td",
         {"kind": "td", "window_s": 0.05, "threshold": 1.0, "features": ["mav", "wl", "zc", "ssc", "rms"]},
@@ -322,6 +379,7 @@ def test_chain_of_every_kind_random_chunking(recording: tuple[np.ndarray, np.nda
         {"kind": "standardize", "mean": 1.0, "std": 2.0},
         {"kind": "grid", "shape": [2, 2], "order": [3, 2, 1, 0]},
         {"kind": "clip", "min_value": -3, "max_value": 3},
+        {"kind": "sqrt"},
     ]
     chain = build_chain(specs, FS, N_CH)
     assert chain.rate_out_hz == pytest.approx(100.0)

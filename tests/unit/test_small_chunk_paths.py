@@ -7,7 +7,7 @@ import pytest
 from scipy import signal
 
 from rtdecode.dsp.envelope import CausalFir
-from rtdecode.dsp.filters import SMALL_CHUNK, SosState
+from rtdecode.dsp.filters import SMALL_CHUNK, WIDE_CHANNELS, SosState
 
 
 @pytest.mark.parametrize("sos", [
@@ -16,11 +16,12 @@ from rtdecode.dsp.filters import SMALL_CHUNK, SosState
     signal.butter(4, 2.0, fs=2048.0, output="sos"),                         # poles near z = 1
     signal.butter(2, 20.0, btype="highpass", fs=1000.0, output="sos"),
 ], ids=["lowpass8", "bandpass4", "lowpass-2Hz", "highpass2"])
-def test_random_small_and_large_chunks_equal_one_sosfilt_pass(sos: np.ndarray) -> None:
+@pytest.mark.parametrize("n_ch", [WIDE_CHANNELS - 1, WIDE_CHANNELS])  # large chunks: sosfilt / blocks
+def test_random_small_and_large_chunks_equal_one_sosfilt_pass(sos: np.ndarray, n_ch: int) -> None:
     rng = np.random.default_rng(3)
-    x = rng.normal(0, 100, (6000, 16))
+    x = rng.normal(0, 100, (6000, n_ch))
     ref = signal.sosfilt(sos, x, axis=0)
-    f = SosState(sos, 16)
+    f = SosState(sos, n_ch)
     out, i = [], 0
     while i < len(x):
         n = int(rng.choice([1, 2, 3, SMALL_CHUNK, SMALL_CHUNK + 1, 100]))

@@ -43,9 +43,14 @@ def test_the_classic_decoder_alone_is_a_classification_run() -> None:
     assert cfg.task == "classification" and cfg.exportable == ["lda"] and cfg.export_model == "lda"
     with pytest.raises(ConfigError, match="at least one network"):
         load_train_config(data=_cfg())
+    # ab runs refit a network or an ensemble on all trials, not a stack (its head needs held-out frames)
+    assert load_train_config(data=_cfg(models=[{"name": "g", "kind": "GammaCNN"}], protocol={"kind": "ab"},
+                                       export={"all_data": True})).export.all_data
     with pytest.raises(ConfigError, match="export.all_data"):
-        load_train_config(data=_cfg(models=[{"name": "g", "kind": "GammaCNN"}], protocol={"kind": "ab"},
-                                    export={"all_data": True}))
+        load_train_config(data=_cfg(models=[{"name": "g", "kind": "GammaCNN"}],
+                                    protocol={"kind": "ab", "ensemble": True, "stack_linear": True,
+                                              "controls": ["linear"]},
+                                    export={"model": "g_ensemble_linear", "all_data": True}))
 
 
 def test_environment_overrides_a_training_field_and_a_bad_one_is_named() -> None:

@@ -8,7 +8,8 @@ import pytest
 from rtdecode.decoders.lda import LDA
 from rtdecode.dsp.td import td_features
 from rtdecode.errors import ConfigError
-from rtdecode.io.labelled import block_trials
+from rtdecode.io.labelled import block_trials, shuffle_trials
+from rtdecode.io.recording import Recording
 from rtdecode.nn.datasets import flexemg_chain, grid_spec
 from rtdecode.nn.protocols import (
     groups_of_five,
@@ -149,3 +150,21 @@ def test_lda_separates_gaussian_classes() -> None:
     lda = LDA().fit(X[:400], y[:400])
     assert np.mean(lda.predict(X[400:]) == y[400:]) > 0.85
     assert lda.decision_function(X[:5]).shape == (5, 3)
+
+
+def test_shuffle_trials_keeps_each_trial_whole_and_reorders_them() -> None:
+    trial = np.repeat([3, 1, 2, 7], [4, 2, 3, 5])
+    x = np.arange(14, dtype=np.float32)[:, None] * [1.0, -1.0]
+    y = np.column_stack([trial, np.arange(14)]).astype(np.float32)
+    rec = Recording(x=x, fs=50.0, y=y, target_names=["trial", "i"],
+                    meta={"trial_id": trial, "trial_starts": np.array([0, 4, 6, 9]), "file": "f"})
+    out, tr = shuffle_trials(rec, trial, np.random.default_rng(1))
+    assert sorted(out.y[:, 1].tolist()) == list(range(14))  # every sample once
+    np.testing.assert_array_equal(out.y[:, 0], tr)  # targets travel with their samples
+    np.testing.assert_array_equal(out.meta["trial_id"], tr)
+    np.testing.assert_array_equal(out.x[:, 0], out.y[:, 1])
+    starts = np.flatnonzero(np.r_[True, tr[1:] != tr[:-1]])
+    assert len(starts) == 4  # each trial stays one contiguous block
+    assert [int(t) for t in tr[starts]] != [3, 1, 2, 7]  # in another order (seeded)
+    np.testing.assert_allclose(out.t, np.arange(14) / 50.0)
+    assert "trial_starts" not in out.meta and out.meta["trial_order"] == "shuffled"

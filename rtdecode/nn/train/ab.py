@@ -21,16 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rtdecode.errors import ModelError
+from rtdecode.errors import ConfigError, ModelError
 from rtdecode.nn.datasets import TrainingData, standardize_spec
 from rtdecode.nn.models import StackedDecoder, count_parameters
 from rtdecode.nn.protocols import groups_of_five, select_ab
-from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig
-from rtdecode.nn.train.families import build_model, fold_target_scaling
+from rtdecode.nn.train.families import build_model, family, fit_network, fold_target_scaling
 from rtdecode.nn.train.regression import (
     fit_linear,
-    fit_regression,
     make_sequences,
     r2_on,
     segment_predictions,
@@ -49,7 +47,7 @@ from rtdecode.nn.train.results import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_ab"]
+__all__ = ["refit_ab", "run_ab"]
 
 Log = Callable[[str], None]
 _FAILED = {"train": -np.inf, "a": -np.inf, "b": -np.inf}
@@ -99,7 +97,15 @@ def _restore(entry: ModelEntry, data: TrainingData, fit: RegressionFit, key: str
     state = fit.best[key].state
     if state is not None:
         m.load_state_dict(state)
-    return fold_target_scaling(m, scaling.mean, scaling.std).eval()
+    return _finished(entry, data, fold_target_scaling(m, scaling.mean, scaling.std).eval())
+
+
+def _finished(entry: ModelEntry, data: TrainingData, model: nn.Module) -> nn.Module:
+    """``model`` after its family's ``finish`` step (if any), e.g. a measured memory horizon."""
+    finish = family(entry.kind).finish
+    if finish is not None:
+        finish(model, data)
+    return model
 
 
 def _members(entry: ModelEntry, data: TrainingData, fits: Sequence[RegressionFit], key: str,
@@ -127,11 +133,7 @@ def _restarts(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: Map
     label = entry.name + (" (shuffled)" if shuffled else "")
     fits = []
     for r in range(cfg.protocol.restarts):
-        seed_all(cfg.seed + r)
-        fit = fit_regression(build_model(entry, data), seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
-                             patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
-                             weight_decay=cfg.optim.weight_decay, progress=cfg.progress,
-                             desc=f"{label} {r + 1}/{cfg.protocol.restarts}")
+        _, fit = fit_network(cfg, entry, data, seqs, cfg.seed + r, f"{label} {r + 1}/{cfg.protocol.restarts}")
         a, b = fit.best["a"], fit.best["b"]
         log(f"{label} attempt {r + 1}: {fit.steps_run} steps in {fit.seconds:.1f} s; "
             f"Amax step {a.step} R² A {a.score:.3f} (B {a.r2.get('b', np.nan):.3f}); "
@@ -242,3 +244,55 @@ def run_ab(cfg: TrainConfig, data: TrainingData, log: Log = logger.info) -> RunR
     _controls(cfg, data, run, result, scaling, log)
     result.set_masks = set_masks(data, sets, skip)
     return result
+
+
+
+def refit_ab(cfg: TrainConfig, result: RunResult, name: str, log: Log = logger.info) -> str:
+    """``export.all_data`` for the A/B protocol: model ``name`` fitted again on every trial.
+
+    A network (``<name>``) is fitted once, ``<name>_ensemble`` ``protocol.restarts`` times
+    (averaged), for the selected pair's mean best step (epoch), with no early stopping and the
+    protocol's target scaling; ``control_linear`` is refitted with the protocol's ridge (the
+    geometric mean of A's and B's). Replaces ``result.models[name]``; returns what it was
+    fitted on.
+
+    Raises
+    ------
+    ConfigError
+        For a stack (its head is fitted on held-out frames) or an unknown name.
+    """
+    run = result.run
+    assert isinstance(run, AbRun)
+    data, sets, skip = result.data, run.sets, run.skip_frames
+    every = sorted(t for v in sets.values() for t in v)
+    if name == "control_linear" and run.linear is not None:
+        ridge = float(np.sqrt(run.linear.ridge["a"] * run.linear.ridge["b"]))
+        lin = fit_linear(data, {"train": every, "a": every, "b": every}, lags=run.linear.lags, ridges=[ridge],
+                         skip_frames=skip)
+        result.models[name] = lin.models["a"]
+        return f"all {len(every)} trials, ridge {ridge:g}"
+    base = name.removesuffix("_ensemble")
+    entry = next((e for e in cfg.models if e.name == base), None)
+    if entry is None or base not in run.networks:
+        raise ConfigError(f"export.all_data: cannot refit {name!r} on all trials",
+                          "export a network, '<name>_ensemble' or 'control_linear'")
+    net = run.networks[base]
+    budget = max(1, int(round((net.amax_best.step + net.bmax_best.step) / 2)))
+    scaling = _Scaling.of(data, sets["train"])
+    seqs = make_sequences(data, {"train": every, "a": sets["a"], "b": sets["b"]}, skip_frames=skip,
+                          y_mean=scaling.mean, y_std=scaling.std)
+    fixed = cfg.model_copy(update={"optim": cfg.optim.model_copy(update={
+        "steps": budget, "epochs": budget, "patience_steps": budget + 1, "patience_epochs": budget + 1})})
+    members = []
+    for r in range(cfg.protocol.restarts if name.endswith("_ensemble") else 1):
+        model, fit = fit_network(fixed, entry, data, seqs, cfg.seed + 1000 + r, f"{base} all trials {r + 1}")
+        if not fit.diverged:
+            fold_target_scaling(model, scaling.mean, scaling.std).eval()
+            members.append(_finished(entry, data, model))
+    if not members:
+        raise ModelError(f"{name}: every refit on all trials diverged", "lower optim.lr")
+    result.models[name] = members[0] if len(members) == 1 else _mean_stack(members, data.n_outputs)
+    unit = "epochs" if family(entry.kind).fit else "steps"
+    what = f"all {len(every)} trials, {len(members)} × {budget} {unit}"
+    log(f"{name}: refitted on {what}")
+    return what

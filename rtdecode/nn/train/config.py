@@ -85,9 +85,14 @@ class OptimConfig(_Strict):
     steps: int = Field(1000, ge=1, description="ab: full-batch steps per restart")
     patience_steps: int = Field(200, ge=1, description="ab: stop a restart when neither A nor B improved "
                                 "for this many steps")
-    epochs: int = Field(100, ge=1, description="loto: epochs at most")
+    epochs: int = Field(100, ge=1, description="loto and recurrent networks: epochs at most")
     patience_epochs: int = Field(5, ge=1, description="loto: stop after this many epochs without a "
-                                 "lower validation loss")
+                                 "lower validation loss; recurrent networks: without a better R² on "
+                                 "A or B")
+    bptt_frames: int = Field(50, ge=2, description="recurrent networks: truncated-BPTT window, frames")
+    streams: int = Field(16, ge=1, description="recurrent networks: pieces of each segment run side "
+                         "by side (the batch)")
+    clip_norm: float = Field(1.0, gt=0, description="recurrent networks: gradient-norm clipping")
     batch_size: int = Field(256, ge=2)
     max_train_frames: int | None = Field(None, ge=10, description="loto: random subset of training "
                                          "frames per fold (bounded runs)")
@@ -155,7 +160,9 @@ class ExportConfig(_Strict):
     fold: int | None = Field(None, description="loto: the test trial whose fold model is exported "
                              "(default the first fold)")
     all_data: bool = Field(False, description="fit the exported model again on every trial, with the "
-                           "settings the protocol chose (loto networks: the folds' median best epoch count); "
+                           "settings the protocol chose (loto networks: the folds' median best epoch count; "
+                           "ab networks: the selected pair's mean best step, `<name>_ensemble` refitted "
+                           "`restarts` times and averaged, control_linear with the chosen ridge); "
                            "its metadata keeps the protocol's held-out numbers")
     verify: bool = Field(True, description="run rtdecode verify on the exported file")
 
@@ -235,8 +242,9 @@ class TrainConfig(SettingsModel):
                              "(models[].name, control_linear with protocol.controls = ['linear'], "
                              "<name>_ensemble with protocol.ensemble, <first>_ensemble_linear with "
                              "protocol.stack_linear, lda with protocol.baselines = ['lda'])")
-        if self.export.all_data and self.protocol.kind != "loto":
-            raise ValueError("export.all_data: implemented for protocol.kind = 'loto' (networks and the LDA)")
+        if self.export.all_data and (self.export.model or "").endswith("_ensemble_linear"):
+            raise ValueError("export.all_data: a stack's head is fitted on held-out frames; export "
+                             "'<name>_ensemble' or a network instead")
         if self.protocol.baselines and self.task != "classification":
             raise ValueError("protocol.baselines: the LDA baseline is for classifiers")
         return self

@@ -27,13 +27,17 @@ from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.gamma import GammaConv1d
 from rtdecode.nn.layers import CausalConv1d
 from rtdecode.nn.models import AllConvNet, FrameMLP, GammaCNN, LinearDecoder, SConvNet, model_from_spec
+from rtdecode.nn.train.common import seed_all
+from rtdecode.nn.train.recurrent import fill_recurrent, finish_recurrent, fit_recurrent_cfg, recurrent_last
+from rtdecode.nn.train.regression import Sequences, fit_regression
+from rtdecode.nn.train.results import RegressionFit
 
 if TYPE_CHECKING:
-    from rtdecode.nn.train.config import ModelEntry
+    from rtdecode.nn.train.config import ModelEntry, TrainConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FAMILIES", "Family", "Task", "build_model", "family", "fold_target_scaling",
+__all__ = ["FAMILIES", "Family", "Task", "build_model", "family", "fit_network", "fold_target_scaling",
            "kinds_of", "register_family"]
 
 Task = Literal["regression", "classification"]
@@ -62,6 +66,12 @@ class Family:
     session_part : callable, optional
         The session-specific modules ``rtdecode calibrate`` refits on a short recording of a
         new session (the rest stays frozen); ``None``: the family cannot be recalibrated.
+    fit : callable, optional
+        Regression: the fitting loop of one restart, ``fit(model, seqs, cfg, seed, desc)``
+        (default: full-batch Adam, :func:`~rtdecode.nn.train.regression.fit_regression`).
+    finish : callable, optional
+        Run on every trained model in physical units, ``finish(model, data)`` (in place; e.g.
+        a recurrent network's memory horizon is measured).
     """
 
     name: str
@@ -69,6 +79,8 @@ class Family:
     fill: Fill
     last_layer: Callable[[nn.Module], nn.Module] | None = None
     session_part: Callable[[nn.Module], list[nn.Module]] | None = None
+    fit: Callable[[nn.Module, Sequences, TrainConfig, int, str], RegressionFit] | None = None
+    finish: Callable[[nn.Module, TrainingData], None] | None = None
 
 
 #: Registered families by name (in registration order).
@@ -121,6 +133,19 @@ def build_model(entry: ModelEntry, data: TrainingData) -> nn.Module:
         return model_from_spec({"kind": entry.kind, "config": c})
     except ModelError as exc:
         raise ConfigError(f"{where}: {exc.what}", exc.fix) from None
+
+
+def fit_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, seqs: Sequences, seed: int,
+                desc: str) -> tuple[nn.Module, RegressionFit]:
+    """Build one regression network (seeded) and fit it with its family's loop (default full-batch Adam)."""
+    seed_all(seed)
+    model = build_model(entry, data)
+    own_fit = family(entry.kind).fit
+    if own_fit is not None:
+        return model, own_fit(model, seqs, cfg, seed, desc)
+    return model, fit_regression(model, seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
+                                 patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
+                                 weight_decay=cfg.optim.weight_decay, progress=cfg.progress, desc=desc)
 
 
 def fold_target_scaling(model: nn.Module, mean: np.ndarray, std: np.ndarray) -> nn.Module:
@@ -222,3 +247,7 @@ register_family(Family("LinearDecoder", "regression", _fill_linear, _linear_last
 register_family(Family("SConvNet", "classification", _fill_grid_classifier, session_part=_image_session))
 register_family(Family("AllConvNet", "classification", _fill_grid_classifier, session_part=_image_session))
 register_family(Family("FrameMLP", "classification", _fill_frame_classifier, session_part=_mlp_session))
+register_family(Family("GRUDecoder", "regression", fill_recurrent, recurrent_last, fit=fit_recurrent_cfg,
+                       finish=finish_recurrent))
+register_family(Family("LSTMDecoder", "regression", fill_recurrent, recurrent_last, fit=fit_recurrent_cfg,
+                       finish=finish_recurrent))

@@ -6,7 +6,9 @@ the provenance says it was refitted and on what.
 
 - the LDA (``lda``): the same features and head on every labelled sample;
 - a leave-one-trial-out network: trained on every trial's frames for the median over the
-  folds of the epoch count early stopping chose (no validation trial left).
+  folds of the epoch count early stopping chose (no validation trial left);
+- an A/B protocol model (:func:`~rtdecode.nn.train.ab.refit_ab`): a network or its ensemble
+  for the selected pair's mean best step, the linear control with the chosen ridge.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from collections.abc import Callable
 import numpy as np
 
 from rtdecode.errors import ConfigError
+from rtdecode.nn.train.ab import refit_ab
 from rtdecode.nn.train.classification import fit_classifier
 from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import TrainConfig
 from rtdecode.nn.train.families import build_model
 from rtdecode.nn.train.loto import lda_decoder, lda_inputs, subsample
-from rtdecode.nn.train.results import LotoRun, RunResult
+from rtdecode.nn.train.results import AbRun, LotoRun, RunResult
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +64,13 @@ def refit_all(cfg: TrainConfig, result: RunResult, name: str,
     Raises
     ------
     ConfigError
-        For models of the ``ab`` protocol (their selection uses the held-out sets).
+        For an ab stack (its head is fitted on held-out frames).
     """
     run = result.run
+    if isinstance(run, AbRun):
+        return refit_ab(cfg, result, name, log)
     if not isinstance(run, LotoRun):
-        raise ConfigError("export.all_data is implemented for the loto protocol (networks and the LDA)",
-                          "set export.all_data = false for ab runs")
+        raise ConfigError("export.all_data: unknown protocol run", "report this as a bug")
     what = _refit_lda(cfg, result) if name == "lda" else _refit_network(cfg, result, name, run)
     log(f"{name}: refitted on {what}")
     return what

@@ -30,7 +30,7 @@ from rtdecode.nn.train.results import AbScore, BestStep, LinearFit, RegressionFi
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Sequences", "fit_linear", "fit_regression", "make_sequences", "masked_r2", "r2_on",
+__all__ = ["Sequences", "fit_linear", "fit_regression", "keep_best", "make_sequences", "masked_r2", "r2_on",
            "r2_score", "segment_predictions", "set_masks"]
 
 
@@ -152,7 +152,7 @@ def _score_step(model: nn.Module, seqs: Sequences, pred: Tensor) -> dict[str, Te
         return {k: masked_r2(pred if k == "train" else pred_eval, seqs.y, m) for k, m in seqs.masks.items()}
 
 
-def _keep_best(best: dict[str, BestStep], step: int, means: dict[str, float], r2: dict[str, Tensor],
+def keep_best(best: dict[str, BestStep], step: int, means: dict[str, float], r2: dict[str, Tensor],
                model: nn.Module) -> None:
     """Record ``step`` (with a copy of the weights) for every selection set it improves."""
     for k, b in best.items():
@@ -209,7 +209,7 @@ def fit_regression(model: nn.Module, seqs: Sequences, *, steps: int, lr: float, 
             if not math.isfinite(float(total.detach())):
                 diverged = True
                 break
-            _keep_best(best, step, means, r2, model)
+            keep_best(best, step, means, r2, model)
             if step == steps or step - max(b.step for b in best.values()) > patience:
                 break
             opt.zero_grad(set_to_none=True)
