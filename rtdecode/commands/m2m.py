@@ -67,9 +67,10 @@ def run_train(args: argparse.Namespace) -> int:
     if sh is None:
         return 0
     for h, v in sh["heads"].items():
-        print(f"shipped {h}: held-out NRMSE {v['nrmse_held_out']:.3f} vs best baseline "
-              f"({sh['best_baseline']}) {v['best_baseline_nrmse']:.3f}: "
-              f"{'beats it' if v['beats_baseline'] else 'does NOT beat it'}")
+        print(f"model {h}: held-out NRMSE {v['nrmse_held_out']:.3f} vs best baseline "
+              f"({sh['best_baseline']}) {v['best_baseline_nrmse']:.3f}, test pulses "
+              f"{v['nrmse_test']:.3f} vs {v['best_baseline_nrmse_test']:.3f}: "
+              f"{'beats it' if v['beats_baseline'] else 'does NOT beat it (do not ship it)'}")
     print(f"model: {sh['path']}; verify: {'PASS' if sh['verify']['ok'] else 'FAIL'}")
     return 0 if sh["verify"]["ok"] else 1
 

@@ -62,7 +62,10 @@ def test_tiny_study_reports_every_setting_and_baseline(trained: dict[str, Any]) 
     assert "Held-out NRMSE" in card and "ridge on the volume" in card
     meta = M2mModel(trained["model"]).meta
     assert meta.muscles[0] == "FDI" and len(meta.synergy_basis) == 9 and meta.volume.kind == "firing"
-    assert meta.metrics["held_out"]["heads"]["both"]["nrmse_held_out"] > 0
+    both = meta.metrics["held_out"]["heads"]["both"]
+    assert both["nrmse_held_out"] > 0 and both["nrmse_test"] > 0
+    assert both["beats_baseline"] == (both["nrmse_held_out"] < both["best_baseline_nrmse"]
+                                      and both["nrmse_test"] < both["best_baseline_nrmse_test"])
 
 
 def test_verify_and_train_commands(trained: dict[str, Any], tmp_path: Path,
