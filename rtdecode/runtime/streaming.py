@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rtdecode.errors import ModelError
+from rtdecode.resource import Resource
 from rtdecode.runtime import engine_cache
 from rtdecode.runtime.binding import BoundStepper
 from rtdecode.runtime.engine_cache import ENGINE_BUILDS, EnginePlan
@@ -73,7 +74,7 @@ def _zero_feeds(meta: ModelMetadata) -> dict[str, np.ndarray]:
     return feeds
 
 
-class StreamingModel:
+class StreamingModel(Resource):
     """A streaming ONNX decoder with explicit state.
 
     Parameters
@@ -237,12 +238,6 @@ class StreamingModel:
         """Release the session (idempotent)."""
         self._bound = None
         self._sess = None
-
-    def __enter__(self) -> StreamingModel:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def uses_io_binding(self) -> bool:

@@ -23,7 +23,6 @@ import os
 import time
 import uuid
 from collections import deque
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from rtdecode.errors import ProtocolError, SinkError
 from rtdecode.lsl import pylsl
+from rtdecode.resource import Resource
 from rtdecode.sinks import curve
 from rtdecode.sinks.protocol import Message, decode, encode_topic, flag_names
 
@@ -229,7 +229,7 @@ class TopicStats:
         }
 
 
-class Subscriber:
+class Subscriber(Resource):
     """ZeroMQ SUB socket that decodes rtdecode frames and keeps statistics.
 
     Parameters
@@ -534,13 +534,3 @@ class Subscriber:
             self._close_monitor(sock)
             sock.close(linger=0)
 
-    def __enter__(self) -> Subscriber:
-        return self.open()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -36,8 +36,9 @@ import json
 import logging
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -248,35 +249,30 @@ def _check_seq(seq: int) -> int:
     return seq
 
 
-def _check_flags(flags: int) -> int:
+T = TypeVar("T")
+
+
+def _converted(conv: Callable[[Any], T], value: object, message: str, fix: str) -> T:
+    """``conv(value)``, or a :class:`ProtocolError` with ``message`` and ``fix``."""
     try:
-        value = int(flags)
+        return conv(value)
     except (TypeError, ValueError):
-        raise ProtocolError(
-            f"flags must be an int / Flags, got {type(flags).__name__}",
-            "combine rtdecode.types.Flags members with |",
-        ) from None
+        raise ProtocolError(message, fix) from None
+
+
+def _check_flags(flags: int) -> int:
+    fix = "combine rtdecode.types.Flags members with |"
+    value = _converted(int, flags, f"flags must be an int / Flags, got {type(flags).__name__}", fix)
     if not 0 <= value <= _U32_MAX:
-        raise ProtocolError(
-            f"flags {value} is outside the u32 range 0..2**32-1",
-            "combine rtdecode.types.Flags members with |",
-        )
+        raise ProtocolError(f"flags {value} is outside the u32 range 0..2**32-1", fix)
     return value
 
 
 def _check_time(name: str, t: float, *, allow_nan: bool) -> float:
-    try:
-        value = float(t)
-    except (TypeError, ValueError):
-        raise ProtocolError(
-            f"{name} must be a float (s), got {type(t).__name__}",
-            "pass an LSL time from pylsl.local_clock()",
-        ) from None
+    fix = "pass an LSL time from pylsl.local_clock()"
+    value = _converted(float, t, f"{name} must be a float (s), got {type(t).__name__}", fix)
     if not math.isfinite(value) and not (allow_nan and math.isnan(value)):
-        raise ProtocolError(
-            f"{name} is {value}; expected a finite LSL time in s",
-            "pass an LSL time from pylsl.local_clock()",
-        )
+        raise ProtocolError(f"{name} is {value}; expected a finite LSL time in s", fix)
     return value
 
 

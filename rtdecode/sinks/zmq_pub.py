@@ -32,12 +32,12 @@ import os
 import socket as _socket
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from rtdecode.errors import SinkError
+from rtdecode.resource import Resource
 from rtdecode.sinks import curve
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def _ipc_in_use(endpoint: str, *, grace_s: float = 0.5) -> bool:
     return False
 
 
-class Publisher:
+class Publisher(Resource):
     """Non-blocking ZeroMQ publisher (XPUB socket) for rtdecode frames.
 
     Parameters
@@ -563,17 +563,6 @@ class Publisher:
                 self.drops,
             )
         self._bound_endpoint = None
-
-    def __enter__(self) -> Publisher:
-        return self.open()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = self._bound_endpoint if self._socket is not None else "closed"

@@ -30,6 +30,7 @@ import numpy as np
 from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
 from rtdecode.lsl import pylsl
+from rtdecode.resource import Resource
 from rtdecode.sources.stream_choice import FORMAT_NAMES, Layout, choose, describe, misfit, report
 from rtdecode.types import Chunk, Flags
 
@@ -154,7 +155,7 @@ class _Connect:
             self.inlet = None
 
 
-class LslInlet:
+class LslInlet(Resource):
     """A checked LSL inlet with preallocated pull buffers and gap accounting.
 
     Parameters
@@ -390,12 +391,6 @@ class LslInlet:
         job, self._pending = self._pending, None
         if job is not None:
             job.cancel()
-
-    def __enter__(self) -> LslInlet:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- pulling ---------------------------------------------------------
     def pull(self, timeout_s: float, max_samples: int | None = None) -> Chunk | None:

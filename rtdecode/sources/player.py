@@ -23,6 +23,7 @@ import numpy as np
 from rtdecode.errors import ConfigError, SourceError
 from rtdecode.io.recording import Recording
 from rtdecode.lsl import pylsl
+from rtdecode.resource import Resource
 from rtdecode.sources.markers import MarkerOutlet, MarkerSchedule
 from rtdecode.sources.pacing import (
     DEFAULT_CHUNK_S,
@@ -64,7 +65,7 @@ def copy_looped(dst: np.ndarray, src: np.ndarray, pos: int) -> int:
     return pos
 
 
-class Player:
+class Player(Resource):
     """Push a :class:`Recording` through an LSL outlet in real time (or faster / slower).
 
     Parameters
@@ -200,12 +201,6 @@ class Player:
                 self.markers.close()
             del outlet
             logger.info("LSL outlet %r closed after %d samples", self.name, self.n_pushed)
-
-    def __enter__(self) -> Player:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def is_open(self) -> bool:

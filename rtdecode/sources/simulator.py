@@ -34,6 +34,7 @@ from scipy import signal
 from rtdecode.errors import ConfigError, SourceError
 from rtdecode.io.recording import Recording
 from rtdecode.lsl import pylsl
+from rtdecode.resource import Resource
 from rtdecode.sources.pacing import (
     DEFAULT_CHUNK_S,
     Pacer,
@@ -265,7 +266,7 @@ class SimulatedSource(Protocol):
     def generate(self, n: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-class SimulatorOutlets:
+class SimulatorOutlets(Resource):
     """Stream a simulator live: its samples and the kinematics on two LSL outlets.
 
     Parameters
@@ -359,12 +360,6 @@ class SimulatorOutlets:
             del outlets
             logger.info("simulator outlets %r closed after %d samples", self.name,
                         self.n_pushed)
-
-    def __enter__(self) -> SimulatorOutlets:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _outlets(self) -> tuple[pylsl.StreamOutlet, pylsl.StreamOutlet]:
         if self._data is None or self._kin is None:

@@ -27,6 +27,7 @@ from scipy import signal
 from rtdecode.errors import ConfigError, SourceError
 from rtdecode.io.recording import Recording
 from rtdecode.lsl import pylsl
+from rtdecode.resource import Resource
 from rtdecode.sources.markers import MarkerOutlet
 from rtdecode.sources.pacing import DEFAULT_CHUNK_S, Pacer, chunk_samples_for, linger_before_destroy
 from rtdecode.tms.mapping import Stimulus, Trial, deliver
@@ -198,7 +199,7 @@ class TmsSimulator:
                         [lab for _, lab in marks]), "rmt_mso": self.rmt_mso})
 
 
-class TmsOutlets:
+class TmsOutlets(Resource):
     """Stream a :class:`TmsSimulator` to LSL: ``NAME`` (EMG, µV) and ``NAME-markers`` (one per pulse).
 
     Parameters
@@ -260,12 +261,6 @@ class TmsOutlets:
             linger_before_destroy([outlet], self.linger_s, self.n_pushed > 0)
             self.markers.close()
             del outlet
-
-    def __enter__(self) -> TmsOutlets:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def wait_for_consumers(self, timeout_s: float, markers: bool = True) -> bool:
         """Wait up to ``timeout_s`` for a consumer of the EMG stream, then (``markers``) of the markers.
