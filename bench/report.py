@@ -37,14 +37,20 @@ def _timed_headline(src: dict) -> dict | None:
                  and c["daemon_status"].get("stages_ms")), None)
 
 
+def _variants(case: dict) -> list[str]:
+    """What sets a headline case apart from the default daemon / bare transport."""
+    out = [] if case.get("stage_timing", True) else ["stage timing off"]
+    out += [] if case.get("keep_warm", True) else ["keep_warm off"]
+    out += ["recording"] if case.get("record") else []
+    out += [f"busy poll {1e3 * case['busy_poll_s']:g} ms"] if case.get("busy_poll_s", 0.0) > 0 else []
+    return out
+
+
 def _case_row(c: dict) -> str:
     e, j, m, u = c["e2e_ms"], c["jitter_ms"], c["messages"], c["unit"]
     case = c["case"]
-    what = ("bare transport (LSL → ZeroMQ, no decoding)" if case["target"] == "bare" else
-            f"daemon, {case['model']}" + ("" if case["stage_timing"] else ", stage timing off")
-            + ("" if case.get("keep_warm", True) else ", keep_warm off"))
-    if case.get("busy_poll_s", 0.0) > 0:
-        what += f", busy poll {1e3 * case['busy_poll_s']:g} ms"
+    what = ", ".join(["bare transport (LSL → ZeroMQ, no decoding)" if case["target"] == "bare"
+                      else f"daemon, {case['model']}", *_variants(case)])
     rss = u["rss_mb"]
     cpu = f"{100 * u['cpu_share']:.0f} %" if u["cpu_share"] is not None else "–"
     return (f"| {what} | {case['channels']} ch @ {case['rate_hz']:g} Hz, {case['chunk']}/push | "
@@ -176,11 +182,8 @@ def plots(quick: dict | None, full: dict | None) -> list[Path]:
         if c["case"]["group"] != "headline" or not c["e2e_cdf_ms"]:
             continue
         cs = c["case"]
-        label = ("bare transport" if cs["target"] == "bare" else
-                 f"daemon + {cs['model']}" + ("" if cs["stage_timing"] else " (stage timing off)")
-                 + ("" if cs.get("keep_warm", True) else " (keep_warm off)"))
-        if cs.get("busy_poll_s", 0.0) > 0:
-            label += " (busy poll)"
+        label = "".join(["bare transport" if cs["target"] == "bare" else f"daemon + {cs['model']}",
+                         *(f" ({v})" for v in _variants(cs))])
         ax.plot(c["e2e_cdf_ms"], q,
                 label=f"{label}: p50 {c['e2e_ms']['p50']:.2f}, p99 {c['e2e_ms']['p99']:.2f} ms")
     ax.set_xscale("log")

@@ -92,12 +92,17 @@ class SourceConfig(_Strict):
     )
     index_channel: int | None = Field(
         None, ge=0, description="channel that carries the sample index (replay --index-channel); "
-        "the daemon then counts lost / duplicated samples exactly"
+        "the daemon then counts lost / duplicated samples exactly, and the plausible-range input "
+        "clamp leaves that channel alone (a counter outgrows any training range)"
     )
     reconnect: bool = Field(
         True, description="while the input is silent, switch to a new outlet matching name / type / "
         "source_id (a restarted rig); liblsl itself recovers an outlet with the same source_id"
     )
+
+    def counters(self) -> tuple[int, ...]:
+        """Channels that carry a sample counter (``index_channel``), for the input checks."""
+        return () if self.index_channel is None else (self.index_channel,)
 
     @model_validator(mode="after")
     def _need_a_selector(self) -> SourceConfig:

@@ -182,7 +182,7 @@ def _pipeline_check(report: dict[str, Any], cfg: Any, models: list[Any]) -> None
     rate = cfg.source.rate_hz or meta.rate_hz
     channels = cfg.source.channels or meta.channels
     try:
-        Pipeline(cfg.decoders, rate, channels, cfg.preprocessing).open(models)
+        Pipeline(cfg.decoders, rate, channels, cfg.preprocessing, counters=cfg.source.counters()).open(models)
         _check(report, "decoders fit the configured stream", True,
                f"{channels} ch @ {rate:g} Hz: channels, rate, preprocessing chain and smoothing agree")
     except RtdecodeError as exc:

@@ -74,7 +74,8 @@ def reproduce(session: Session, models: dict[str, Path] | None = None) -> dict[s
     """
     cfg = session_config(session, models)
     st = session.stream
-    pipe = Pipeline(cfg.decoders, float(st["rate_hz"]), int(st["n_channels"]), cfg.preprocessing).open()
+    pipe = Pipeline(cfg.decoders, float(st["rate_hz"]), int(st["n_channels"]), cfg.preprocessing,
+                    counters=cfg.source.counters()).open()
     reset = cfg.service.on_reconnect == "reset"
     rows: dict[str, list] = {d.topic: [] for d in pipe.decoders}
     try:

@@ -117,6 +117,12 @@ class InputLimits:
         scales = np.maximum(scales, floor if floor > 0 else 1.0)
         return cls(limit=(factor * scales).astype(np.float32))
 
+    def exempt(self, channels: Sequence[int]) -> InputLimits:
+        """These limits with ``channels`` (e.g. a sample counter) unlimited but for finiteness."""
+        limit = self.limit.copy()
+        limit[list(channels)] = np.finfo(np.float32).max
+        return InputLimits(limit=limit)
+
     @classmethod
     def uniform(cls, max_abs: float, n_channels: int) -> InputLimits:
         """One limit for every channel (``preprocessing.max_abs``)."""

@@ -52,9 +52,9 @@ class InputCheck:
     @limits.setter
     def limits(self, limits: InputLimits | None) -> None:
         self._limits = limits
-        # one bound for the fast path: every |x| at most this needs neither repair nor clamping
-        self._fast_bound = (float(limits.limit.min()) if limits is not None
-                            else float(np.finfo(np.float32).max))
+        # the fast path's bound per channel: every |x| at most this needs neither repair nor clamping
+        self._fast_bound = (limits.limit if limits is not None
+                            else np.float32(np.finfo(np.float32).max))
 
     def reset(self) -> None:
         """Forget the last finite values (after an outage with state reset)."""
@@ -62,7 +62,7 @@ class InputCheck:
 
     def apply(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Check one chunk float32 (n, C); returns (the clean chunk, ``Flags`` bits)."""
-        if x.shape[0] and float(np.abs(x).max()) <= self._fast_bound:  # NaN compares False
+        if x.shape[0] and (np.abs(x) <= self._fast_bound).all():  # NaN compares False
             self._last_finite[:] = x[-1]
             if self._clamping:
                 self._clamp(x, self._limits.limit)  # type: ignore[union-attr]  # ends the episode

@@ -173,7 +173,7 @@ class Daemon:
                                  for m in models if m.meta is not None])
         self.phase = "checking models against the stream"
         self.pipeline = Pipeline(self.cfg.decoders, self.inlet.rate_hz, self.inlet.n_channels,
-                                 self.cfg.preprocessing).open(models)
+                                 self.cfg.preprocessing, counters=self.cfg.source.counters()).open(models)
         self.pipeline.attach_timer(self.timer if isinstance(self.timer, StageTimer) else None)
         budget_ms = self.cfg.service.latency_budget_ms
         self.backlog.budget_s = self.outbox.budget_s = (

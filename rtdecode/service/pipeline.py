@@ -12,6 +12,7 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,11 +148,15 @@ class Pipeline:
         Channels of the input stream.
     prep : PreprocessingConfig
         Run-time input policy (non-finite handling, plausible range, expected chain).
+    counters : sequence of int
+        Channels that carry a sample counter (``source.index_channel``): exempt from the
+        plausible-range clamp (a counter outgrows any training range), still repaired if not finite.
     """
 
     def __init__(self, decoders: list[DecoderConfig], rate_hz: float, n_channels: int,
-                 prep: PreprocessingConfig | None = None) -> None:
+                 prep: PreprocessingConfig | None = None, counters: Sequence[int] = ()) -> None:
         self.decoder_cfgs = decoders
+        self.counters = tuple(counters)
         self.rate_hz = float(rate_hz)
         self.n_channels = int(n_channels)
         self.prep = prep or PreprocessingConfig()
@@ -217,11 +222,11 @@ class Pipeline:
 
     def _input_limits(self, metas: list[ModelMetadata]) -> InputLimits | None:
         if self.prep.max_abs is not None:
-            return InputLimits.uniform(self.prep.max_abs, self.n_channels)
+            return InputLimits.uniform(self.prep.max_abs, self.n_channels).exempt(self.counters)
         ranges = [m.bounds.input for m in metas if m.bounds is not None]
         if self.prep.input_range_factor is None or not ranges:
             return None
-        return InputLimits.from_ranges(ranges, self.prep.input_range_factor)
+        return InputLimits.from_ranges(ranges, self.prep.input_range_factor).exempt(self.counters)
 
     def attach_timer(self, timer: StageTimer | None) -> None:
         """Time the input checks and each decoder's chain / model / post stages into ``timer``.

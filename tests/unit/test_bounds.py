@@ -126,3 +126,19 @@ def test_stage_memory_covers_filters_and_windows() -> None:
 def test_bounds_json_round_trip() -> None:
     b = model_bounds(np.eye(3), np.ones((4, 2)), data="x")
     assert ModelBounds.model_validate_json(b.model_dump_json()) == b
+
+
+def test_a_counter_channel_is_not_clamped_but_other_channels_are(tmp_path: Path) -> None:
+    """source.index_channel outgrows any training range: exempt from the clamp, not from NaN repair."""
+    model = _model(tmp_path, bounds=True, lags=3)
+    pipe = Pipeline([DecoderConfig(name="d", model=model, keep_warm=False)], RATE, 2,
+                    PreprocessingConfig(), counters=[0]).open()
+    x = np.full((20, 2), 0.5, np.float32)
+    x[:, 0] = np.arange(1000, 1020)  # a sample counter, 1000 x its channel's training scale
+    (o,) = pipe.process(x, np.arange(20) / RATE)
+    assert pipe.out_of_range_samples == 0 and not (o.flags & Flags.BAD_INPUT).any()
+    x[5, 1] = 1e38  # the other channel is still clamped
+    x[7, 0] = np.nan  # and the counter still repaired
+    (o,) = pipe.process(x, np.arange(20, 40) / RATE)
+    assert pipe.out_of_range_samples == 1 and pipe.bad_samples == 1
+    assert np.isfinite(o.y).all() and (o.flags & Flags.BAD_INPUT).all()
