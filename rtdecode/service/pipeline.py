@@ -156,9 +156,12 @@ class Pipeline:
     def __init__(self, decoders: list[DecoderConfig], rate_hz: float, n_channels: int,
                  prep: PreprocessingConfig | None = None, counters: Sequence[int] = ()) -> None:
         self.decoder_cfgs = decoders
-        self.counters = tuple(counters)
         self.rate_hz = float(rate_hz)
         self.n_channels = int(n_channels)
+        self.counters = tuple(counters)
+        if any(not 0 <= k < self.n_channels for k in self.counters):
+            raise ConfigError(f"source.index_channel {self.counters} is outside the stream's "
+                              f"{self.n_channels} channels", "fix source.index_channel")
         self.prep = prep or PreprocessingConfig()
         self.decoders: list[Decoder] = []
         self.input = InputCheck(self.n_channels, self.prep.nonfinite, None)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from rtdecode.config import DecoderConfig, PreprocessingConfig
 from rtdecode.dsp import build_chain
+from rtdecode.errors import ConfigError
 from rtdecode.export.onnx_graphs import causal_conv_graph, write_model
 from rtdecode.runtime.bounds import InputLimits, ModelBounds, OutputLimits, RangeStats, model_bounds
 from rtdecode.runtime.metadata import ModelMetadata, OutputSpec
@@ -142,3 +143,9 @@ def test_a_counter_channel_is_not_clamped_but_other_channels_are(tmp_path: Path)
     (o,) = pipe.process(x, np.arange(20, 40) / RATE)
     assert pipe.out_of_range_samples == 1 and pipe.bad_samples == 1
     assert np.isfinite(o.y).all() and (o.flags & Flags.BAD_INPUT).all()
+
+
+def test_a_counter_channel_outside_the_stream_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="source.index_channel"):
+        Pipeline([DecoderConfig(name="d", model=_model(tmp_path, bounds=True), keep_warm=False)], RATE, 2,
+                 PreprocessingConfig(), counters=[2])
