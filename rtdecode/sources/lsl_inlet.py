@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,12 +47,17 @@ _NUMERIC = {
 }
 
 
-def _predicate(cfg: SourceConfig) -> str:
+def stream_predicate(sel: Any, section: str) -> str:
+    """The liblsl XPath predicate of a stream selector (``name`` / ``type`` / ``source_id``).
+
+    ``sel`` is any config section with those three fields; ``section`` names it in errors
+    (``"source"``, ``"tms.markers"``).
+    """
     parts = []
-    for key, val in (("name", cfg.name), ("type", cfg.type), ("source_id", cfg.source_id)):
+    for key, val in (("name", sel.name), ("type", sel.type), ("source_id", sel.source_id)):
         if val:
             if "'" in val:
-                raise SourceError(f"source.{key} contains a quote: {val!r}", "remove the quote")
+                raise SourceError(f"{section}.{key} contains a quote: {val!r}", "remove the quote")
             parts.append(f"{key}='{val}'")
     return " and ".join(parts)
 
@@ -219,7 +225,7 @@ class LslInlet(Resource):
             outlets that do not fit are not chosen (:mod:`rtdecode.sources.stream_choice`).
         """
         cfg = self.cfg
-        pred = _predicate(cfg)
+        pred = stream_predicate(cfg, "source")
         logger.info("resolving LSL stream %s (timeout %.1f s)", pred, cfg.resolve_timeout_s)
         resolver = pylsl.ContinuousResolver(pred=pred, forget_after=_FORGET_AFTER_S)
         need = [Layout(cfg.channels, cfg.rate_hz, "the config", "source.channels", "source.rate_hz"),

@@ -31,6 +31,7 @@ import numpy as np
 from rtdecode.errors import SourceError
 from rtdecode.lsl import pylsl
 from rtdecode.sinks.event_payload import INTENSITY_UNITS
+from rtdecode.sources.lsl_inlet import stream_predicate
 from rtdecode.tms.config import MarkerStreamConfig, TriggerConfig
 
 logger = logging.getLogger(__name__)
@@ -231,16 +232,6 @@ class TriggerDetector:
         return times
 
 
-def _marker_predicate(cfg: MarkerStreamConfig) -> str:
-    parts = []
-    for key, val in (("name", cfg.name), ("type", cfg.type), ("source_id", cfg.source_id)):
-        if val:
-            if "'" in val:
-                raise SourceError(f"tms.markers.{key} contains a quote: {val!r}", "remove the quote")
-            parts.append(f"{key}='{val}'")
-    return " and ".join(parts)
-
-
 class MarkerInlet:
     """An LSL marker inlet pulled without blocking, its timestamps on the local clock.
 
@@ -264,7 +255,7 @@ class MarkerInlet:
 
     def open(self) -> MarkerInlet:
         """Resolve the marker stream (up to ``resolve_timeout_s``) and open the inlet."""
-        pred = _marker_predicate(self.cfg)
+        pred = stream_predicate(self.cfg, "tms.markers")
         resolver = pylsl.ContinuousResolver(pred=pred)
         deadline = time.monotonic() + self.cfg.resolve_timeout_s
         found: list[pylsl.StreamInfo] = []
