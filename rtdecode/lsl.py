@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ if "LSLAPICFG" not in os.environ:
 
 import pylsl  # noqa: E402  (must come after LSLAPICFG is set)
 
-__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "channel_labels", "lsl_config_in_use"]
+__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "channel_labels", "lsl_config_in_use", "streams_seen"]
 
 
 def lsl_config_in_use() -> str:
@@ -40,3 +41,16 @@ def channel_labels(info: pylsl.StreamInfo) -> list[str]:
         ch = ch.next_sibling()
     n = info.channel_count()
     return names if len(names) == n else [f"ch{i}" for i in range(n)]
+
+
+def streams_seen(wait_s: float) -> list[pylsl.StreamInfo]:
+    """Every LSL stream that answered within ``wait_s`` seconds (a listing, not a stream search).
+
+    A continuous resolver listens for the whole wait and the call returns when it ends. liblsl's
+    one-shot ``resolve_streams`` was measured (liblsl 1.18, machine scope, 2026-11-30) to miss one
+    of two outlets in a 0.5 s wave, and to take 5.5 s instead of 0.5 s on every other call when
+    no outlet answers, which made ``doctor`` and start-up errors slow to report an absent rig.
+    """
+    resolver = pylsl.ContinuousResolver()
+    time.sleep(max(0.0, wait_s))
+    return list(resolver.results())

@@ -212,7 +212,7 @@ def _default_models() -> list[Path]:
 
 
 def _lsl_section(report: dict[str, Any], cfg: Any, timeout_s: float) -> None:
-    from rtdecode.lsl import lsl_config_in_use, pylsl
+    from rtdecode.lsl import lsl_config_in_use, pylsl, streams_seen
 
     sec: dict[str, Any] = {"config": lsl_config_in_use() or "(liblsl defaults)"}
     try:
@@ -226,7 +226,7 @@ def _lsl_section(report: dict[str, Any], cfg: Any, timeout_s: float) -> None:
     _check(report, "liblsl", True, f"version {sec['library_version']}, {sec['library_info']}")
     streams: list[dict[str, Any]] = []
     if timeout_s > 0:
-        for info in pylsl.resolve_streams(timeout_s):
+        for info in streams_seen(timeout_s):
             streams.append({"name": info.name(), "type": info.type(), "channels": info.channel_count(),
                             "rate_hz": info.nominal_srate(), "source_id": info.source_id(),
                             "hostname": info.hostname(), "_info": info})

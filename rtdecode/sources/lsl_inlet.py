@@ -30,7 +30,7 @@ import numpy as np
 
 from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
-from rtdecode.lsl import pylsl
+from rtdecode.lsl import pylsl, streams_seen
 from rtdecode.resource import Resource
 from rtdecode.sources.stream_choice import FORMAT_NAMES, Layout, choose, describe, misfit, report
 from rtdecode.types import Chunk, Flags
@@ -65,7 +65,7 @@ def stream_predicate(sel: Any, section: str) -> str:
 def visible_streams(timeout_s: float = 0.5) -> list[str]:
     """One line per LSL stream visible on this machine (for error messages and doctor)."""
     out = []
-    for info in pylsl.resolve_streams(timeout_s):
+    for info in streams_seen(timeout_s):
         out.append(f"{info.name()} (type {info.type()}, {info.channel_count()} ch, "
                    f"{info.nominal_srate():g} Hz, {FORMAT_NAMES.get(info.channel_format(), '?')}, "
                    f"source_id {info.source_id()!r})")

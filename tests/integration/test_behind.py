@@ -70,10 +70,10 @@ def test_overload_is_flagged_late_reported_behind_and_recovers(
                 return real_step(frames)
 
             model.step = slow_step  # type: ignore[method-assign]
-            drain(sub, 3.0, msgs, statuses)
+            drain(sub, 2.0, msgs, statuses)
             marks["fast"] = pylsl.local_clock()
             del model.step  # back to the class method
-            drain(sub, 4.0, msgs, statuses)
+            drain(sub, 3.0, msgs, statuses)
         finally:
             daemon.stop.set()
             runner.join(10)
@@ -94,14 +94,18 @@ def test_overload_is_flagged_late_reported_behind_and_recovers(
         assert np.percentile(ages[slow_phase], 99) <= 2 * budget, np.percentile(ages[slow_phase], 99)
     else:
         assert behind["samples_skipped"] == 0 and late_flag[slow_phase].mean() > 0.5
-    # recovery: the last messages are OK again (not LATE) and the state is running; a loaded test
-    # machine may stall a few times longer than the budget, which flags those messages LATE
-    tail = [m for m in msgs if m.t_publish > marks["fast"] + 3.0]
+    # LATE is exact: set on every fresh estimate older than the budget, and on no other
+    fresh = np.array([not m.flags & Flags.STALE for m in msgs])
+    assert np.array_equal(late_flag[fresh], ages[fresh] > budget)
+    # recovery: caught up, most of the last second is within the budget again and the last
+    # messages are OK; a stall of the test machine longer than the budget flags the messages it
+    # delays LATE (correctly, as checked above), so how many is the machine's, not the daemon's
+    tail = [m for m in msgs if m.t_publish > marks["fast"] + 2.0]
     assert len(tail) > 100 and not any(m.flags & Flags.LATE for m in tail[-20:])
-    assert np.mean([bool(m.flags & Flags.LATE) for m in tail]) < 0.1
+    assert np.median([_age(m) for m in tail]) < budget / 2
     assert statuses[-1]["state"] == "running"
     record(request, f"behind_{policy}", {
-        "budget_ms": BUDGET_MS, "overload": "decoder 1.5x slower than real time for 3 s",
+        "budget_ms": BUDGET_MS, "overload": "decoder 1.5x slower than real time for 2 s",
         "messages": len(msgs), "late": int(late_flag.sum()),
         "age_ms_slow_phase": {q: round(float(np.percentile(ages[slow_phase], q)) * 1e3, 1)
                               for q in (50, 99, 100)},

@@ -81,7 +81,7 @@ def _wait(driver, cond: str, timeout_s: float):  # noqa: ANN001, ANN202
 
 def test_monitor_page_shows_live_changing_values_from_the_demo(browser, tmp_path: Path) -> None:  # noqa: ANN001
     pytest.importorskip("aiohttp")
-    demo = subprocess.Popen(PY[:3] + ["--log-level", "WARNING", "demo", "--seconds", "25", "--quiet",
+    demo = subprocess.Popen(PY[:3] + ["--log-level", "WARNING", "demo", "--seconds", "12", "--quiet",
                                       "--monitor-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

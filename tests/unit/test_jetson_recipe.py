@@ -37,11 +37,18 @@ def _versions() -> dict[str, str]:
 
 
 def _repo_files() -> list[Path]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(ROOT):
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")]
-        out += [Path(dirpath) / f for f in filenames]
-    return out
+    """The project's files: tracked or new and not ignored (so no virtual environment is read)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: walk it
+        out = []
+        for dirpath, dirnames, filenames in os.walk(ROOT):
+            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".venv")
+                           and not d.endswith(".egg-info")]
+            out += [Path(dirpath) / f for f in filenames]
+        return out
+    return [p for p in (ROOT / name for name in listed.decode().split("\0") if name) if p.is_file()]
 
 
 def _shellcheck() -> str:
