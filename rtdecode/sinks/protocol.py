@@ -383,8 +383,9 @@ class EstimateEncoder:
             self._values[:] = values
         else:
             self._copy_values(values)
-        # a finite float32 sum means every value is finite (an overflowing sum takes the slow check)
-        if not math.isfinite(self._values.sum()) and not np.isfinite(self._values).all():
+        # a finite sum means every value is finite (summed in float64: huge finite float32 values
+        # cannot overflow it, so they neither warn nor take the slow check)
+        if not math.isfinite(self._values.sum(dtype=np.float64)) and not np.isfinite(self._values).all():
             bad = int(np.count_nonzero(~np.isfinite(self._values)))
             raise ProtocolError(
                 f"estimate for topic {self.topic!r} has {bad} non-finite value(s) "
@@ -600,6 +601,38 @@ def _finite_or_none(obj: Any) -> Any:
     return obj
 
 
+def _status_json(status: object) -> bytes:
+    """A status dict as compact, strict UTF-8 JSON (non-finite floats as ``null``)."""
+    if not isinstance(status, dict):
+        raise ProtocolError(
+            f"status must be a dict (JSON object), got {type(status).__name__}",
+            "pass the status as a dict with str keys",
+        )
+    try:
+        try:
+            text = json.dumps(
+                status, allow_nan=False, separators=_JSON_SEPARATORS, default=_json_default
+            )
+        except ValueError:
+            text = json.dumps(
+                _finite_or_none(json.loads(json.dumps(status, default=_json_default))),
+                allow_nan=False,
+                separators=_JSON_SEPARATORS,
+            )
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(
+            f"status cannot be encoded as JSON: {exc}",
+            "use only dict/list/str/int/float/bool/None (and numpy scalars) in the status",
+        ) from None
+    payload = text.encode("utf-8")
+    if len(payload) > _U32_MAX:
+        raise ProtocolError(
+            f"status JSON is {len(payload)} bytes; expected at most 2**32-1",
+            "publish a smaller status",
+        )
+    return payload
+
+
 def encode_status(
     topic: str,
     seq: int,
@@ -642,37 +675,15 @@ def encode_status(
     flags = _check_flags(flags)
     t_publish = _check_time("t_publish", t_publish, allow_nan=False)
     t_source = _check_time("t_source", t_source, allow_nan=True)
-    if not isinstance(status, dict):
-        raise ProtocolError(
-            f"status must be a dict (JSON object), got {type(status).__name__}",
-            "pass the status as a dict with str keys",
-        )
-    try:
-        try:
-            text = json.dumps(
-                status, allow_nan=False, separators=_JSON_SEPARATORS, default=_json_default
-            )
-        except ValueError:
-            text = json.dumps(
-                _finite_or_none(json.loads(json.dumps(status, default=_json_default))),
-                allow_nan=False,
-                separators=_JSON_SEPARATORS,
-            )
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise ProtocolError(
-            f"status cannot be encoded as JSON: {exc}",
-            "use only dict/list/str/int/float/bool/None (and numpy scalars) in the status",
-        ) from None
-    payload = text.encode("utf-8")
-    if len(payload) > _U32_MAX:
-        raise ProtocolError(
-            f"status JSON is {len(payload)} bytes; expected at most 2**32-1",
-            "publish a smaller status",
-        )
+    payload = _status_json(status)
     header = _HEADER.pack(
         MAGIC, VERSION, KIND_STATUS, flags, len(payload), seq, t_source, t_publish
     )
     return b"".join((raw_topic, b"\x00", header, payload))
+
+
+_FIX_PEER = "check that the publisher speaks the rtdecode protocol (docs/protocol.md)"
+_FIX_VERSIONS = "run publisher and subscriber from matching rtdecode versions"
 
 
 def decode(frame: bytes | bytearray | memoryview) -> Message:
@@ -697,106 +708,125 @@ def decode(frame: bytes | bytearray | memoryview) -> Message:
         an event payload that does not match its layout, bad JSON or a status that is not
         a JSON object. No other exception type escapes.
     """
+    data = _frame_bytes(frame)
+    topic, start = _split_topic(data)
+    kind, flags, count, seq, t_source, t_publish = _read_header(data, start, topic)
+    payload = start + HEADER_SIZE
+    where = f"on topic {topic!r}"
+    if kind == KIND_EVENT:
+        _require_finite_source(t_source, "event", where)
+        event = parse_event_payload(data, payload, count, f"{where} (seq {seq})",
+                                    bool(flags & EventFlags.PREDICTION))
+        return Message(topic, kind, VERSION, Flags(flags), seq, t_source, t_publish, event=event)
+    if kind == KIND_ESTIMATE:
+        _require_finite_source(t_source, "estimate", where)
+        values = _estimate_values(data, payload, count, f"{where} (seq {seq})")
+        return Message(topic, kind, VERSION, Flags(flags), seq, t_source, t_publish, values, None)
+    status = _status_object(data, payload, count, where)
+    return Message(topic, kind, VERSION, Flags(flags), seq, t_source, t_publish, None, status)
+
+
+def _frame_bytes(frame: object) -> bytes:
+    """The frame as bytes (a bytearray or memoryview copied)."""
     if isinstance(frame, bytes):
-        data = frame
-    elif isinstance(frame, (bytearray, memoryview)):
-        try:
-            data = bytes(frame)
-        except (TypeError, ValueError) as exc:
-            raise ProtocolError(
-                f"frame buffer cannot be read as bytes: {exc}", "pass the received frame as bytes"
-            ) from None
-    else:
+        return frame
+    if not isinstance(frame, (bytearray, memoryview)):
         raise ProtocolError(
             f"frame must be bytes, bytearray or memoryview, got {type(frame).__name__}",
             "pass the received ZeroMQ frame as bytes",
         )
-    fix_peer = "check that the publisher speaks the rtdecode protocol (docs/protocol.md)"
+    try:
+        return bytes(frame)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(
+            f"frame buffer cannot be read as bytes: {exc}", "pass the received frame as bytes"
+        ) from None
+
+
+def _split_topic(data: bytes) -> tuple[str, int]:
+    """The topic and the offset of the header after its NUL separator."""
     nul = data.find(b"\x00", 0, MAX_TOPIC_BYTES + 1)
     if nul < 0:
         raise ProtocolError(
             f"no NUL topic separator within the first {MAX_TOPIC_BYTES + 1} bytes "
             f"(frame of {len(data)} bytes)",
-            fix_peer,
+            _FIX_PEER,
         )
     if nul == 0:
-        raise ProtocolError("empty topic (frame starts with NUL)", fix_peer)
+        raise ProtocolError("empty topic (frame starts with NUL)", _FIX_PEER)
     try:
-        topic = data[:nul].decode("utf-8")
+        return data[:nul].decode("utf-8"), nul + 1
     except UnicodeDecodeError:
-        raise ProtocolError(f"topic {data[:nul]!r} is not valid UTF-8", fix_peer) from None
-    start = nul + 1
+        raise ProtocolError(f"topic {data[:nul]!r} is not valid UTF-8", _FIX_PEER) from None
+
+
+def _read_header(data: bytes, start: int, topic: str) -> tuple[int, int, int, int, float, float]:
+    """The checked header at ``start``: kind, flags, count, seq, t_source (s), t_publish (s)."""
     if len(data) - start < HEADER_SIZE:
         raise ProtocolError(
             f"frame on topic {topic!r} has {len(data) - start} bytes after the topic; "
             f"expected a {HEADER_SIZE}-byte header",
-            fix_peer,
+            _FIX_PEER,
         )
     magic, version, kind, flags, count, seq, t_source, t_publish = _HEADER.unpack_from(data, start)
     if magic != MAGIC:
-        raise ProtocolError(f"bad magic {magic!r} on topic {topic!r}; expected {MAGIC!r}", fix_peer)
+        raise ProtocolError(f"bad magic {magic!r} on topic {topic!r}; expected {MAGIC!r}", _FIX_PEER)
     if version != VERSION:
         raise ProtocolError(
             f"unsupported protocol version {version} on topic {topic!r}; "
             f"this rtdecode reads version {VERSION}",
-            "run publisher and subscriber from matching rtdecode versions",
+            _FIX_VERSIONS,
         )
     if kind not in _KINDS:
         raise ProtocolError(
             f"unknown message kind {kind} on topic {topic!r}; expected "
             f"{KIND_ESTIMATE} (estimate), {KIND_STATUS} (status) or {KIND_EVENT} (event)",
-            "run publisher and subscriber from matching rtdecode versions",
+            _FIX_VERSIONS,
         )
     if not math.isfinite(t_publish):
         raise ProtocolError(
-            f"t_publish is {t_publish} on topic {topic!r}; expected finite", fix_peer
+            f"t_publish is {t_publish} on topic {topic!r}; expected finite", _FIX_PEER
         )
-    payload_start = start + HEADER_SIZE
-    payload_len = len(data) - payload_start
-    if kind == KIND_EVENT:
-        if not math.isfinite(t_source):
-            raise ProtocolError(
-                f"event t_source is {t_source} on topic {topic!r}; expected finite", fix_peer
-            )
-        event = parse_event_payload(data, payload_start, count, f"on topic {topic!r} (seq {seq})",
-                                    bool(flags & EventFlags.PREDICTION))
-        return Message(topic, kind, version, Flags(flags), seq, t_source, t_publish, event=event)
-    if kind == KIND_ESTIMATE:
-        if payload_len != 4 * count:
-            raise ProtocolError(
-                f"estimate on topic {topic!r} declares {count} float32 values "
-                f"({4 * count} bytes) but carries {payload_len} payload bytes",
-                fix_peer,
-            )
-        if not math.isfinite(t_source):
-            raise ProtocolError(
-                f"estimate t_source is {t_source} on topic {topic!r}; expected finite", fix_peer
-            )
-        values = np.frombuffer(data, dtype=_F32, count=count, offset=payload_start).astype(
-            np.float32
+    return kind, flags, count, seq, t_source, t_publish
+
+
+def _require_finite_source(t_source: float, what: str, where: str) -> None:
+    if not math.isfinite(t_source):
+        raise ProtocolError(f"{what} t_source is {t_source} {where}; expected finite", _FIX_PEER)
+
+
+def _estimate_values(data: bytes, start: int, count: int, where: str) -> np.ndarray:
+    """The estimate's ``count`` float32 values from ``start`` (a private, finite copy)."""
+    payload_len = len(data) - start
+    if payload_len != 4 * count:
+        raise ProtocolError(
+            f"estimate {where} declares {count} float32 values "
+            f"({4 * count} bytes) but carries {payload_len} payload bytes",
+            _FIX_PEER,
         )
-        if not np.isfinite(values).all():
-            raise ProtocolError(
-                f"estimate on topic {topic!r} (seq {seq}) contains non-finite values; "
-                "the protocol never carries NaN/Inf",
-                "fix the publisher: replace non-finite outputs by the safe value",
-            )
-        return Message(topic, kind, version, Flags(flags), seq, t_source, t_publish, values, None)
+    values = np.frombuffer(data, dtype=_F32, count=count, offset=start).astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ProtocolError(
+            f"estimate {where} contains non-finite values; the protocol never carries NaN/Inf",
+            "fix the publisher: replace non-finite outputs by the safe value",
+        )
+    return values
+
+
+def _status_object(data: bytes, start: int, count: int, where: str) -> dict[str, Any]:
+    """The status payload from ``start``: ``count`` bytes of UTF-8 JSON holding an object."""
+    payload_len = len(data) - start
     if payload_len != count:
         raise ProtocolError(
-            f"status on topic {topic!r} declares {count} payload bytes but carries {payload_len}",
-            fix_peer,
+            f"status {where} declares {count} payload bytes but carries {payload_len}", _FIX_PEER
         )
     try:
-        status = json.loads(data[payload_start:].decode("utf-8"))
+        status = json.loads(data[start:].decode("utf-8"))
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(
-            f"status payload on topic {topic!r} is not UTF-8 JSON: {exc}", fix_peer
-        ) from None
+        raise ProtocolError(f"status payload {where} is not UTF-8 JSON: {exc}", _FIX_PEER) from None
     if not isinstance(status, dict):
         raise ProtocolError(
-            f"status payload on topic {topic!r} is a JSON {type(status).__name__}; "
-            "expected a JSON object",
-            fix_peer,
+            f"status payload {where} is a JSON {type(status).__name__}; expected a JSON object",
+            _FIX_PEER,
         )
-    return Message(topic, kind, version, Flags(flags), seq, t_source, t_publish, None, status)
+    return status
