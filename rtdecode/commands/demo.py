@@ -102,14 +102,7 @@ def run(args: argparse.Namespace) -> int:
     tag = f"rtdecode-demo-{os.getpid()}"
     endpoint = f"tcp://127.0.0.1:{_free_port()}"
     workdir = Path(tempfile.mkdtemp(prefix="rtdecode-demo-"))
-    cfg_path = workdir / "demo.toml"
-    cfg_path.write_text(
-        f'[source]\nname = "{tag}"\nchannels = {meta.channels}\nrate_hz = {meta.rate_hz}\n'
-        f'resolve_timeout_s = 20\n\n[[decoders]]\nname = "cortex"\nmodel = "{model}"\n\n'
-        f'[sink]\nendpoint = "{endpoint}"\nheartbeat_s = 0.5\n\n'
-        f'[service]\nstats_interval_s = 10\nduration_s = {args.seconds + 30}\n'
-        + (f'\n[record]\ndir = "{Path(args.record).resolve()}"\nprefix = "demo"\n' if args.record else ""),
-        encoding="utf-8")
+    cfg_path = _write_config(workdir, tag, model, meta.channels, meta.rate_hz, endpoint, args)
     env = dict(os.environ, LSLAPICFG=lsl_config_in_use())
     py = [sys.executable, "-m", "rtdecode", "--log-level", "WARNING"]
     print(f"rtdecode demo: simulated cortex ({meta.channels} neurons @ {meta.rate_hz:g} Hz) → "
@@ -132,43 +125,11 @@ def run(args: argparse.Namespace) -> int:
     interactive = sys.stdout.isatty() and not args.quiet
     try:
         # Open the truth stream first: the simulator waits for the daemon before streaming.
-        found = pylsl.resolve_bypred(f"name='{tag}-kinematics'", 1, 30.0)
-        if not found:
-            raise SourceError(f"the simulator's kinematics stream did not appear; see {workdir}",
-                              "check that LSL works on loopback (LSLAPICFG)")
-        truth_inlet = pylsl.StreamInlet(found[0], max_buflen=int(args.seconds) + 60,
-                                        processing_flags=pylsl.proc_clocksync)
-        truth_inlet.time_correction(10.0)  # prime the clock offset: the first pull won't block
-        truth_inlet.open_stream(10.0)
+        truth_inlet = _truth_inlet(tag, args.seconds, workdir)
         daemon = subprocess.Popen(py + ["serve", str(cfg_path)], env=env, stdout=daemon_log,
                                   stderr=subprocess.STDOUT)
-        t_begin = time.monotonic()
-        t_first: float | None = None
-        next_view = t_begin + 0.5
-        while True:
-            rx.drain(sub, 0.02)
-            tk, ts = truth_inlet.pull_chunk(timeout=0.0, max_samples=100000, as_numpy=True)
-            if len(ts):
-                rx.truth_t.append(np.asarray(ts))
-                rx.truth_y.append(np.array(tk))
-            now = time.monotonic()
-            if t_first is None and rx.preds_t:
-                t_first = now
-            if now >= next_view and not args.quiet:
-                next_view = now + (0.25 if interactive else 5.0)
-                _view(rx, now - t_begin, interactive)
-            if t_first is not None and now - t_first >= args.seconds:
-                break
-            if daemon.poll() is not None or sim.poll() is not None:
-                break
-            if t_first is None and now - t_begin > 90:
-                break
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(10)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+        _watch(rx, sub, truth_inlet, (daemon, sim), args, interactive)
+        _terminate(daemon)
         rx.drain(sub, 0.5)  # in-flight estimates and the daemon's final status
     finally:
         if daemon is not None and daemon.poll() is None:
@@ -178,12 +139,7 @@ def run(args: argparse.Namespace) -> int:
         if monitor is not None and monitor.poll() is None:
             monitor.terminate()
             monitor.wait(10)
-        if sim.poll() is None:
-            sim.terminate()
-        try:
-            sim.wait(10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        _terminate(sim)
         sub_stats = sub.stats()
         sub.close()
         daemon_log.close()
@@ -191,12 +147,81 @@ def run(args: argparse.Namespace) -> int:
     if interactive:
         print()
     if daemon is None or daemon.returncode not in (0, None):
-        raise SourceError(f"the daemon exited with code {daemon.returncode}; see {workdir}/daemon.log",
+        raise SourceError(f"the daemon exited with code {daemon.returncode if daemon else None}; "
+                          f"see {workdir}/daemon.log",
                           "read the log; run `rtdecode serve` by hand to see the error")
     if not rx.preds_t:
         raise SourceError(f"no predictions received; see {workdir}/daemon.log and simulator.log",
                           "check that LSL works on loopback (LSLAPICFG)")
-    summary = _summary(rx, sub_stats, meta.outputs)
+    return _report(rx, sub_stats, meta.outputs, args)
+
+
+def _write_config(workdir: Path, tag: str, model: Path, channels: int, rate_hz: float, endpoint: str,
+                  args: argparse.Namespace) -> Path:
+    """The demo daemon's TOML (source ``tag``, the shipped decoder, ``endpoint``), in ``workdir``."""
+    path = workdir / "demo.toml"
+    path.write_text(
+        f'[source]\nname = "{tag}"\nchannels = {channels}\nrate_hz = {rate_hz}\n'
+        f'resolve_timeout_s = 20\n\n[[decoders]]\nname = "cortex"\nmodel = "{model}"\n\n'
+        f'[sink]\nendpoint = "{endpoint}"\nheartbeat_s = 0.5\n\n'
+        f'[service]\nstats_interval_s = 10\nduration_s = {args.seconds + 30}\n'
+        + (f'\n[record]\ndir = "{Path(args.record).resolve()}"\nprefix = "demo"\n' if args.record else ""),
+        encoding="utf-8")
+    return path
+
+
+def _truth_inlet(tag: str, seconds: float, workdir: Path) -> pylsl.StreamInlet:
+    """An open inlet on the simulator's true kinematics (``<tag>-kinematics``)."""
+    found = pylsl.resolve_bypred(f"name='{tag}-kinematics'", 1, 30.0)
+    if not found:
+        raise SourceError(f"the simulator's kinematics stream did not appear; see {workdir}",
+                          "check that LSL works on loopback (LSLAPICFG)")
+    inlet = pylsl.StreamInlet(found[0], max_buflen=int(seconds) + 60,
+                              processing_flags=pylsl.proc_clocksync)
+    inlet.time_correction(10.0)  # prime the clock offset: the first pull won't block
+    inlet.open_stream(10.0)
+    return inlet
+
+
+def _watch(rx: _Received, sub: Subscriber, truth_inlet: pylsl.StreamInlet,
+           procs: tuple[subprocess.Popen, ...], args: argparse.Namespace, interactive: bool) -> None:
+    """Receive estimates and truth for ``args.seconds`` after the first estimate (at most 90 s
+    without one), or until a process in ``procs`` exits; show the live view."""
+    t_begin = time.monotonic()
+    t_first: float | None = None
+    next_view = t_begin + 0.5
+    while True:
+        rx.drain(sub, 0.02)
+        tk, ts = truth_inlet.pull_chunk(timeout=0.0, max_samples=100000, as_numpy=True)
+        if len(ts):
+            rx.truth_t.append(np.asarray(ts))
+            rx.truth_y.append(np.array(tk))
+        now = time.monotonic()
+        if t_first is None and rx.preds_t:
+            t_first = now
+        if now >= next_view and not args.quiet:
+            next_view = now + (0.25 if interactive else 5.0)
+            _view(rx, now - t_begin, interactive)
+        if t_first is not None and now - t_first >= args.seconds:
+            return
+        if any(p.poll() is not None for p in procs) or (t_first is None and now - t_begin > 90):
+            return
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM, wait up to 10 s, then kill."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _report(rx: _Received, sub_stats: dict, outputs: list, args: argparse.Namespace) -> int:
+    """Print (and save / write as JSON if asked) the summary; exit 0 when nothing was dropped."""
+    summary = _summary(rx, sub_stats, outputs)
     if args.save:
         np.savez(args.save, pred_t=np.asarray(rx.preds_t), pred_y=np.vstack(rx.preds_y),
                  truth_t=np.concatenate(rx.truth_t) if rx.truth_t else np.zeros(0),

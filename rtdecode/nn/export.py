@@ -150,8 +150,6 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
     ConfigError, StageError
         If the preprocessing chain is invalid for the stream.
     """
-    import onnx
-
     path = Path(path)
     if task not in ("regression", "classification"):
         raise ModelError(f"task must be 'regression' or 'classification', got {task!r}", "fix task")
@@ -167,7 +165,6 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
                          "give one OutputSpec per output channel (class names for a classifier)")
     if grid_shape is None:
         grid_shape = chain.grid_shape or getattr(core, "grid_shape", None)
-    softmax = task == "classification" and classifier_probabilities
     shapes = core.state_shapes(1)
     states = [StateSpec(name=f"state_{i}", shape=list(s)) for i, s in enumerate(shapes)]
     meta = ModelMetadata(
@@ -179,42 +176,11 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
         provenance=dict(provenance or {}), metrics=dict(metrics or {}),
         bounds=ModelBounds.model_validate(bounds) if isinstance(bounds, dict) else bounds,
     )
-
+    softmax = task == "classification" and classifier_probabilities
     graph = _StepGraph(materialized(core), softmax).eval().float().cpu()
-    x = torch.zeros(1, core.in_channels, 5)  # values do not matter for tracing
-    zs = [torch.zeros(s) for s in shapes]
-    in_names = ["x"] + [s.name for s in states]
-    out_names = ["y"] + [s.name + "_out" for s in states]
-    with tempfile.TemporaryDirectory(prefix="rtdecode-export-") as tmp:
-        traced = Path(tmp) / "traced.onnx"
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=DeprecationWarning)
-                # GRU / LSTM: the hidden state is a graph input and the batch is 1, as it asks
-                warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
-                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning,
-                                        module="torch.nn.modules.rnn")
-                # TorchScript-based exporter: a traced single step, T dynamic, states fixed
-                torch.onnx.export(graph, (x, *zs), str(traced), input_names=in_names,
-                                  output_names=out_names, dynamic_axes={"x": {2: "T"}, "y": {2: "T"}},
-                                  opset_version=int(opset), dynamo=False, do_constant_folding=True)
-        except Exception as exc:  # torch raises many types here; report them as one model error
-            raise ModelError(f"torch.onnx.export failed for {type(model).__name__}: "
-                             f"{type(exc).__name__}: {exc}",
-                             "check the model runs in eval mode on (1, C, T) input") from exc
-        proto = onnx.load(str(traced))
-    custom = sorted({n.domain for n in proto.graph.node if n.domain not in STANDARD_DOMAINS})
-    if custom:
-        raise ModelError(f"exported graph uses non-standard operator domains {custom}",
-                         "replace custom layers with standard ops before export")
-    proto.producer_name = "rtdecode"
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, {METADATA_KEY: meta.to_json()})
-    try:
-        onnx.checker.check_model(proto)
-    except onnx.checker.ValidationError as exc:
-        raise ModelError(f"exported graph fails onnx.checker: {exc}", "report this as a bug") from None
-    write_model(proto.SerializeToString(), path)
+    proto = _traced_step(graph, core.in_channels, shapes, [s.name for s in states], int(opset),
+                         type(model).__name__)
+    write_model(_with_metadata(proto, meta), path)
 
     from rtdecode.runtime.streaming import StreamingModel
 
@@ -234,6 +200,53 @@ def export_streaming(model: nn.Module, path: str | Path, *, rate_hz: float, chan
                 path, type(model).__name__, meta.model_channels, meta.model_rate_hz, len(outs),
                 meta.receptive_field, len(states))
     return path
+
+
+def _traced_step(graph: nn.Module, in_channels: int, shapes: Sequence[Sequence[int]],
+                 state_names: list[str], opset: int, what: str) -> Any:
+    """One step of ``graph`` traced to an ONNX ``ModelProto``: inputs x (1, C, T dynamic) and the
+    states (fixed shapes), outputs y (1, K, T) and the next states (``<name>_out``)."""
+    import onnx
+
+    x = torch.zeros(1, in_channels, 5)  # values do not matter for tracing
+    zs = [torch.zeros(s) for s in shapes]
+    in_names = ["x", *state_names]
+    out_names = ["y"] + [n + "_out" for n in state_names]
+    with tempfile.TemporaryDirectory(prefix="rtdecode-export-") as tmp:
+        traced = Path(tmp) / "traced.onnx"
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=DeprecationWarning)
+                # GRU / LSTM: the hidden state is a graph input and the batch is 1, as it asks
+                warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning,
+                                        module="torch.nn.modules.rnn")
+                # TorchScript-based exporter: a traced single step, T dynamic, states fixed
+                torch.onnx.export(graph, (x, *zs), str(traced), input_names=in_names,
+                                  output_names=out_names, dynamic_axes={"x": {2: "T"}, "y": {2: "T"}},
+                                  opset_version=opset, dynamo=False, do_constant_folding=True)
+        except Exception as exc:  # torch raises many types here; report them as one model error
+            raise ModelError(f"torch.onnx.export failed for {what}: {type(exc).__name__}: {exc}",
+                             "check the model runs in eval mode on (1, C, T) input") from exc
+        return onnx.load(str(traced))
+
+
+def _with_metadata(proto: Any, meta: ModelMetadata) -> bytes:
+    """The traced graph checked (standard operators, onnx.checker) with rtdecode's metadata, serialised."""
+    import onnx
+
+    custom = sorted({n.domain for n in proto.graph.node if n.domain not in STANDARD_DOMAINS})
+    if custom:
+        raise ModelError(f"exported graph uses non-standard operator domains {custom}",
+                         "replace custom layers with standard ops before export")
+    proto.producer_name = "rtdecode"
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, {METADATA_KEY: meta.to_json()})
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise ModelError(f"exported graph fails onnx.checker: {exc}", "report this as a bug") from None
+    return proto.SerializeToString()
 
 
 def training_bounds(model: nn.Module, data: TrainingData) -> ModelBounds:
