@@ -444,29 +444,10 @@ class Publisher(Resource):
             ctx = zmq.Context.instance()
         sock: zmq.Socket = ctx.socket(zmq.XPUB)
         try:
-            sock.setsockopt(zmq.SNDHWM, self.sndhwm)
-            sock.setsockopt(zmq.LINGER, self.linger_ms)
-            if self.nodrop:
-                sock.setsockopt(zmq.XPUB_NODROP, 1)
-            if self.curve_secret_key is not None:
-                self._setup_curve(sock)
-            host = endpoint_host(endpoint)
-            if host is not None and ":" in host:
-                sock.setsockopt(zmq.IPV6, 1)
-            sock.bind(endpoint)
-            bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            bound = self._configure_and_bind(sock, endpoint)
         except zmq.ZMQError as exc:
             self._teardown(sock, 0)
-            if exc.errno == errno.EADDRINUSE:
-                fix = "stop the program using this port or choose another sink.endpoint"
-                what = f"cannot bind {endpoint!r}: address already in use"
-            else:
-                fix = (
-                    "check sink.endpoint (e.g. tcp://127.0.0.1:5555, ipc:///tmp/rtdecode.sock; "
-                    "the ipc directory must exist)"
-                )
-                what = f"cannot bind {endpoint!r}: {exc.strerror}"
-            raise SinkError(what, fix) from exc
+            raise _bind_error(endpoint, exc) from exc
         except BaseException:
             self._teardown(sock, 0)
             raise
@@ -482,6 +463,20 @@ class Publisher(Resource):
             self.curve_mode,
         )
         return self
+
+    def _configure_and_bind(self, sock: zmq.Socket, endpoint: str) -> str:
+        """Set the socket's options (and CURVE keys), bind it; returns the bound endpoint."""
+        sock.setsockopt(zmq.SNDHWM, self.sndhwm)
+        sock.setsockopt(zmq.LINGER, self.linger_ms)
+        if self.nodrop:
+            sock.setsockopt(zmq.XPUB_NODROP, 1)
+        if self.curve_secret_key is not None:
+            self._setup_curve(sock)
+        host = endpoint_host(endpoint)
+        if host is not None and ":" in host:
+            sock.setsockopt(zmq.IPV6, 1)
+        sock.bind(endpoint)
+        return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def _poll_subscriptions(self, sock: zmq.Socket) -> None:
         """Apply the subscription changes the XPUB socket reports (never blocks)."""
@@ -612,3 +607,13 @@ def check_curve_options(
             "or sink.curve_allow_any = true (encryption without client authentication) — one of them",
         )
     curve.require_curve("sink.curve_secret_key")
+
+
+def _bind_error(endpoint: str, exc: zmq.ZMQError) -> SinkError:
+    """The error for a failed bind, with its fix (port in use, or a bad address)."""
+    if exc.errno == errno.EADDRINUSE:
+        return SinkError(f"cannot bind {endpoint!r}: address already in use",
+                         "stop the program using this port or choose another sink.endpoint")
+    return SinkError(f"cannot bind {endpoint!r}: {exc.strerror}",
+                     "check sink.endpoint (e.g. tcp://127.0.0.1:5555, ipc:///tmp/rtdecode.sock; "
+                     "the ipc directory must exist)")
