@@ -25,6 +25,7 @@ import numpy as np
 
 from rtdecode.errors import ModelError
 from rtdecode.nn.sidecar import sidecar_path
+from rtdecode.runtime.metadata import ModelMetadata
 from rtdecode.runtime.providers import available_providers
 from rtdecode.runtime.streaming import StreamingModel, read_metadata
 
@@ -193,6 +194,17 @@ def verify_model(path: str | Path, *, providers: list[str] | None = None, frames
     for p in providers[1:]:
         comps.append(compare(f"onnx offline [{p}] vs onnx offline [{ref_p}]", runs[p][0], ref, tolerance))
 
+    _compare_torch(path, meta, x, runs, providers, tolerance, comps, skipped)
+    return _report(path, comps, skipped, used, tolerance, frames, seed, len(sizes))
+
+
+def _compare_torch(path: Path, meta: ModelMetadata, x: np.ndarray,
+                   runs: dict[str, tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]],
+                   providers: list[str], tolerance: float, comps: list[dict[str, Any]],
+                   skipped: list[dict[str, str]]) -> None:
+    """Append the torch comparisons (offline output, final step states) to ``comps``, or why they
+    were skipped to ``skipped``. ``runs[p]`` is provider p's (offline, streamed, final states);
+    the first of ``providers`` is the reference."""
     sidecar = sidecar_path(path)
     reason = None
     if not sidecar.exists():
@@ -204,23 +216,21 @@ def verify_model(path: str | Path, *, providers: list[str] | None = None, frames
             reason = "torch is not installed (pip install 'rtdecode[train]')"
     if reason:
         skipped.append({"name": "torch offline / torch step states", "reason": reason})
-    else:
-        try:
-            y_torch, st_torch = _torch_reference(sidecar, meta, x)
-        except ModelError as exc:
-            comps.append(_failure("torch offline vs onnx offline", exc.what))
-        else:
-            comps.append(compare(f"onnx offline [{ref_p}] vs torch offline", ref, y_torch, tolerance))
-            for p in providers:
-                comps.append(compare(f"onnx streaming [{p}] vs torch offline", runs[p][1], y_torch,
-                                     tolerance))
-                for name, st in st_torch.items():
-                    comps.append(compare(f"final {name} streaming [{p}] vs torch step",
-                                         runs[p][2][name], st, tolerance))
-            if not st_torch:
-                skipped.append({"name": "final states", "reason": "the model keeps no state"})
-
-    return _report(path, comps, skipped, used, tolerance, frames, seed, len(sizes))
+        return
+    try:
+        y_torch, st_torch = _torch_reference(sidecar, meta, x)
+    except ModelError as exc:
+        comps.append(_failure("torch offline vs onnx offline", exc.what))
+        return
+    ref_p = providers[0]
+    comps.append(compare(f"onnx offline [{ref_p}] vs torch offline", runs[ref_p][0], y_torch, tolerance))
+    for p in providers:
+        comps.append(compare(f"onnx streaming [{p}] vs torch offline", runs[p][1], y_torch, tolerance))
+        for name, st in st_torch.items():
+            comps.append(compare(f"final {name} streaming [{p}] vs torch step", runs[p][2][name], st,
+                                 tolerance))
+    if not st_torch:
+        skipped.append({"name": "final states", "reason": "the model keeps no state"})
 
 
 def _report(path: Path, comps: list[dict[str, Any]], skipped: list[dict[str, str]], used: dict[str, str],
