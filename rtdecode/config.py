@@ -448,7 +448,31 @@ def _resolve_model_paths(cfg: Config, base: Path) -> None:
 
 def reference_markdown() -> str:
     """The configuration reference (docs/configuration.md), generated from the models above."""
-    sections = [
+    out = list(_REFERENCE_INTRO)
+    for name, model, blurb in _reference_sections():
+        out += _field_table(name, model, blurb)
+    return "\n".join(out + _REFERENCE_STATUS)
+
+
+def _field_table(name: str, model: type[BaseModel], blurb: str) -> list[str]:
+    """One section of the reference: its header, what it is, and a table of its fields."""
+    header = f"[[{name}]]" if name == "decoders" else f"[{name}]"
+    out = [f"## `{header}`", "", blurb, "", "| field | type | default | meaning |", "|---|---|---|---|"]
+    for fname, f in model.model_fields.items():
+        ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "")
+        ann = ann.replace("<class '", "").replace("'>", "").replace("|", "or")
+        default = "required" if f.is_required() else (
+            "[...]" if f.default_factory is not None else repr(f.default))
+        if f.default_factory is not None:
+            default = repr(f.default_factory())  # type: ignore[call-arg]
+        desc = (f.description or "").replace("|", "/")
+        out.append(f"| `{fname}` | {ann} | `{default}` | {desc} |")
+    return out + [""]
+
+
+def _reference_sections() -> list[tuple[str, type[BaseModel], str]]:
+    """The configuration sections in reference order: name, model, what it is."""
+    return [
         ("source", SourceConfig, "The LSL input stream. Checked against the stream at start-up."),
         ("preprocessing", PreprocessingConfig,
          "Run-time input policy. The filter chain itself travels inside each model file."),
@@ -471,67 +495,55 @@ def reference_markdown() -> str:
         ("tms.m2m", M2mServeConfig, "Optional: an M2M-Net prediction of every muscle's MEP on each "
          "pulse with a coil pose, then predicted and measured side by side (docs/m2m.md)."),
     ]
-    out = [
-        "# Configuration reference",
-        "",
-        "*Generated from `rtdecode/config.py` (`python -c 'import rtdecode.config as c; "
-        "print(c.reference_markdown())' > docs/configuration.md`); a test keeps it current.*",
-        "",
-        "A config is one TOML (or YAML) file. It is validated before anything is opened: unknown",
-        "keys are rejected, and every error names the field and the fix. Units are in field names",
-        "(`_s` seconds, `_hz` hertz). Relative model paths are resolved against the config file's",
-        "folder. Examples: `deploy/configs/`.",
-        "",
-        "**Environment overrides**: `RTDECODE_<SECTION>__<FIELD>=value`, decoded by the type of the",
-        "field they set: text, numbers, booleans, paths and choices as written (`RTDECODE_SOURCE__NAME=123`",
-        "is the name \"123\"), lists and sections as JSON, `null` clears an optional field; list items",
-        "by position, e.g. `RTDECODE_DECODERS__0__PROVIDERS='[\"cuda\", \"cpu\"]'`. An invalid",
-        "override is reported with the variable's name.",
-        "",
-        "**LSL network scope**: rtdecode sets `LSLAPICFG` to its own loopback-only file",
-        "(`rtdecode/data/lsl_api.cfg`) unless you set it. On a lab network where the rig runs on",
-        "another host, set `LSLAPICFG` to a liblsl config that can reach it (or to an empty value",
-        "for liblsl's defaults).",
-        "",
-    ]
-    for name, model, blurb in sections:
-        header = f"[[{name}]]" if name == "decoders" else f"[{name}]"
-        if name == "decoders.smoothing":
-            header = "[decoders.smoothing]"
-        out += [f"## `{header}`", "", blurb, "", "| field | type | default | meaning |",
-                "|---|---|---|---|"]
-        for fname, f in model.model_fields.items():  # type: ignore[attr-defined]
-            ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "")
-            ann = ann.replace("<class '", "").replace("'>", "").replace("|", "or")
-            default = "required" if f.is_required() else (
-                "[...]" if f.default_factory is not None else repr(f.default))
-            if f.default_factory is not None:
-                default = repr(f.default_factory())  # type: ignore[call-arg]
-            desc = (f.description or "").replace("|", "/")
-            out.append(f"| `{fname}` | {ann} | `{default}` | {desc} |")
-        out.append("")
-    out += [
-        "## Status message (`_status` topic)",
-        "",
-        "JSON object sent every `sink.heartbeat_s`, at start-up, and on shutdown:",
-        "`state` (starting / running / stale / stopping), `reason` (one line, shown by",
-        "`rtdecode check`), `phase`, `version`, `pid`, `uptime_s`, `source`, `input` (`samples_in`,",
-        "`gaps`, `missing_samples`, `index_lost`, `index_dup`, `time_jumps`, `reconnects`,",
-        "`reconnect_rejected`), `bad_input_samples`, `out_of_range_samples`, `messages_out`,",
-        "`stale_messages`, `stale_episodes`, `stale_for_s`, `last_outage` (`silent_s`, `detect_s`,",
-        "`stale_s`), `old_samples_dropped`, `send_dropped`, `sink` (`sent`,",
-        "`drops` per reason `queue_full` / `no_subscriber`, `nodrop`, `sndhwm`, `subscriptions`,",
-        "`curve` off / clients / any, and with CURVE `auth_accepted` / `auth_denied`), `latency_ms`",
-        "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
-        "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
-        "`failures`, `deadline_misses`, `failure_episodes`, `failing`), `fusion`, `rss_mb` and",
-        "`stages_ms` (per-stage percentiles when `service.stage_timing` is on); with `[record]`,",
-        "`record` (`file`, `part`, `queued_mb`, `queue_mb`, `dropped` chunks / samples / frames,",
-        "`written`, `flushes`, `writer_pid`, `error`), with `[lsl_outlet]`, `lsl_outlet` (per topic",
-        "`pushed`, `consumers`), with `[tms]`, `tms` (`topic`, `pulses_from`, `channels` (labels of",
-        "the measured channels, in event order), `pulses`, `published`, `measured`, `no_samples`,",
-        "`outage`, `preactivated`, `pending`, `last_pulse`, `markers_ignored`,",
-        "`marker_field_errors`, `delay_after_window_ms`; docs/tms.md). It never contains secrets.",
-        "",
-    ]
-    return "\n".join(out)
+
+
+#: The reference's opening paragraphs, one line each.
+_REFERENCE_INTRO = [
+    "# Configuration reference",
+    "",
+    "*Generated from `rtdecode/config.py` (`python -c 'import rtdecode.config as c; "
+    "print(c.reference_markdown())' > docs/configuration.md`); a test keeps it current.*",
+    "",
+    "A config is one TOML (or YAML) file. It is validated before anything is opened: unknown",
+    "keys are rejected, and every error names the field and the fix. Units are in field names",
+    "(`_s` seconds, `_hz` hertz). Relative model paths are resolved against the config file's",
+    "folder. Examples: `deploy/configs/`.",
+    "",
+    "**Environment overrides**: `RTDECODE_<SECTION>__<FIELD>=value`, decoded by the type of the",
+    "field they set: text, numbers, booleans, paths and choices as written (`RTDECODE_SOURCE__NAME=123`",
+    "is the name \"123\"), lists and sections as JSON, `null` clears an optional field; list items",
+    "by position, e.g. `RTDECODE_DECODERS__0__PROVIDERS='[\"cuda\", \"cpu\"]'`. An invalid",
+    "override is reported with the variable's name.",
+    "",
+    "**LSL network scope**: rtdecode sets `LSLAPICFG` to its own loopback-only file",
+    "(`rtdecode/data/lsl_api.cfg`) unless you set it. On a lab network where the rig runs on",
+    "another host, set `LSLAPICFG` to a liblsl config that can reach it (or to an empty value",
+    "for liblsl's defaults).",
+    "",
+]
+
+#: The reference's closing section: the status message's fields.
+_REFERENCE_STATUS = [
+    "## Status message (`_status` topic)",
+    "",
+    "JSON object sent every `sink.heartbeat_s`, at start-up, and on shutdown:",
+    "`state` (starting / running / stale / stopping), `reason` (one line, shown by",
+    "`rtdecode check`), `phase`, `version`, `pid`, `uptime_s`, `source`, `input` (`samples_in`,",
+    "`gaps`, `missing_samples`, `index_lost`, `index_dup`, `time_jumps`, `reconnects`,",
+    "`reconnect_rejected`), `bad_input_samples`, `out_of_range_samples`, `messages_out`,",
+    "`stale_messages`, `stale_episodes`, `stale_for_s`, `last_outage` (`silent_s`, `detect_s`,",
+    "`stale_s`), `old_samples_dropped`, `send_dropped`, `sink` (`sent`,",
+    "`drops` per reason `queue_full` / `no_subscriber`, `nodrop`, `sndhwm`, `subscriptions`,",
+    "`curve` off / clients / any, and with CURVE `auth_accepted` / `auth_denied`), `latency_ms`",
+    "(`p50`, `p90`, `p99`, `p999`, `max`, `count`: sample age at publish since start),",
+    "`decoders` (name, topic, model, provider, outputs, rate, delay, receptive field,",
+    "`failures`, `deadline_misses`, `failure_episodes`, `failing`), `fusion`, `rss_mb` and",
+    "`stages_ms` (per-stage percentiles when `service.stage_timing` is on); with `[record]`,",
+    "`record` (`file`, `part`, `queued_mb`, `queue_mb`, `dropped` chunks / samples / frames,",
+    "`written`, `flushes`, `writer_pid`, `error`), with `[lsl_outlet]`, `lsl_outlet` (per topic",
+    "`pushed`, `consumers`), with `[tms]`, `tms` (`topic`, `pulses_from`, `channels` (labels of",
+    "the measured channels, in event order), `pulses`, `published`, `measured`, `no_samples`,",
+    "`outage`, `preactivated`, `pending`, `last_pulse`, `markers_ignored`,",
+    "`marker_field_errors`, `delay_after_window_ms`; docs/tms.md). It never contains secrets.",
+    "",
+]

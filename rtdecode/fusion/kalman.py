@@ -333,8 +333,11 @@ class KalmanFusion:
         scale[i] = min(hi, max(lo, new)) if math.isfinite(new) else hi
 
     # ------------------------------------------------------------------ offline
-    def _offline(self, Z: np.ndarray, mask: np.ndarray | None, segments: np.ndarray | None,
-                 adapt: bool, collect: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _offline_inputs(self, Z: np.ndarray, mask: np.ndarray | None, segments: np.ndarray | None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What the offline recursion reads per frame: Z (n, m) with absent decoders' values zeroed,
+        segment starts bool (n,), and the bit masks int64 (n,) of the decoders present and of
+        those whitened (present in this frame and the previous one of the same segment)."""
         Z = np.asarray(Z, dtype=np.float64)
         if Z.ndim != 2 or Z.shape[1] != self.m:
             raise StageError(f"Z has shape {Z.shape}, expected (n, {self.m})",
@@ -356,6 +359,14 @@ class KalmanFusion:
         prev[start] = False
         masks = present.astype(np.int64) @ self._bits
         whites = (present & prev).astype(np.int64) @ self._bits if self._whiten else np.zeros(n, np.int64)
+        return Zc, start, masks, whites
+
+    def _offline(self, Z: np.ndarray, mask: np.ndarray | None, segments: np.ndarray | None,
+                 adapt: bool, collect: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The offline recursion: fused states (n, d); with ``collect``, per decoder the sums of
+        its innovation statistic under nominal noise (n_decoders,) and their counts."""
+        Zc, start, masks, whites = self._offline_inputs(Z, mask, segments)
+        n = Zc.shape[0]
         s = self.model.ssm
         out = np.empty((n, self.d))
         r_sum = np.zeros(self.n_decoders)

@@ -277,7 +277,7 @@ def fit_fusion_model(X: np.ndarray, outputs: Sequence[np.ndarray], *, dt_s: floa
     if noise_model not in ("white", "ar1"):
         raise ConfigError(f"noise_model={noise_model!r} is not 'white' or 'ar1'", "use 'white' or 'ar1'")
     d, m = X.shape[1], Z.shape[1]
-    mask = np.zeros((m, m), dtype=bool)
+    mask = np.zeros((m, m), dtype=bool)  # the per-decoder diagonal blocks
     o = 0
     for k in blocks:
         mask[o:o + k, o:o + k] = True
@@ -291,26 +291,7 @@ def fit_fusion_model(X: np.ndarray, outputs: Sequence[np.ndarray], *, dt_s: floa
         S, keep = lagged_state(X, segments)
         seg = None if segments is None else np.asarray(segments)[keep]
         ssm = fit_linear_gaussian(S, Z[keep], seg)
-        # per decoder: z_{i,t} = Hw_i s_t + Ψ_i z_{i,t-1} + cw_i + η_i (frames with a predecessor)
-        Psi = np.zeros((m, m))
-        Hw = np.zeros((m, S.shape[1]))
-        cw = np.zeros(m)
-        E = np.zeros((keep.size, m))
-        for i, k in enumerate(blocks):
-            sl = slice(int(sum(blocks[:i])), int(sum(blocks[:i])) + k)
-            B, b, R = _ols(np.column_stack([S, Z[keep - 1, sl]]), Z[keep, sl])
-            Hw[sl] = B[:, :S.shape[1]]
-            Psi[sl, sl] = B[:, S.shape[1]:]
-            cw[sl] = b
-            E[:, sl] = R
-        dof = max(keep.size - (S.shape[1] + max(blocks) + 1), 1)
-        Qw = nearest_spd(E.T @ E / dof)
-        if block_diagonal_q:
-            Qw = np.where(mask, Qw, 0.0)
-        arrays = {"Psi": Psi, "Hw": Hw, "cw": cw, "Qw": Qw}
-        rho = [float(np.max(np.abs(np.linalg.eigvals(Psi[mask[o0]][:, mask[o0]])))) for o0 in
-               np.r_[0, np.cumsum(blocks)[:-1]]]
-        logger.debug("ar1 fusion model: decoder error AR(1) spectral radii %s", np.round(rho, 3))
+        arrays = _fit_ar1_errors(S, Z, keep, blocks, mask if block_diagonal_q else None)
     if block_diagonal_q:
         ssm = LinearGaussianModel(A=ssm.A, a=ssm.a, W=ssm.W, H=ssm.H, c=ssm.c,
                                   Q=np.where(mask, ssm.Q, 0.0), x0=ssm.x0, P0=ssm.P0,
@@ -320,3 +301,35 @@ def fit_fusion_model(X: np.ndarray, outputs: Sequence[np.ndarray], *, dt_s: floa
     snames = tuple(state_names) if state_names is not None else tuple(f"x{i}" for i in range(d))
     return FusionModel(ssm=ssm, blocks=blocks, decoder_names=names, state_names=snames, dt_s=float(dt_s),
                        state_lags=state_lags, provenance=dict(provenance or {}), **arrays)
+
+
+def _fit_ar1_errors(S: np.ndarray, Z: np.ndarray, keep: np.ndarray, blocks: Sequence[int],
+                    diagonal: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Per decoder i, by least squares: z_{i,t} = Hw_i s_t + Ψ_i z_{i,t-1} + cw_i + η_i.
+
+    S : (len(keep), p) lagged states of the frames ``keep`` (those with a predecessor);
+    Z : (n, m) all decoders' outputs; ``blocks`` their widths. ``diagonal`` (m, m) bool, when
+    given, keeps only those entries of ``Qw`` (decoders' errors independent). Returns Psi (m, m),
+    Hw (m, p), cw (m,), Qw (m, m).
+    """
+    m = Z.shape[1]
+    Psi = np.zeros((m, m))
+    Hw = np.zeros((m, S.shape[1]))
+    cw = np.zeros(m)
+    E = np.zeros((keep.size, m))
+    starts = np.r_[0, np.cumsum(blocks)[:-1]].astype(int)
+    for o0, k in zip(starts, blocks, strict=True):
+        sl = slice(int(o0), int(o0) + k)
+        B, b, R = _ols(np.column_stack([S, Z[keep - 1, sl]]), Z[keep, sl])
+        Hw[sl] = B[:, :S.shape[1]]
+        Psi[sl, sl] = B[:, S.shape[1]:]
+        cw[sl] = b
+        E[:, sl] = R
+    dof = max(keep.size - (S.shape[1] + max(blocks) + 1), 1)
+    Qw = nearest_spd(E.T @ E / dof)
+    if diagonal is not None:
+        Qw = np.where(diagonal, Qw, 0.0)
+    rho = [float(np.max(np.abs(np.linalg.eigvals(Psi[o0:o0 + k, o0:o0 + k]))))
+           for o0, k in zip(starts, blocks, strict=True)]
+    logger.debug("ar1 fusion model: decoder error AR(1) spectral radii %s", np.round(rho, 3))
+    return {"Psi": Psi, "Hw": Hw, "cw": cw, "Qw": Qw}

@@ -65,20 +65,7 @@ def read_recording(path: str | Path, *, stream: str | None = None, fs: float | N
         raise DataError(f"recording {path} does not exist",
                         "check the path (relative paths are from the current directory)")
     if path.is_dir():
-        if datasets.is_monkey_reach_folder(path):
-            if fs is not None:
-                raise DataError(f"fs={fs} given for {path}, whose bins are 20 ms (50 Hz)",
-                                "leave fs unset for this dataset")
-            return datasets.read_monkey_reach(path)
-        subjects = list(datasets.tms_session_files(path))
-        if subjects:
-            if stream is None:
-                raise DataError(f"{path} holds TMS sessions of several subjects ({subjects})",
-                                "name one with stream=/--stream, e.g. --stream S1")
-            return datasets.read_tms_session(path, stream, fs=fs)
-        raise DataError(f"{path} is a folder of no supported dataset",
-                        f"pass a file ({', '.join(SUPPORTED_SUFFIXES)}) or the monkey reach "
-                        f"folder with {datasets.MONKEY_FEATURES}")
+        return _read_dataset_folder(path, stream, fs)
     if (stream is not None or target_stream is not None) and path.suffix.lower() not in (".xdf", ".xdfz"):
         raise DataError(f"a stream name ({stream or target_stream!r}) was given for {path}, which is not XDF",
                         "only pass --stream/stream= (or a target stream) for .xdf files")
@@ -100,6 +87,24 @@ def read_recording(path: str | Path, *, stream: str | None = None, fs: float | N
         return read_session(path).to_recording()
     raise DataError(f"unsupported recording format {path.suffix!r} ({path})",
                     f"convert it to one of {', '.join(SUPPORTED_SUFFIXES)}")
+
+
+def _read_dataset_folder(path: Path, stream: str | None, fs: float | None) -> Recording:
+    """A dataset folder: the binned monkey reach CSVs, or one subject's TMS sessions (``stream``)."""
+    if datasets.is_monkey_reach_folder(path):
+        if fs is not None:
+            raise DataError(f"fs={fs} given for {path}, whose bins are 20 ms (50 Hz)",
+                            "leave fs unset for this dataset")
+        return datasets.read_monkey_reach(path)
+    subjects = list(datasets.tms_session_files(path))
+    if subjects:
+        if stream is None:
+            raise DataError(f"{path} holds TMS sessions of several subjects ({subjects})",
+                            "name one with stream=/--stream, e.g. --stream S1")
+        return datasets.read_tms_session(path, stream, fs=fs)
+    raise DataError(f"{path} is a folder of no supported dataset",
+                    f"pass a file ({', '.join(SUPPORTED_SUFFIXES)}) or the monkey reach "
+                    f"folder with {datasets.MONKEY_FEATURES}")
 
 
 # --------------------------------------------------------------------------- .npz
