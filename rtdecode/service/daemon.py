@@ -36,7 +36,7 @@ from rtdecode.lsl import channel_labels, pylsl
 from rtdecode.runtime.streaming import StreamingModel
 from rtdecode.service.behind import Backlog, default_budget_s
 from rtdecode.service.fusion_stage import FusionStage
-from rtdecode.service.memory import limit_malloc_arenas
+from rtdecode.service.memory import limit_malloc_arenas, trim_heap
 from rtdecode.service.pipeline import Pipeline
 from rtdecode.service.plugins import Plugin, PluginContext, StreamFacts, build_plugins
 from rtdecode.service.safe_value import safe_vectors
@@ -383,6 +383,7 @@ class Daemon:
         outage = self.watch.leave(now)
         self.state = "running"
         self.inlet.cancel_reconnect()
+        trim_heap()  # what the replaced inlet freed, back to the system
         if svc.on_reconnect == "reset":
             self.pipeline.reset()
             if self.fusion is not None:
