@@ -3,8 +3,11 @@
 The daemon is *behind* when, on three pulls in a row, the oldest sample it pulls has waited
 longer than the latency budget (``service.latency_budget_ms``): the input arrives faster than
 the daemon decodes and publishes it, and a backlog builds (a late pull or two are a hiccup
-that the next pull catches up). It stops being behind when a pull's oldest sample has waited less than a
-quarter of the budget (less than ``skip`` would have kept). While behind (``service.on_behind``):
+that the next pull catches up). It stops being behind when the pulls' oldest samples have waited
+less than a quarter of the budget (less than ``skip`` would have kept) on three pulls in a row
+spanning at least the budget: one young pull is no proof, since a pull that ``skip`` cut to a few
+samples decodes fast even while decoding is slower than real time, and the backlog would then
+regrow for three more late pulls before ``skip`` acts again. While behind (``service.on_behind``):
 
 - ``skip``: input samples that waited longer than a quarter of the budget are dropped before
   decoding (counted in ``samples_skipped``; the next row carries ``GAP``, as after an outage), so
@@ -64,6 +67,8 @@ class Backlog:
         self.oldest_age_s = 0.0  #: how long the oldest sample of the last pull waited, s
         self.max_age_s = 0.0  #: largest such wait in the current / last episode, s
         self._strikes = 0
+        self._calm = 0  #: pulls in a row, while behind, whose oldest sample waited < SKIP_TO budgets
+        self._calm_since = 0.0  #: when the first of them was pulled, s
 
     @property
     def coalescing(self) -> bool:
@@ -80,8 +85,14 @@ class Backlog:
             self._strikes = self._strikes + 1 if late else 0
             if self._strikes >= STRIKES:
                 self._enter(age, waiting)
-        elif age <= SKIP_TO * self.budget_s:  # less waiting than skip would leave: caught up
-            self._leave()
+        elif age <= SKIP_TO * self.budget_s:  # less waiting than skip would leave
+            self._calm += 1
+            if self._calm == 1:
+                self._calm_since = now
+            if self._calm >= STRIKES and now - self._calm_since >= self.budget_s:  # caught up
+                self._leave()
+        else:
+            self._calm = 0
         if self.behind:
             self.max_age_s = max(self.max_age_s, age)
         if not (self.behind and self.policy == "skip" and age > SKIP_TO * self.budget_s):
@@ -96,6 +107,7 @@ class Backlog:
 
     def _enter(self, age: float, waiting: int) -> None:
         self.behind = True
+        self._calm = 0
         self.episodes += 1
         self.max_age_s = age
         logger.warning("behind the input: samples wait %.1f ms before they are decoded (budget %.1f "
@@ -104,7 +116,7 @@ class Backlog:
 
     def _leave(self) -> None:
         self.behind = False
-        self._strikes = 0
+        self._strikes = self._calm = 0
         logger.warning("caught up with the input (worst age %.1f ms in the episode; %d samples "
                        "skipped so far)", self.max_age_s * 1e3, self.samples_skipped)
 

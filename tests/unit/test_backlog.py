@@ -1,0 +1,58 @@
+"""The behind state machine (rtdecode.service.behind.Backlog) on pulls of real chunks: when it
+enters, what ``skip`` keeps, and that one young pull does not end an episode."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtdecode.service.behind import Backlog
+from rtdecode.types import Chunk, Flags
+
+RATE = 1000.0
+BUDGET = 0.1
+
+
+def _pull(backlog: Backlog, now: float, oldest_age: float, n: int) -> Chunk | None:
+    """Pull ``n`` samples at ``now``; the oldest waited ``oldest_age`` s, the rest follow at RATE."""
+    t = now - oldest_age + np.arange(n) / RATE
+    chunk = Chunk(samples=np.zeros((n, 2), np.float32), t_lsl=t, first_index=0, flags=0)
+    return backlog.on_pull(chunk, now, waiting=0)
+
+
+def test_three_late_pulls_enter_and_skip_keeps_a_quarter_budget() -> None:
+    b = Backlog(BUDGET, "skip")
+    assert _pull(b, 10.0, 0.15, 150) is not None and not b.behind  # a hiccup
+    _pull(b, 10.2, 0.20, 200)
+    kept = _pull(b, 10.5, 0.30, 300)
+    assert b.behind and b.episodes == 1
+    assert kept is not None and kept.flags & Flags.GAP
+    # exactly the samples younger than a quarter budget are kept (25 ms at 1 kHz: 24 or 25)
+    assert (10.5 - kept.t_lsl < 0.25 * BUDGET).all() and 24 <= kept.n <= 25
+    assert b.samples_skipped + kept.n == 300 and kept.first_index == b.samples_skipped
+
+
+def test_one_young_pull_while_behind_does_not_end_the_episode() -> None:
+    b = Backlog(BUDGET, "skip")
+    for k in range(3):
+        _pull(b, 10.0 + 0.2 * k, 0.2, 200)
+    assert b.behind
+    # skip cut the last pull to 25 samples, so the next pull is young although decoding is slow
+    assert _pull(b, 10.45, 0.01, 10) is not None and b.behind
+    _pull(b, 10.47, 0.03, 30)  # the backlog regrows: skip acts at once, no new episode
+    assert b.behind and b.episodes == 1
+
+
+def test_caught_up_after_three_young_pulls_spanning_the_budget() -> None:
+    b = Backlog(BUDGET, "none")
+    for k in range(3):
+        _pull(b, 10.0 + 0.2 * k, 0.2, 200)
+    assert b.behind
+    now = 11.0
+    for _ in range(3):  # three young pulls, but within 20 ms: not yet
+        now += 0.01
+        _pull(b, now, 0.005, 5)
+    assert b.behind
+    while now < 11.0 + BUDGET + 0.02:
+        now += 0.01
+        _pull(b, now, 0.005, 5)
+    assert not b.behind and b.episodes == 1
