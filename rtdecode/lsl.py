@@ -48,7 +48,7 @@ def streams_seen(wait_s: float) -> list[pylsl.StreamInfo]:
 
     A continuous resolver listens for the whole wait and the call returns when it ends. liblsl's
     one-shot ``resolve_streams`` was measured (liblsl 1.18, machine scope, 2026-11-30) to miss one
-    of two outlets in a 0.5 s wave, and to take 5.5 s instead of 0.5 s on every other call when
+    of two outlets in a 0.5 s wave, and to take 5.5 s instead of 0.5 s on about half the calls when
     no outlet answers, which made ``doctor`` and start-up errors slow to report an absent rig.
     """
     resolver = pylsl.ContinuousResolver()
