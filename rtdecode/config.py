@@ -461,10 +461,11 @@ def _field_table(name: str, model: type[BaseModel], blurb: str) -> list[str]:
     for fname, f in model.model_fields.items():
         ann = str(f.annotation).replace("typing.", "").replace("pathlib.", "")
         ann = ann.replace("<class '", "").replace("'>", "").replace("|", "or")
-        default = "required" if f.is_required() else (
-            "[...]" if f.default_factory is not None else repr(f.default))
-        if f.default_factory is not None:
-            default = repr(f.default_factory())  # type: ignore[call-arg]
+        if f.is_required():
+            default = "required"
+        else:
+            default = repr(f.default_factory() if f.default_factory is not None  # type: ignore[call-arg]
+                           else f.default)
         desc = (f.description or "").replace("|", "/")
         out.append(f"| `{fname}` | {ann} | `{default}` | {desc} |")
     return out + [""]

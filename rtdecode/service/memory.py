@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import sys
 
@@ -27,8 +28,10 @@ __all__ = ["limit_malloc_arenas", "trim_heap"]
 M_ARENA_MAX = -8
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """The C library on Linux (None elsewhere or when it cannot be loaded)."""
+    """The C library on Linux (None elsewhere or when it cannot be loaded); looked up once, since
+    ``find_library`` may run ``ldconfig`` and the daemon trims at every reconnection."""
     if not sys.platform.startswith("linux"):
         return None
     try:
