@@ -3,6 +3,7 @@
     python -m bench quick                 # headline case + baselines, < 2 min (make bench)
     python -m bench full                  # + sweeps (channels, rates, chunks, models), ~8 min
     python -m bench overload              # 256 ch @ 30 kHz the daemon cannot sustain, per on_behind
+    python -m bench recording             # recording on vs off, interleaved A/B pairs, ~4 min
     python -m bench ibci                  # 1,024 ch @ 30 kHz broadband → iBCI front end; capacity sweep
     python -m bench frontend              # µs (or --callgrind instructions) per tick of the front end
     python -m bench case --target daemon --model gamma --channels 64 --rate 2048 --seconds 10
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.ibci import main as run
     elif cmd == "frontend":
         from bench.frontend import main as run
+    elif cmd == "recording":
+        from bench.recording_ab import main as run
     else:
         sys.stderr.write(f"unknown sub-command {cmd!r}; try python -m bench --help\n")
         return 2

@@ -92,6 +92,8 @@ class Case:
         samples counted in against those pushed).
     record : bool
         Daemon with ``[record]`` on (session file in the case's work folder).
+    writer_priority : str
+        ``record.writer_priority`` of a recording daemon ("" = its default).
     """
 
     id: str
@@ -113,6 +115,7 @@ class Case:
     data: str = "auto"
     index_channel: bool = True
     record: bool = False
+    writer_priority: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk <= 0:
@@ -145,7 +148,8 @@ def _config(case: Case, model: Path, name: str, endpoint: str, path: Path) -> No
         f"stage_timing = {'true' if case.stage_timing else 'false'}\n"
         + (f'on_behind = "{case.on_behind}"\n' if case.on_behind else "")
         + (f"latency_budget_ms = {case.latency_budget_ms}\n" if case.latency_budget_ms else "")
-        + (f'\n[record]\ndir = "{path.parent / (path.stem + "-sessions")}"\n' if case.record else ""),
+        + (f'\n[record]\ndir = "{path.parent / (path.stem + "-sessions")}"\n' if case.record else "")
+        + (f'writer_priority = "{case.writer_priority}"\n' if case.record and case.writer_priority else ""),
         encoding="utf-8")
 
 

@@ -37,6 +37,11 @@ class RecordConfig(_Strict):
         "process CPU, not the loop)")
     chunk_rows: int = Field(4096, ge=64, le=1_048_576,
                             description="HDF5 chunk length of the sample and message tables, rows")
+    writer_priority: Literal["idle", "low", "normal"] = Field(
+        "idle", description="CPU priority of the writer process: idle (SCHED_IDLE: it runs only on CPU "
+        "time nothing else wants, so the disk work never delays the decoding loop; on a machine "
+        "saturated for minutes the queue fills and drops are counted), low (nice +10) or normal "
+        "(the daemon's own)")
 
 
 class LslOutletConfig(_Strict):

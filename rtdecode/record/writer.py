@@ -1,9 +1,10 @@
 """The session file writer: its own process, draining the shared-memory ring into HDF5 parts.
 
 A separate process, so the disk work never holds the daemon's interpreter lock: the loop
-only copies bytes into the ring (:mod:`rtdecode.record.ring`). This process wakes every
-:data:`WAKE_S`, takes every queued record, appends it to the part's tables and flushes the
-file every ``flush_interval_s``. The file is in HDF5 SWMR mode: after each flush it is
+only copies bytes into the ring (:mod:`rtdecode.record.ring`). This process (at
+``record.writer_priority``: by default it runs only on CPU time nothing else wants) wakes
+every :data:`WAKE_S`, takes every queued record, appends it to the part's tables and flushes
+the file every ``flush_interval_s``. The file is in HDF5 SWMR mode: after each flush it is
 consistent on disk, so ``kill -9`` of both processes loses at most the last interval. When
 the daemon dies (its pid is no longer this process' parent) the writer drains what is
 queued, closes the file and exits. A part is closed and the next one opened once it passes
@@ -46,8 +47,8 @@ from rtdecode.types import Flags
 
 logger = logging.getLogger(__name__)
 
-#: Longest sleep of the writer between drains, s.
-WAKE_S = 0.02
+#: Longest sleep of the writer between drains, s (shorter when ``flush_interval_s`` / 4 is).
+WAKE_S = 0.1
 #: Text slots of the ring: the current file, the writer's error.
 TEXT_PATH, TEXT_ERROR = 0, 1
 
@@ -247,17 +248,31 @@ def marks_stale(frame: bytes) -> bool:
     return h is not None and h.kind == 1 and bool(h.flags & Flags.STALE)
 
 
+def _set_priority(priority: str) -> None:
+    """Apply ``record.writer_priority`` to this process; a refusal is logged, not fatal."""
+    try:
+        if priority == "idle":
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        elif priority == "low":
+            os.nice(10)
+    except (OSError, AttributeError) as exc:  # a sandbox or another OS: record at equal priority
+        logger.warning("record: could not lower the writer's priority (%s): %s", priority, exc)
+
+
 def writer_main(ring_name: str, lock: Any, cfg_json: str, info: SessionInfo, parent_pid: int) -> None:
     """Entry point of the writer process (``multiprocessing`` spawn target)."""
     ring = ShmRing.attach(ring_name, lock)
     ring.ctl[C_WRITER_PID] = os.getpid()
     writer = None
     try:
-        writer = SessionWriter(RecordConfig.model_validate_json(cfg_json), info, ring)
+        cfg = RecordConfig.model_validate_json(cfg_json)
+        _set_priority(cfg.writer_priority)
+        writer = SessionWriter(cfg, info, ring)
         writer.rotate()
         ring.ctl[C_READY] = 1
+        wake_s = min(WAKE_S, cfg.flush_interval_s / 4)
         while not ring.ctl[C_STOP] and os.getppid() == parent_pid:
-            time.sleep(WAKE_S)
+            time.sleep(wake_s)
             writer.drain()
         writer.close()
     except Exception as exc:  # disk full, permissions: the daemon reports it and goes on

@@ -56,6 +56,8 @@ def test_stalled_writer_overflows_counted_and_the_loop_keeps_publishing(
             assert daemon.plugins[0].wait_ready()  # type: ignore[attr-defined]
             writer_pid = daemon._status()["record"]["writer_pid"]
             assert writer_pid > 0  # (0 would signal this test's own process group)
+            # the disk work runs only on idle CPU time (record.writer_priority = "idle", the default)
+            assert os.sched_getscheduler(writer_pid) == os.SCHED_IDLE
             os.kill(writer_pid, signal.SIGSTOP)  # the disk hangs
             stopped = True
             assert daemon.pipeline is not None and isinstance(daemon.timer, StageTimer)
