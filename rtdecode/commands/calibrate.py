@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=300, help="regressor: full-batch steps")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--members", type=int, default=None,
+                   help="classifier: recalibrate this many times (seeds SEED, SEED+1, ...) and serve the "
+                        "mean of them as one model (default 3; 1 = a single fit)")
     p.set_defaults(func=run)
 
 
@@ -52,7 +55,7 @@ def _network(args: argparse.Namespace, meta: Any, labelled: Any, out: Path,
         raise ModelError(f"recalibrating a network needs torch ({exc})",
                          "pip install 'rtdecode[train]'") from exc
     cal = calibrate_network(Path(args.model), meta, labelled, epochs=args.epochs, lr=args.lr,
-                            steps=args.steps, seed=args.seed)
+                            steps=args.steps, seed=args.seed, members=args.members)
     prov["calibration"]["report"] = cal.report
     export_streaming(cal.model, out, rate_hz=meta.rate_hz, channels=meta.channels,
                      preprocessing=meta.preprocessing, outputs=meta.outputs, task=meta.task,

@@ -10,7 +10,11 @@ will compute them.
 - classifiers: minibatch Adam with cross-entropy; with two or more calibration recordings the
   number of epochs is chosen by leave-one-recording-out over them (each held-out recording's
   accuracy after every epoch of a fit on the others; the epoch count with the best mean),
-  then the part is fitted on all of them for that many epochs; with one, ``epochs``;
+  then the part is fitted on all of them for that many epochs; with one, ``epochs``. This is
+  done ``members`` times (default 3) with different seeds, and the recalibrated copies are
+  served as one ensemble (:class:`~rtdecode.nn.models.StackedDecoder`, mean logits): a fit on
+  two short trials lands on different weights for every seed, and the average of a few is
+  steadier than any one (docs/models.md, recalibration);
 - regressors: full-batch Adam on the z-scored targets, the step with the best fit kept.
 """
 
@@ -30,6 +34,7 @@ from rtdecode.errors import ModelError
 from rtdecode.io.labelled import LabelledSet
 from rtdecode.nn.checkpoint import load_checkpoint
 from rtdecode.nn.datasets import TrainingData, make_training_data
+from rtdecode.nn.models import StackedDecoder
 from rtdecode.nn.sidecar import sidecar_path
 from rtdecode.nn.train.classification import fit_classifier, predict_proba
 from rtdecode.nn.train.common import seed_all
@@ -152,6 +157,27 @@ def _classifier(model: nn.Module, part_of: Any, data: TrainingData, *, epochs: i
     return {**report, "epochs": epochs, "calibration_accuracy_after": after}
 
 
+def _classifier_members(base: nn.Module, part_of: Any, data: TrainingData, members: int, *, epochs: int,
+                        lr: float, batch_size: int, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    """``members`` recalibrations of ``base`` (seeds ``seed`` …); with more than one, their ensemble."""
+    fitted, reports = [], []
+    for i in range(members):
+        m = copy.deepcopy(base)
+        reports.append(_classifier(m, part_of, data, epochs=epochs, lr=lr, batch_size=batch_size,
+                                   seed=seed + i))
+        fitted.append(m)
+    if members == 1:
+        return fitted[0], reports[0]
+    ens = StackedDecoder.average(fitted).eval()
+    x, y = data.frames(data.trials)
+    after = float(np.mean(np.argmax(predict_proba(ens, x), axis=1) == y))
+    return ens, {"frames": reports[0]["frames"], "members": members,
+                 "seeds": [seed + i for i in range(members)],
+                 "calibration_accuracy_before": reports[0]["calibration_accuracy_before"],
+                 "epochs": [r["epochs"] for r in reports], "calibration_accuracy_after": after,
+                 "member_reports": reports}
+
+
 def _regressor(model: nn.Module, data: TrainingData, *, steps: int, lr: float) -> dict[str, Any]:
     _, y = data.frames(data.trials)
     mean, std = y.mean(axis=0), np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)
@@ -170,31 +196,44 @@ def _regressor(model: nn.Module, data: TrainingData, *, steps: int, lr: float) -
 
 
 def calibrate_network(path: Path, meta: ModelMetadata, ls: LabelledSet, *, epochs: int = 120,
-                      lr: float = 1e-3, batch_size: int = 128, steps: int = 300, seed: int = 0) -> Calibrated:
+                      lr: float = 1e-3, batch_size: int = 128, steps: int = 300, seed: int = 0,
+                      members: int | None = None) -> Calibrated:
     """Fit the session-specific part of the network behind ``path`` on the labelled recordings ``ls``.
+
+    ``members``: a classifier is recalibrated this many times (seeds ``seed`` …, default 3) and
+    returned as their mean-logit ensemble; a regressor once (its full-batch fit is deterministic).
 
     Raises
     ------
     ModelError
-        No sidecar, or a family without a session-specific part.
+        No sidecar, a family without a session-specific part, or ``members`` for a regressor.
     """
     model, extra = load_network(path)
     fam = FAMILIES.get(type(model).__name__)
     if fam is None or fam.session_part is None:
         raise ModelError(f"a {type(model).__name__} has no session-specific part to recalibrate",
-                         f"recalibrate one of {[f.name for f in FAMILIES.values() if f.session_part]}")
+                         f"recalibrate one of {[f.name for f in FAMILIES.values() if f.session_part]} "
+                         "(an ensemble from an earlier calibration: recalibrate the model it came from, "
+                         "named in its provenance.calibrated_from)")
+    if members is not None and members < 1:
+        raise ModelError(f"members = {members}", "give --members 1 or more")
+    if meta.task != "classification" and members not in (None, 1):
+        raise ModelError(f"members = {members} for a regressor, whose recalibration is deterministic",
+                         "leave --members out (1) for a regression model")
     data = calibration_data(meta, ls)
     seed_all(seed)
     names, _ = _freeze(model, fam.session_part(model))
+    fitted = sorted({n.rsplit(".", 1)[0] for n in names})
+    n_params = int(sum(p.numel() for n, p in model.named_parameters() if n in set(names)))
     if meta.task == "classification":
-        report = _classifier(model, fam.session_part, data, epochs=epochs, lr=lr, batch_size=batch_size,
-                             seed=seed)
+        model, report = _classifier_members(model, fam.session_part, data, 3 if members is None else members,
+                                            epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     else:
         report = _regressor(model, data, steps=steps, lr=lr)
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
-    report.update(fitted=sorted({n.rsplit(".", 1)[0] for n in names}),
-                  parameters=int(sum(p.numel() for n, p in model.named_parameters() if n in set(names))))
-    logger.info("%s: recalibrated %s on %d frames", meta.name, report["fitted"], report["frames"])
+    report.update(fitted=fitted, parameters=n_params)
+    logger.info("%s: recalibrated %s on %d frames (%s)", meta.name, fitted, report["frames"],
+                f"{report['members']} members" if "members" in report else "one fit")
     return Calibrated(model=model, data=data, session=int(extra.get("session", 0)), report=report)

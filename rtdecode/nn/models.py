@@ -240,7 +240,7 @@ class LinearDecoder(StreamingModule):
         return y, [s] if s is not None else []
 
 
-#: Regression models a :class:`StackedDecoder` can hold.
+#: Regression models a :class:`StackedDecoder` can hold (besides frame classifiers, stacked alone).
 STACKABLE = (GammaCNN, LinearDecoder, RecurrentDecoder)
 
 
@@ -250,14 +250,17 @@ class StackedDecoder(StreamingModule):
     ``y_t = W · concat(member_1(x)_t, …, member_M(x)_t) + b``: an ensemble (``W`` averages
     the members) or a stacked combination (``W`` fitted by least squares on a validation
     set, e.g. restarts of a Gamma CNN stacked with the Wiener filter). Every member sees the
-    same input frames and keeps its own state.
+    same input frames and keeps its own state. Members of frame classifiers output logits,
+    so an averaging head gives the ensemble's mean logits (the exported softmax of them is
+    the normalised geometric mean of the members' probabilities).
 
     Parameters
     ----------
     members : sequence of dict
-        Architecture specs (:func:`model_to_spec`) of the members; each must be a streaming
-        regression model (``GammaCNN``, ``LinearDecoder``, ``GRUDecoder`` or ``LSTMDecoder``),
-        all with the same input size.
+        Architecture specs (:func:`model_to_spec`) of the members, all with the same input
+        size: streaming regression models (``GammaCNN``, ``LinearDecoder``, ``GRUDecoder``,
+        ``LSTMDecoder``), or frame classifiers (``FrameMLP``, ``SConvNet``, ``AllConvNet``,
+        e.g. recalibrations of one network with different seeds) — not both.
     n_out : int
         Outputs K of the head.
 
@@ -273,14 +276,17 @@ class StackedDecoder(StreamingModule):
         super().__init__()
         if not members:
             raise ModelError("StackedDecoder needs at least one member", "give member specs")
-        built: list[GammaCNN | LinearDecoder | RecurrentDecoder] = []
+        built: list[StreamingModule] = []
         for i, spec in enumerate(members):
             m = model_from_spec(dict(spec))
-            if not isinstance(m, STACKABLE):
+            if not isinstance(m, (*STACKABLE, _FrameModel)):
                 raise ModelError(f"StackedDecoder member {i} is a {type(m).__name__}",
                                  "stack regression models (GammaCNN, LinearDecoder, GRUDecoder, "
-                                 "LSTMDecoder)")
+                                 "LSTMDecoder) or frame classifiers (FrameMLP, SConvNet, AllConvNet)")
             built.append(m)
+        if len({isinstance(m, _FrameModel) for m in built}) > 1:
+            raise ModelError("StackedDecoder mixes frame classifiers and regression models",
+                             "stack models of one task")
         sizes = {m.in_channels for m in built}
         if len(sizes) != 1:
             raise ModelError(f"StackedDecoder members take different input sizes {sorted(sizes)}",
@@ -293,6 +299,13 @@ class StackedDecoder(StreamingModule):
         self.head = CausalConv1d(sum(m.out_channels for m in built), n_out, 1)
         self.config: dict[str, Any] = {"members": [model_to_spec(m) for m in built], "n_out": n_out}
         self._n_states = [len(m.state_shapes()) for m in built]
+
+    @classmethod
+    def average(cls, members: Sequence[nn.Module]) -> StackedDecoder:
+        """The ensemble of trained ``members`` with K outputs each: their per-frame mean."""
+        k = int(members[0].out_channels)  # type: ignore[arg-type]
+        return cls.from_members(members, torch.cat([torch.eye(k)] * len(members), dim=1) / len(members),
+                                torch.zeros(k))
 
     @classmethod
     def from_members(cls, members: Sequence[nn.Module], weight: Tensor, bias: Tensor) -> StackedDecoder:

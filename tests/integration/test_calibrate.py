@@ -99,12 +99,21 @@ def test_calibration_restores_a_new_session_from_two_trials(tmp_path: Path) -> N
         assert meta.bounds is not None and meta.outputs == read_metadata(model).outputs
         if name == "mlp":
             rep = meta.metrics["calibration"]
-            assert rep["fitted"] == ["input_bn", "layers.0", "layers.1"] and 1 <= rep["epochs"] <= 20
-            assert len(rep["held_out_accuracy_per_epoch"]) == 20  # leave one calibration trial out
-            # the frozen layers kept their weights
+            # three recalibrations with seeds 0, 1, 2, served as their mean-logit ensemble
+            assert rep["fitted"] == ["input_bn", "layers.0", "layers.1"] and rep["members"] == 3
+            assert rep["seeds"] == [0, 1, 2] and all(1 <= e <= 20 for e in rep["epochs"])
+            for member in rep["member_reports"]:  # each left one calibration trial out
+                assert len(member["held_out_accuracy_per_epoch"]) == 20
             from rtdecode.nn.checkpoint import load_checkpoint
+            from rtdecode.nn.models import FrameMLP, StackedDecoder
 
             old, _, _ = load_checkpoint(sidecar_path(model))
             new, _, _ = load_checkpoint(sidecar_path(cal))
-            torch.testing.assert_close(old.layers[4].weight, new.layers[4].weight)
-            assert not torch.allclose(old.layers[0].weight, new.layers[0].weight)
+            assert isinstance(new, StackedDecoder) and len(new.members) == 3
+            firsts = []
+            for m in new.members:
+                assert isinstance(m, FrameMLP)
+                torch.testing.assert_close(old.layers[4].weight, m.layers[4].weight)  # frozen: kept
+                assert not torch.allclose(old.layers[0].weight, m.layers[0].weight)
+                firsts.append(m.layers[0].weight)
+            assert not torch.allclose(firsts[0], firsts[1])  # the seeds gave different fits

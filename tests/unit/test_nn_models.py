@@ -16,6 +16,7 @@ from rtdecode.nn.gamma import GammaConv1d  # noqa: E402
 from rtdecode.nn.layers import CausalConv1d, stream_chunks  # noqa: E402
 from rtdecode.nn.models import (  # noqa: E402
     AllConvNet,
+    FrameMLP,
     GammaCNN,
     LinearDecoder,
     SConvNet,
@@ -81,10 +82,27 @@ def test_stacked_decoder_mixes_members_and_streams_like_offline() -> None:
 def test_stacked_decoder_rejects_mismatched_members() -> None:
     with pytest.raises(ModelError, match="different input sizes"):
         StackedDecoder([model_to_spec(LinearDecoder(3, 2, 2)), model_to_spec(LinearDecoder(4, 2, 2))], 2)
-    with pytest.raises(ModelError, match="regression models"):
-        StackedDecoder([model_to_spec(SConvNet("A", (4, 3), 3, widths=(2, 3), fc=4))], 2)
+    conv = model_to_spec(SConvNet("A", (4, 3), 3, widths=(2, 3), fc=4))
+    with pytest.raises(ModelError, match="mixes frame classifiers and regression"):
+        StackedDecoder([conv, model_to_spec(LinearDecoder(12, 3, 2))], 3)
+    inner = StackedDecoder([model_to_spec(LinearDecoder(3, 2, 2))], 2)
+    with pytest.raises(ModelError, match="regression models .* or frame classifiers"):
+        StackedDecoder([model_to_spec(inner)], 2)
     with pytest.raises(ModelError, match="at least one member"):
         StackedDecoder([], 2)
+
+
+def test_average_of_frame_classifiers_is_their_mean_logits() -> None:
+    torch.manual_seed(2)
+    members = [FrameMLP(6, 4, hidden=(5,)).eval() for _ in range(3)]
+    ens = StackedDecoder.average(members).eval()
+    assert ens.out_channels == 4 and ens.receptive_field == 1 and ens.state_shapes(1) == []
+    x = torch.randn(2, 6, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(ens(x), torch.stack([m(x) for m in members]).mean(0), atol=1e-6, rtol=1e-6)
+    assert_stream_equals_offline(ens, x)
+    again = model_from_spec(model_to_spec(ens))  # the sidecar's round trip keeps the members' kind
+    assert isinstance(again, StackedDecoder) and all(isinstance(m, FrameMLP) for m in again.members)
 
 
 def test_gamma_cnn_paper_defaults() -> None:

@@ -118,12 +118,6 @@ def _members(entry: ModelEntry, data: TrainingData, fits: Sequence[RegressionFit
     return out
 
 
-def _mean_stack(members: Sequence[nn.Module], k: int) -> StackedDecoder:
-    """The ensemble of ``members`` (``k`` outputs each): a :class:`StackedDecoder` averaging them."""
-    w = torch.cat([torch.eye(k)] * len(members), dim=1) / len(members)
-    return StackedDecoder.from_members(members, w, torch.zeros(k))
-
-
 def _restarts(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: Mapping[str, Sequence[int]],
               skip: int, scaling: _Scaling, *, shuffled: bool, log: Log) -> list[RegressionFit]:
     """``protocol.restarts`` fits of one network (seeds ``seed + r``)."""
@@ -159,7 +153,7 @@ def _ab_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: d
         curves={"amax": fits[ia].history, "bmax": fits[ib].history})
     if (cfg.protocol.ensemble or cfg.protocol.stack_linear) and not shuffled:
         net.members = {key: _members(entry, data, fits, key, scaling) for key in ("a", "b")}
-        ens = {key: _mean_stack(m, data.n_outputs) for key, m in net.members.items()}
+        ens = {key: StackedDecoder.average(m) for key, m in net.members.items()}
         net.ensemble = score_pair(data, sets, skip, ens, of=entry.name,
                                   members={k: len(v) for k, v in net.members.items()})
     return net
@@ -291,7 +285,7 @@ def refit_ab(cfg: TrainConfig, result: RunResult, name: str, log: Log = logger.i
             members.append(_finished(entry, data, model))
     if not members:
         raise ModelError(f"{name}: every refit on all trials diverged", "lower optim.lr")
-    result.models[name] = members[0] if len(members) == 1 else _mean_stack(members, data.n_outputs)
+    result.models[name] = members[0] if len(members) == 1 else StackedDecoder.average(members)
     unit = "epochs" if family(entry.kind).fit else "steps"
     what = f"all {len(every)} trials, {len(members)} × {budget} {unit}"
     log(f"{name}: refitted on {what}")
