@@ -300,14 +300,16 @@ class ServiceConfig(_Strict):
     latency_budget_ms: float | None = Field(
         None, gt=0, le=60000, description="an estimate older than this when published (publish time − "
         "LSL time of its newest input sample) is flagged LATE, and the daemon is 'behind' when the "
-        "oldest sample of three pulls in a row waited longer than this; default: the larger of 50 ms "
-        "and two frame periods of the slowest decoder")
+        "oldest sample of three pulls in a row waited in the daemon's own queue longer than this (a "
+        "source that delivers late makes estimates LATE, not the daemon behind); default: the larger "
+        "of 50 ms and two frame periods of the slowest decoder")
     on_behind: Literal["skip", "coalesce", "none"] = Field(
-        "skip", description="while behind: skip drops input samples older than a quarter of the budget "
-        "(counted; the next row flagged GAP) so outputs stay fresh (default; 'none' for a service with "
-        "only a [tms] section, whose epochs need every sample); coalesce publishes only the newest "
-        "row per topic per tick; none publishes every row (flagged LATE). skip is what a controller that "
-        "moves a limb wants: a fresh estimate with a gap, never a backlog of old ones (docs/reliability.md)")
+        "skip", description="while behind: skip drops the input samples more than a quarter of the "
+        "budget older than the newest one pulled (counted; the next row flagged GAP) so outputs stay "
+        "fresh (default; 'none' for a service with only a [tms] section, whose epochs need every "
+        "sample); coalesce publishes only the newest row per topic per tick; none publishes every row "
+        "(flagged LATE). skip is what a controller that moves a limb wants: a fresh estimate with a "
+        "gap, never a backlog of old ones (docs/reliability.md)")
     stats_interval_s: float = Field(10.0, gt=0, description="period of the one-line stats log")
     warmup_runs: int = Field(20, ge=0, description="model runs on zeros before reporting ready")
     duration_s: float | None = Field(None, gt=0, description="stop after this long (bounded runs)")

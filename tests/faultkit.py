@@ -38,13 +38,16 @@ class Producer:
     the other channels carry a slow sine. ``mutate(x, idx)`` may edit a chunk in place
     (NaN bursts). :meth:`pause` stops pushing but keeps the schedule, so :meth:`resume`
     with ``backlog=True`` pushes the missed samples late with their old timestamps (a
-    producer that froze and catches up), ``backlog=False`` skips them.
+    producer that froze and catches up), ``backlog=False`` skips them. ``stamp_delay_s`` stamps
+    every sample that much before its push (an amplifier that buffers, with back-dated stamps).
     """
 
     def __init__(self, name: str, *, channels: int = 4, rate_hz: float = 500.0,
                  source_id: str = "", chunk: int = 5, fmt: str = "float32", index_base: int = 0,
-                 mutate: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
+                 mutate: Callable[[np.ndarray, np.ndarray], None] | None = None,
+                 stamp_delay_s: float = 0.0) -> None:
         self.name, self.channels, self.rate_hz, self.chunk = name, channels, rate_hz, chunk
+        self.stamp_delay_s = stamp_delay_s
         self.outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(
             pylsl.StreamInfo(name, "EEG", channels, rate_hz, fmt, source_id), 0, 360)
         self.index_base = index_base
@@ -87,7 +90,7 @@ class Producer:
                     x[:, 1:] = np.sin(2 * np.pi * 0.5 * idx / self.rate_hz)[:, None]
                     if self.mutate is not None:
                         self.mutate(x, idx)
-                    self.outlet.push_chunk(x, (self.t0 + idx / self.rate_hz).tolist())
+                    self.outlet.push_chunk(x, (self.t0 - self.stamp_delay_s + idx / self.rate_hz).tolist())
                     now = pylsl.local_clock()
                     if self.i == 0:
                         self.t_first_push = now

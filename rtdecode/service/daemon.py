@@ -249,13 +249,16 @@ class Daemon:
         self._remaining = svc.max_samples
         self._stats = (now + svc.stats_interval_s, time.process_time(), time.perf_counter(), 0)
         deadline = now + svc.duration_s if svc.duration_s else math.inf
+        pulled = now
         while not self.stop.is_set():
             t = self.timer.now()
+            ready = pylsl.local_clock()
             chunk = self.inlet.pull(self._wait_s(), self._remaining)
             now = pylsl.local_clock()
+            busy, pulled = ready - pulled, now  # away from the inlet since the last pull returned
             if chunk is not None:
                 self.timer.lap(STAGE_PULL, t)
-                if self.on_chunk(chunk, now):
+                if self.on_chunk(chunk, now, busy):
                     logger.info("reached max_samples=%d", svc.max_samples)
                     return
             else:
@@ -274,15 +277,19 @@ class Daemon:
         return wait if due == math.inf else min(wait, max(0.0, due - pylsl.local_clock()))
 
     # -- the loop's steps ------------------------------------------------
-    def on_chunk(self, chunk: Chunk, now: float) -> bool:
-        """Serve one chunk: decode, publish, fuse, show the plug-ins. True when max_samples is reached."""
+    def on_chunk(self, chunk: Chunk, now: float, busy_s: float) -> bool:
+        """Serve one chunk: decode, publish, fuse, show the plug-ins. True when max_samples is reached.
+
+        ``busy_s``: how long the loop was away from the inlet before this pull, s (the backlog's
+        measure of how long the chunk's samples can have queued here).
+        """
         assert self.pipeline is not None
         pulled = chunk.n
         admitted = self.watch.admit(chunk, now)
         if admitted is not None and self.state == "stale":
             self._leave_stale(now)
         if admitted is not None:
-            admitted = self.backlog.on_pull(admitted, now, self.inlet.waiting())
+            admitted = self.backlog.on_pull(admitted, now, self.inlet.waiting(), busy_s)
             self._set_behind_state()
         if admitted is None:  # all older than the outage, or skipped while behind
             return self._count(pulled)

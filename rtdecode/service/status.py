@@ -74,7 +74,7 @@ def reason(d: Daemon, now: float) -> str:
         return why
     if d.state == "behind":
         b = d.backlog
-        return (f"behind the input: samples wait {b.oldest_age_s * 1e3:.1f} ms before decoding (budget "
+        return (f"behind the input: samples wait {b.queued_s * 1e3:.1f} ms before decoding (budget "
                 f"{b.budget_s * 1e3:.1f} ms), {b.waiting} samples waiting; on_behind = {b.policy}, "
                 f"{b.samples_skipped} skipped, {d.outbox.late} late messages")
     if d.state == "starting":
@@ -91,7 +91,7 @@ def stats_line(d: Daemon, rate_in_hz: float, cpu_fraction: float) -> str:
     """The periodic log line: input rate, messages, gaps, age percentiles, CPU, memory."""
     lat = d.outbox.window(restart=True).summary_ms()
     c = d.inlet.counters()
-    behind = (f"BEHIND (oldest waits {d.backlog.oldest_age_s * 1e3:.0f} ms, {d.backlog.waiting} more) | "
+    behind = (f"BEHIND (oldest waits {d.backlog.queued_s * 1e3:.0f} ms, {d.backlog.waiting} more) | "
               if d.backlog.behind else "")
     return (f"{behind}in {rate_in_hz:.1f} Hz | out {d.outbox.fresh} msg, {d.outbox.late} late | "
             f"gaps {c['gaps']} lost "

@@ -25,13 +25,13 @@ BUDGET_MS = 100.0
 SLOW_S_PER_FRAME = 1.5e-3  # the decoder runs 1.5x slower than real time while overloaded
 
 
-def _daemon(tmp_path: Path, name: str, endpoint: str, policy: str) -> Daemon:
+def _daemon(tmp_path: Path, name: str, endpoint: str, policy: str, budget_ms: float = BUDGET_MS) -> Daemon:
     model = linear_model(tmp_path / "m.onnx", rate_hz=RATE, channels=4, lags=3, identity_channel=0)
     cfg = load_config(data={
         "source": {"name": name, "channels": 4, "rate_hz": RATE, "resolve_timeout_s": 20},
         "decoders": [{"name": "dec", "model": str(model), "keep_warm": False}],
         "sink": {"endpoint": endpoint, "heartbeat_s": 0.1, "sndhwm": 1000000},
-        "service": {"warmup_runs": 2, "stale_after_s": 2.0, "latency_budget_ms": BUDGET_MS,
+        "service": {"warmup_runs": 2, "stale_after_s": 2.0, "latency_budget_ms": budget_ms,
                     "on_behind": policy},
     }, environ={})
     return Daemon(cfg)
@@ -111,3 +111,38 @@ def test_overload_is_flagged_late_reported_behind_and_recovers(
                               for q in (50, 99, 100)},
         "samples_skipped": behind["samples_skipped"], "episodes": behind["episodes"],
         "during": len(during)})
+
+
+def test_samples_that_arrive_late_are_flagged_but_not_skipped(
+        tmp_path: Path, unique_name: str, ipc_endpoint: str) -> None:
+    """A source whose samples arrive 80 ms after their time stamps (a buffering amplifier) while
+    the daemon keeps up: every estimate is LATE (older than the 50 ms budget), but the daemon is
+    not behind and ``skip`` drops nothing — there is no backlog of its own to catch up on."""
+    daemon = _daemon(tmp_path, unique_name, ipc_endpoint, "skip", budget_ms=50.0)
+    rc: list[int] = []
+    runner = threading.Thread(target=lambda: rc.append(daemon.run()), daemon=True)
+    producer = Producer(unique_name, channels=4, rate_hz=RATE, chunk=5, stamp_delay_s=0.080)
+    msgs: list[Message] = []
+    statuses: list[dict] = []
+    with subscriber(ipc_endpoint, "dec") as sub:
+        try:
+            runner.start()
+            end = time.monotonic() + 30
+            while daemon.state != "running" and time.monotonic() < end:
+                time.sleep(0.02)
+            producer.start(wait_consumer_s=20)
+            drain(sub, 2.0, msgs, statuses)
+        finally:
+            daemon.stop.set()
+            runner.join(10)
+            producer.close()
+    assert rc == [0], "the daemon did not stop cleanly"
+    fresh = [m for m in msgs if not m.flags & Flags.STALE]
+    assert len(fresh) > 1000, len(fresh)
+    assert all(m.flags & Flags.LATE and _age(m) > 0.05 for m in fresh)
+    behind = statuses[-1]["behind"]
+    assert behind["episodes"] == 0 and behind["samples_skipped"] == 0
+    assert not any(s["state"] == "behind" for s in statuses)
+    # every pushed sample was decoded: the estimates carry consecutive sample indices
+    idx = np.array([m.values[0] for m in fresh])
+    assert np.all(np.diff(idx) == 1), np.unique(np.diff(idx))
