@@ -25,11 +25,12 @@ from rtdecode.metrics import confusion
 from rtdecode.nn.datasets import TrainingData
 from rtdecode.nn.models import count_parameters
 from rtdecode.nn.protocols import Fold, leave_one_trial_out
-from rtdecode.nn.train.classification import fit_classifier, predict_proba, smoothed_accuracy
+from rtdecode.nn.train.classification import predict_proba, smoothed_accuracy
 from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig
 from rtdecode.nn.train.families import build_model
 from rtdecode.nn.train.results import FoldScore, LdaResult, LotoModel, LotoRun, RunResult
+from rtdecode.nn.train.workers import FitJob, run_jobs, worker_count
 
 logger = logging.getLogger(__name__)
 
@@ -107,17 +108,20 @@ def _lda_fold(cfg: TrainConfig, data: TrainingData, inp: _LdaInputs, fold: Fold,
     log(f"fold {fold.test} LDA: accuracy {acc:.3f}")
 
 
-def _network_fold(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, fold: Fold, fi: int,
-                  split: tuple[np.ndarray, ...], run: LotoRun, result: RunResult, log: Log) -> None:
-    """Train one network on one fold, score it on the test trial and record it."""
-    xtr, ytr, xva, yva, xte, yte = split
+def _fold_job(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, fold: Fold, fi: int,
+              split: tuple[np.ndarray, ...]) -> FitJob:
+    """The fit of one network on one fold (built here, seeded by the fold)."""
     seed_all(cfg.seed + fi)
     model = build_model(entry, data)
-    o = cfg.optim
-    fit = fit_classifier(model, xtr, ytr, xva, yva, epochs=o.epochs, batch_size=o.batch_size, lr=o.lr,
-                         patience=o.patience_epochs, weight_decay=o.weight_decay,
-                         rng=np.random.default_rng(cfg.seed + fi), progress=cfg.progress,
-                         desc=f"{entry.name} fold {fold.test}")
+    xtr, ytr, xva, yva = split[:4]
+    return FitJob.of(model, (xtr, ytr, xva, yva), cfg.optim, cfg.seed + fi, f"{entry.name} fold {fold.test}",
+                     cfg.progress)
+
+
+def _score_fold(entry: ModelEntry, fold: Fold, model: Any, fit: Any, split: tuple[np.ndarray, ...],
+                run: LotoRun, result: RunResult, log: Log) -> None:
+    """Score one fitted network on its fold's test trial and record it."""
+    xtr, xte, yte = split[0], split[4], split[5]
     t0 = time.perf_counter()
     proba = predict_proba(model, xte)
     pred = np.argmax(proba, axis=1)
@@ -162,13 +166,18 @@ def run_loto(cfg: TrainConfig, data: TrainingData, log: Log = logger.info) -> Ru
                             features=", ".join(f.upper() for f in cfg.protocol.lda_features) + " per channel")
     result = RunResult(run=run, models={}, data=data)
     rng = np.random.default_rng(cfg.seed)
+    tasks = []  # (entry, fold, split, job) in the order a single process would fit them
     for fi, fold in enumerate(folds):
         if cfg.models:
             xtr, ytr = subsample(*data.frames(fold.train), cfg.optim.max_train_frames, rng)
             xva, yva = subsample(*data.frames(fold.val), cfg.optim.max_val_frames, rng)
             split = (xtr, ytr, xva, yva, *data.frames([fold.test]))
-        for entry in cfg.models:
-            _network_fold(cfg, entry, data, fold, fi, split, run, result, log)
-        if lda_in is not None:
+        tasks += [(entry, fold, split, _fold_job(cfg, entry, data, fold, fi, split)) for entry in cfg.models]
+    workers = worker_count(cfg.workers, cfg.threads, len(tasks))
+    fitted = run_jobs([t[3] for t in tasks], workers, cfg.threads)
+    for (entry, fold, split, _), (model, fit) in zip(tasks, fitted, strict=True):
+        _score_fold(entry, fold, model, fit, split, run, result, log)
+    if lda_in is not None:
+        for fold in folds:
             _lda_fold(cfg, data, lda_in, fold, run, result, log)
     return result

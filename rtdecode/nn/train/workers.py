@@ -1,0 +1,99 @@
+"""Network fits that run in worker processes, one fold per process where there are cores.
+
+A job carries a freshly built network (its spec, initial weights and torch's RNG state right
+after it was built) and its data, so a fit gives the same weights in a worker as in the main
+process: the protocol builds every network in the main process, in its own order and seeds,
+and only the fitting moves. ``workers = 1`` fits in the main process, one job after another.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rtdecode.nn.models import model_from_spec, model_to_spec
+from rtdecode.nn.train.classification import fit_classifier
+from rtdecode.nn.train.config import OptimConfig
+from rtdecode.nn.train.results import ClassifierFit
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FitJob", "fit_job", "run_jobs", "worker_count"]
+
+
+@dataclass
+class FitJob:
+    """One classifier fit.
+
+    Attributes
+    ----------
+    spec, state : the network's architecture spec and initial weights.
+    rng_state : torch's RNG state after the network was built (dropout draws continue from it).
+    split : float (N, C) / int (N,) ×2 — training frames and labels, validation frames and labels.
+    optim : the run's optimiser settings.
+    seed : seed of the batch order.
+    desc : progress-bar label.
+    progress : show a progress bar (main process only).
+    """
+
+    spec: dict[str, Any]
+    state: dict[str, torch.Tensor]
+    rng_state: torch.Tensor
+    split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    optim: OptimConfig
+    seed: int
+    desc: str
+    progress: bool = False
+
+    @classmethod
+    def of(cls, model: nn.Module, split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+           optim: OptimConfig, seed: int, desc: str, progress: bool) -> FitJob:
+        """The job of a network just built (call right after building it: the RNG state is taken now)."""
+        return cls(spec=model_to_spec(model), state={k: v.clone() for k, v in model.state_dict().items()},
+                   rng_state=torch.get_rng_state(), split=split, optim=optim, seed=seed, desc=desc,
+                   progress=progress)
+
+
+def fit_job(job: FitJob) -> tuple[nn.Module, ClassifierFit]:
+    """Run one fit: minibatch Adam, early-stopped on the validation frames (as in the main process)."""
+    model = model_from_spec(job.spec)
+    model.load_state_dict(job.state)
+    torch.set_rng_state(job.rng_state)
+    o = job.optim
+    fit = fit_classifier(model, *job.split, epochs=o.epochs, batch_size=o.batch_size, lr=o.lr,
+                         patience=o.patience_epochs, weight_decay=o.weight_decay,
+                         rng=np.random.default_rng(job.seed), progress=job.progress, desc=job.desc)
+    return model, fit
+
+
+def worker_count(requested: int, threads: int, jobs: int) -> int:
+    """Worker processes for ``jobs`` fits: ``requested``, or with 0 one per ``threads`` CPU cores."""
+    n = requested if requested > 0 else (os.cpu_count() or 1) // max(threads, 1)
+    return max(1, min(n, jobs))
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def run_jobs(jobs: list[FitJob], workers: int, threads: int) -> Iterator[tuple[nn.Module, ClassifierFit]]:
+    """Fit every job; results in job order. ``workers`` > 1: that many spawned processes."""
+    if workers <= 1:
+        yield from map(fit_job, jobs)
+        return
+    logger.info("fitting %d networks in %d worker processes (%d torch thread(s) each)", len(jobs), workers,
+                threads)
+    for job in jobs:
+        job.progress = False  # bars from several processes would interleave
+    ctx = multiprocessing.get_context("spawn")  # never fork a process holding torch's thread pool
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as ex:
+        yield from ex.map(fit_job, jobs)
