@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -25,8 +26,9 @@ from rtdecode.errors import ConfigError, ModelError
 from rtdecode.nn.datasets import TrainingData, standardize_spec
 from rtdecode.nn.models import StackedDecoder, count_parameters
 from rtdecode.nn.protocols import groups_of_five, select_ab
+from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig
-from rtdecode.nn.train.families import build_model, family, fit_network, fold_target_scaling
+from rtdecode.nn.train.families import build_model, family, fit_network, fold_target_scaling, regression_run
 from rtdecode.nn.train.regression import (
     fit_linear,
     make_sequences,
@@ -44,6 +46,7 @@ from rtdecode.nn.train.results import (
     RunResult,
     ScoredPair,
 )
+from rtdecode.nn.train.workers import FitJob, run_jobs, worker_count
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +128,15 @@ def _restarts(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, sets: Map
     seqs = make_sequences(data, sets, skip_frames=skip, y_mean=scaling.mean, y_std=scaling.std,
                           shuffle_rng=rng if shuffled else None)
     label = entry.name + (" (shuffled)" if shuffled else "")
+    n = cfg.protocol.restarts
+    jobs = []
+    for r in range(n):  # built here in seed order; only the fits move to the workers
+        seed_all(cfg.seed + r)
+        run = partial(regression_run, cfg=cfg, kind=entry.kind, seqs=seqs, seed=cfg.seed + r,
+                      desc=f"{label} {r + 1}/{n}")
+        jobs.append(FitJob.of(build_model(entry, data), run, cfg.progress))
     fits = []
-    for r in range(cfg.protocol.restarts):
-        _, fit = fit_network(cfg, entry, data, seqs, cfg.seed + r, f"{label} {r + 1}/{cfg.protocol.restarts}")
+    for r, (_, fit) in enumerate(run_jobs(jobs, worker_count(cfg.workers, cfg.threads, n), cfg.threads)):
         a, b = fit.best["a"], fit.best["b"]
         log(f"{label} attempt {r + 1}: {fit.steps_run} steps in {fit.seconds:.1f} s; "
             f"Amax step {a.step} R² A {a.score:.3f} (B {a.r2.get('b', np.nan):.3f}); "

@@ -175,9 +175,9 @@ class TrainConfig(SettingsModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
     threads: int = Field(1, ge=1, le=64, description="torch CPU threads (per worker process)")
-    workers: int = Field(0, ge=0, le=64, description="worker processes that fit the folds of the "
-                         "leave-one-trial-out protocol side by side (0: one per `threads` CPU cores, at "
-                         "most one per fit; 1: every fit in this process)")
+    workers: int = Field(0, ge=0, le=64, description="worker processes that fit networks side by side "
+                         "(the folds of leave-one-trial-out, the restarts of the A/B protocol; 0: one per "
+                         "`threads` CPU cores, at most one per fit; 1: every fit in this process)")
     out_dir: Path | None = Field(None, description="output folder (default out/train/<name>)")
     plots: bool = True
     progress: bool = True

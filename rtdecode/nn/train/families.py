@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["FAMILIES", "Family", "Task", "build_model", "family", "fit_network", "fold_target_scaling",
-           "kinds_of", "register_family"]
+           "kinds_of", "register_family", "regression_run"]
 
 Task = Literal["regression", "classification"]
 
@@ -140,12 +140,19 @@ def fit_network(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, seqs: S
     """Build one regression network (seeded) and fit it with its family's loop (default full-batch Adam)."""
     seed_all(seed)
     model = build_model(entry, data)
-    own_fit = family(entry.kind).fit
+    fit = regression_run(model, cfg.progress, cfg=cfg, kind=entry.kind, seqs=seqs, seed=seed, desc=desc)
+    return model, fit
+
+
+def regression_run(model: nn.Module, progress: bool, *, cfg: TrainConfig, kind: str, seqs: Sequences,
+                   seed: int, desc: str) -> RegressionFit:
+    """Fit a built regression network with its family's loop (a worker job's runner too)."""
+    own_fit = family(kind).fit
     if own_fit is not None:
-        return model, own_fit(model, seqs, cfg, seed, desc)
-    return model, fit_regression(model, seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
-                                 patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
-                                 weight_decay=cfg.optim.weight_decay, progress=cfg.progress, desc=desc)
+        return own_fit(model, seqs, cfg.model_copy(update={"progress": progress}), seed, desc)
+    return fit_regression(model, seqs, steps=cfg.optim.steps, lr=cfg.optim.lr,
+                          patience=cfg.optim.patience_steps, loss=cfg.loss.kind or "sse",
+                          weight_decay=cfg.optim.weight_decay, progress=progress, desc=desc)
 
 
 def fold_target_scaling(model: nn.Module, mean: np.ndarray, std: np.ndarray) -> nn.Module:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from rtdecode.nn.train.common import seed_all
 from rtdecode.nn.train.config import ModelEntry, TrainConfig
 from rtdecode.nn.train.families import build_model
 from rtdecode.nn.train.results import FoldScore, LdaResult, LotoModel, LotoRun, RunResult
-from rtdecode.nn.train.workers import FitJob, run_jobs, worker_count
+from rtdecode.nn.train.workers import FitJob, classifier_run, run_jobs, worker_count
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +114,9 @@ def _fold_job(cfg: TrainConfig, entry: ModelEntry, data: TrainingData, fold: Fol
     """The fit of one network on one fold (built here, seeded by the fold)."""
     seed_all(cfg.seed + fi)
     model = build_model(entry, data)
-    xtr, ytr, xva, yva = split[:4]
-    return FitJob.of(model, (xtr, ytr, xva, yva), cfg.optim, cfg.seed + fi, f"{entry.name} fold {fold.test}",
-                     cfg.progress)
+    run = partial(classifier_run, split=split[:4], optim=cfg.optim, seed=cfg.seed + fi,
+                  desc=f"{entry.name} fold {fold.test}")
+    return FitJob.of(model, run, cfg.progress)
 
 
 def _score_fold(entry: ModelEntry, fold: Fold, model: Any, fit: Any, split: tuple[np.ndarray, ...],

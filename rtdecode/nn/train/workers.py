@@ -1,9 +1,11 @@
-"""Network fits that run in worker processes, one fold per process where there are cores.
+"""Network fits that run in worker processes — the folds of leave-one-trial-out, the restarts
+of the A/B protocol — one fit per process where there are cores.
 
 A job carries a freshly built network (its spec, initial weights and torch's RNG state right
-after it was built) and its data, so a fit gives the same weights in a worker as in the main
-process: the protocol builds every network in the main process, in its own order and seeds,
-and only the fitting moves. ``workers = 1`` fits in the main process, one job after another.
+after it was built) and how to fit it, so a fit gives the same weights in a worker as in the
+main process: the protocol builds every network in the main process, in its own order and
+seeds, and only the fitting moves. ``workers = 1`` fits in the main process, one job after
+another.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -27,52 +29,57 @@ from rtdecode.nn.train.results import ClassifierFit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FitJob", "fit_job", "run_jobs", "worker_count"]
+__all__ = ["FitJob", "Runner", "classifier_run", "fit_job", "run_jobs", "worker_count"]
+
+
+#: Fits a rebuilt network: ``run(model, progress)`` → the fit (a picklable callable, e.g. a
+#: ``functools.partial`` of a module-level function).
+Runner = Callable[[nn.Module, bool], Any]
 
 
 @dataclass
 class FitJob:
-    """One classifier fit.
+    """One network fit.
 
     Attributes
     ----------
     spec, state : the network's architecture spec and initial weights.
     rng_state : torch's RNG state after the network was built (dropout draws continue from it).
-    split : float (N, C) / int (N,) ×2 — training frames and labels, validation frames and labels.
-    optim : the run's optimiser settings.
-    seed : seed of the batch order.
-    desc : progress-bar label.
+    run : how to fit it (:data:`Runner`).
     progress : show a progress bar (main process only).
     """
 
     spec: dict[str, Any]
     state: dict[str, torch.Tensor]
     rng_state: torch.Tensor
-    split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-    optim: OptimConfig
-    seed: int
-    desc: str
+    run: Runner
     progress: bool = False
 
     @classmethod
-    def of(cls, model: nn.Module, split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-           optim: OptimConfig, seed: int, desc: str, progress: bool) -> FitJob:
+    def of(cls, model: nn.Module, run: Runner, progress: bool) -> FitJob:
         """The job of a network just built (call right after building it: the RNG state is taken now)."""
         return cls(spec=model_to_spec(model), state={k: v.clone() for k, v in model.state_dict().items()},
-                   rng_state=torch.get_rng_state(), split=split, optim=optim, seed=seed, desc=desc,
-                   progress=progress)
+                   rng_state=torch.get_rng_state(), run=run, progress=progress)
 
 
-def fit_job(job: FitJob) -> tuple[nn.Module, ClassifierFit]:
-    """Run one fit: minibatch Adam, early-stopped on the validation frames (as in the main process)."""
+def fit_job(job: FitJob) -> tuple[nn.Module, Any]:
+    """Rebuild the network, restore the RNG and fit it; returns the fitted network and the fit."""
     model = model_from_spec(job.spec)
     model.load_state_dict(job.state)
     torch.set_rng_state(job.rng_state)
-    o = job.optim
-    fit = fit_classifier(model, *job.split, epochs=o.epochs, batch_size=o.batch_size, lr=o.lr,
-                         patience=o.patience_epochs, weight_decay=o.weight_decay,
-                         rng=np.random.default_rng(job.seed), progress=job.progress, desc=job.desc)
-    return model, fit
+    return model, job.run(model, job.progress)
+
+
+def classifier_run(model: nn.Module, progress: bool, *, split: tuple[np.ndarray, ...], optim: OptimConfig,
+                   seed: int, desc: str) -> ClassifierFit:
+    """:data:`Runner` of a frame classifier: minibatch Adam, early-stopped on the validation frames.
+
+    ``split``: training frames float (N, C), labels int (N,), validation frames and labels.
+    """
+    o = optim
+    return fit_classifier(model, *split, epochs=o.epochs, batch_size=o.batch_size, lr=o.lr,
+                          patience=o.patience_epochs, weight_decay=o.weight_decay,
+                          rng=np.random.default_rng(seed), progress=progress, desc=desc)
 
 
 def worker_count(requested: int, threads: int, jobs: int) -> int:
@@ -85,7 +92,7 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_jobs(jobs: list[FitJob], workers: int, threads: int) -> Iterator[tuple[nn.Module, ClassifierFit]]:
+def run_jobs(jobs: list[FitJob], workers: int, threads: int) -> Iterator[tuple[nn.Module, Any]]:
     """Fit every job; results in job order. ``workers`` > 1: that many spawned processes."""
     if workers <= 1:
         yield from map(fit_job, jobs)
