@@ -86,10 +86,12 @@ def _paths(rec: Recorder) -> list[Path]:
     return sorted(Path(s["file"]).parent.glob(f"{stem}_*.h5"))
 
 
-def test_rotated_parts_read_back_as_one_session_with_every_frame(tmp_path: Path) -> None:
-    rec, sent = _session(tmp_path, rotate_mb=0.001, flush_interval_s=0.001)
+@pytest.mark.parametrize("rotation", [{"rotate_mb": 0.001}, {"rotate_mb": None, "rotate_s": 0.01}],
+                         ids=["by-size", "by-time"])
+def test_rotated_parts_read_back_as_one_session_with_every_frame(tmp_path: Path, rotation: dict) -> None:
+    rec, sent = _session(tmp_path, flush_interval_s=0.001, **rotation)
     paths = _paths(rec)
-    assert len(paths) >= 2  # rotated by size
+    assert len(paths) >= 2  # rotated by size (1 kB parts) or by time (10 ms parts)
     s = read_session([str(p) for p in reversed(paths)])  # any order: sorted by part
     assert s.complete and s.samples.shape == (275, 3)
     served = [k for k in range(60) if not 20 <= k < 25]
