@@ -57,6 +57,7 @@ from rtdecode.service.watch import InputWatch
 from rtdecode.sinks.protocol import STATUS_TOPIC, encode_status
 from rtdecode.sinks.zmq_pub import Publisher
 from rtdecode.sources.lsl_inlet import LslInlet
+from rtdecode.sources.pacing import set_from_handler
 from rtdecode.sources.stream_choice import Layout
 from rtdecode.types import Chunk, Flags
 
@@ -117,7 +118,7 @@ class Daemon:
         if self._signals > 1 and signum == signal.SIGINT:
             os.write(2, b"rtdecode: second interrupt, forcing exit\n")
             os._exit(EXIT_FORCED)
-        self.stop.set()
+        set_from_handler(self.stop)  # never Event.set() in a handler: it may hold the event's lock
         if self._abortable:
             self._abortable = False
             raise _StartupInterrupted

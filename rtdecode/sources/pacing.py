@@ -158,11 +158,23 @@ def linger_before_destroy(outlets: list[pylsl.StreamOutlet], linger_s: float,
         time.sleep(linger_s)
 
 
+def set_from_handler(event: threading.Event) -> None:
+    """Set ``event`` from a signal handler without risking a deadlock.
+
+    A handler runs in the main thread between two bytecodes — possibly while that thread holds
+    the event's internal lock, inside ``event.wait`` (a paced replay waits on its stop event
+    every chunk). ``event.set()`` there waits for that lock for ever: the process ignores
+    SIGTERM (seen twice in CI: a looping replay that did not exit within 10 s and 30 s). A
+    short-lived thread sets it instead, as soon as the main thread lets go of the lock.
+    """
+    threading.Thread(target=event.set, name="rtdecode-signal", daemon=True).start()
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event,
                     signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
-    """Within the block, the first SIGINT/SIGTERM sets ``stop``; a second one raises
-    ``KeyboardInterrupt`` (forced exit). Previous handlers are restored on exit.
+    """Within the block, the first SIGINT/SIGTERM sets ``stop`` (:func:`set_from_handler`); a
+    second one raises ``KeyboardInterrupt`` (forced exit). Previous handlers are restored on exit.
 
     Outside the main thread (where Python cannot install handlers) this does nothing.
     """
@@ -175,7 +187,7 @@ def stop_on_signals(stop: threading.Event,
         if stop.is_set():
             raise KeyboardInterrupt
         logger.info("received %s; stopping", signal.Signals(signum).name)
-        stop.set()
+        set_from_handler(stop)
 
     for sig in signals:
         previous[sig] = signal.signal(sig, handler)
