@@ -8,9 +8,10 @@ probability smoothing; an LDA on time-domain features can run beside it on the s
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -145,6 +146,21 @@ def _score_fold(entry: ModelEntry, fold: Fold, model: Any, fit: Any, split: tupl
         + f" ({fit.epochs_run} epochs, {fit.seconds:.0f} s)")
 
 
+def _fold_tasks(cfg: TrainConfig, data: TrainingData, folds: list[Fold]
+                ) -> Iterator[tuple[ModelEntry, Fold, tuple[np.ndarray, ...], FitJob]]:
+    """(entry, fold, split, job) in the order one process fits them, each fold's split built only
+    when its first job is asked for (so one fold's frames at a time are held without workers)."""
+    if not cfg.models:
+        return
+    rng = np.random.default_rng(cfg.seed)
+    for fi, fold in enumerate(folds):
+        xtr, ytr = subsample(*data.frames(fold.train), cfg.optim.max_train_frames, rng)
+        xva, yva = subsample(*data.frames(fold.val), cfg.optim.max_val_frames, rng)
+        split = (xtr, ytr, xva, yva, *data.frames([fold.test]))
+        for entry in cfg.models:
+            yield entry, fold, split, _fold_job(cfg, entry, data, fold, fi, split)
+
+
 def run_loto(cfg: TrainConfig, data: TrainingData, log: Log = logger.info) -> RunResult:
     """Seed 004's leave-one-trial-out protocol for every configured network (and the LDA)."""
     folds = leave_one_trial_out(data.trials, val_trials=cfg.protocol.val_trials, folds=cfg.protocol.folds)
@@ -166,17 +182,10 @@ def run_loto(cfg: TrainConfig, data: TrainingData, log: Log = logger.info) -> Ru
                             stride=cfg.protocol.lda_stride, n_classes=G,
                             features=", ".join(f.upper() for f in cfg.protocol.lda_features) + " per channel")
     result = RunResult(run=run, models={}, data=data)
-    rng = np.random.default_rng(cfg.seed)
-    tasks = []  # (entry, fold, split, job) in the order a single process would fit them
-    for fi, fold in enumerate(folds):
-        if cfg.models:
-            xtr, ytr = subsample(*data.frames(fold.train), cfg.optim.max_train_frames, rng)
-            xva, yva = subsample(*data.frames(fold.val), cfg.optim.max_val_frames, rng)
-            split = (xtr, ytr, xva, yva, *data.frames([fold.test]))
-        tasks += [(entry, fold, split, _fold_job(cfg, entry, data, fold, fi, split)) for entry in cfg.models]
-    workers = worker_count(cfg.workers, cfg.threads, len(tasks))
-    fitted = run_jobs([t[3] for t in tasks], workers, cfg.threads)
-    for (entry, fold, split, _), (model, fit) in zip(tasks, fitted, strict=True):
+    meta, tasks = itertools.tee(_fold_tasks(cfg, data, folds))
+    workers = worker_count(cfg.workers, cfg.threads, len(folds) * len(cfg.models))
+    fitted = run_jobs((t[3] for t in tasks), workers, cfg.threads)
+    for (entry, fold, split, _), (model, fit) in zip(meta, fitted, strict=True):
         _score_fold(entry, fold, model, fit, split, run, result, log)
     if lda_in is not None:
         for fold in folds:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,15 +93,24 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_jobs(jobs: list[FitJob], workers: int, threads: int) -> Iterator[tuple[nn.Module, Any]]:
-    """Fit every job; results in job order. ``workers`` > 1: that many spawned processes."""
+def run_jobs(jobs: Iterable[FitJob], workers: int, threads: int) -> Iterator[tuple[nn.Module, Any]]:
+    """Fit every job; results in job order. ``workers`` > 1: that many spawned processes.
+
+    ``jobs`` is consumed lazily: one job at a time in the main process, at most ``workers``
+    ahead of the caller with workers — so a generator of jobs (each carrying its own training
+    split) keeps only the splits being fitted in memory.
+    """
     if workers <= 1:
         yield from map(fit_job, jobs)
         return
-    logger.info("fitting %d networks in %d worker processes (%d torch thread(s) each)", len(jobs), workers,
-                threads)
-    for job in jobs:
-        job.progress = False  # bars from several processes would interleave
+    logger.info("fitting networks in %d worker processes (%d torch thread(s) each)", workers, threads)
     ctx = multiprocessing.get_context("spawn")  # never fork a process holding torch's thread pool
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as ex:
-        yield from ex.map(fit_job, jobs)
+        pending: deque[Future[tuple[nn.Module, Any]]] = deque()
+        for job in jobs:
+            job.progress = False  # bars from several processes would interleave
+            pending.append(ex.submit(fit_job, job))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
