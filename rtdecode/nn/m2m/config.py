@@ -109,6 +109,10 @@ class MapperConfig(_Strict):
     channels: tuple[int, int, int] = (16, 32, 64)
     dense: int = Field(128, ge=1)
     dropout: float = Field(0.15, ge=0, lt=1)
+    hidden: Literal["relu", "linear"] = Field(
+        "relu", description="activations after the conv blocks and the dense layer of the Direct and "
+        "Synergy mappers (the paper: ReLU; linear makes each a single-index model, a sigmoid of "
+        "learnt linear features of the code)")
     synergy_loss: Literal["activations", "muscles"] = Field(
         "activations", description="the Synergy mapper's loss: on the NMF activations A (the paper), "
         "or on the muscles through the fixed basis, ||a·B − m||² (least squares under eq. 4)")

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["build_net", "export_m2m", "load_sidecar", "stimulus_bounds"]
 
+#: Hidden activations of sidecars written before the spec named them.
+_OLD_HIDDEN = {"direct": "relu", "synergy": "relu", "residual": "linear"}
 #: Head order of the exported outputs.
 EXPORT_HEADS = ("direct", "synergy", "both")
 
@@ -44,7 +46,8 @@ def build_net(spec: dict[str, Any], state: dict[str, torch.Tensor] | None = None
     for _ in range(spec["members"]):
         mappers = {}
         for name, n_out in spec["mappers"].items():
-            out, hidden = ("tanh", "linear") if name == "residual" else ("sigmoid", "relu")
+            out = "tanh" if name == "residual" else "sigmoid"
+            hidden = spec.get("hidden", _OLD_HIDDEN)[name]
             mappers[name] = Mapper(code, n_out, spec["depth"], out, hidden,  # type: ignore[arg-type]
                                    tuple(spec["mapper_channels"]), spec["dense"], spec["dropout"])
         members.append(mappers)
@@ -64,6 +67,8 @@ def _spec(sh: Shipped, cfg_mapper: Any, vol: VolumeConfig) -> dict[str, Any]:
             "mappers": {n: m.n_out for n, m in sh.members[0].items()}, "members": len(sh.members),
             "mapper_channels": list(cfg_mapper.channels), "dense": cfg_mapper.dense,
             "dropout": cfg_mapper.dropout, "n_out": sh.targets.y.shape[1],
+            "hidden": {"direct": cfg_mapper.hidden, "synergy": cfg_mapper.hidden,
+                       "residual": cfg_mapper.residual_hidden},
             "synergies": sh.targets.synergies.basis.shape[0],
             "encoder_channels": list(sh.ae.encoder.channels),
             "firing": [vol.firing.e50_v_m, vol.firing.slope_v_m] if sh.ae.kind == "firing" else None}

@@ -158,7 +158,7 @@ def _train_setting(ae: AutoencoderRun, tg: Targets, fit: np.ndarray, val: np.nda
     code_shape = tuple(ae.codes.shape[1:])
     k, r = tg.y.shape[1], tg.activations.shape[1]
 
-    def make(n_out: int, out: str = "sigmoid", hidden: str = "relu") -> Mapper:
+    def make(n_out: int, out: str = "sigmoid", hidden: str = mc.hidden) -> Mapper:
         return Mapper(code_shape, n_out, depth, out, hidden, mc.channels, mc.dense, mc.dropout)  # type: ignore[arg-type]
 
     hist: dict[str, Any] = {}

@@ -1,0 +1,168 @@
+"""Where M2M-Net's gap to ridge regression lies, on the study's sessions (docs/m2m.md).
+
+The development tool behind docs/m2m.md ("Where the gap is"). On the sessions, split and
+autoencoder of an M2M-Net training config (firing input) it reports, as scaled NRMSE (eq. 7) on
+the split's test pulses and on each held-out session:
+
+- ``oracle``      the virtual subject's own expected MEP for each pulse's pose and intensity
+  (its pulse-to-pulse excitability noise integrated out, Gauss–Hermite): the noise floor no
+  model fitted on MEPs can beat on average (simulated sessions only);
+- ``ridge``       ridge regression on the firing volume (the study's best baseline) and on the
+  autoencoder's code (whether the code keeps what a linear read-out needs), and the latter
+  through a per-muscle monotone curve (:func:`isotonic_on_ridge`);
+- ``ensemble``    ``--members`` sets of 3-layer mappers (Direct, Synergy, Both), the curve of the
+  ensemble's NRMSE as members are added. ``--split same`` early-stops every member on the
+  study's validation split (``rtdecode m2m train``'s export); ``--split folds`` early-stops
+  member i on calibration fold i of ``--members`` folds and fits it on the others (a
+  cross-validation committee: every calibration pulse is fitted by most members).
+  ``--hidden`` sets ``[mapper] hidden``.
+
+The autoencoder is trained once and cached in ``OUT/ae_firing.pt`` (~5–13 min on a 2-core VM).
+
+    python scripts/m2m_variants.py configs/train/m2m_sim.toml --out out/m2m/variants \\
+        --members 5 --split same --hidden linear
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rtdecode.metrics import nrmse
+from rtdecode.nn.m2m import protocol as study
+from rtdecode.nn.m2m.config import M2mTrainConfig, load_m2m_config
+from rtdecode.nn.m2m.sessions import Session, load_sessions, splits
+from rtdecode.tms.m2m_baselines import VolumeRidge
+from rtdecode.tms.session_table import MappingTable
+from rtdecode.tms.subject import VirtualSubject
+from rtdecode.tms.volume import VolumeModel
+
+
+def oracle_mep(subject: VirtualSubject, table: MappingTable, nodes: int = 40) -> np.ndarray:
+    """The subject's expected MEP (µV, (N, k)) per pulse: E over the excitability factor
+    ``1 + 0.08 z`` of the noise-free MEP (the log-normal factor has mean 1)."""
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / w.sum()
+    out = []
+    for i in range(len(table)):
+        d = subject.drive(table.coil_pose(i), float(table.intensity_mso[i]))
+        out.append(sum(wj * subject.expected_mep(d * (1.0 + 0.08 * zj)) for zj, wj in zip(z, w, strict=True)))
+    return np.asarray(out)
+
+
+class Scorer:
+    """Scaled NRMSE on the split's test pulses and on each held-out session (and, for the
+    ensembles of ``--split same``, on the validation pulses they were early-stopped on)."""
+
+    def __init__(self, tg: study.Targets, test: np.ndarray, held: list[Session]) -> None:
+        self.tg, self.test, self.names = tg, test, ["test"] + [s.name for s in held]
+
+    def __call__(self, p_train: np.ndarray, p_held: list[np.ndarray], val: np.ndarray | None = None
+                 ) -> dict[str, float]:
+        y = [self.tg.y[self.test]] + list(self.tg.test_y)
+        p = [p_train[self.test]] + list(p_held)
+        out = {n: round(nrmse(a, b), 4) for n, a, b in zip(self.names, y, p, strict=True)}
+        if val is not None:
+            out["val"] = round(nrmse(self.tg.y[val], p_train[val]), 4)
+        return out
+
+
+def isotonic_on_ridge(code: list[np.ndarray], tg: study.Targets, calib: np.ndarray, score: Scorer
+                      ) -> dict[str, float]:
+    """Ridge on the code, then one monotone (isotonic) curve per muscle from ridge's 10-fold
+    cross-fitted calibration predictions to the MEPs: a single-index model with a free link."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.model_selection import KFold
+
+    cross = np.zeros((len(code[0]), tg.y.shape[1]))
+    for a, b in KFold(10, shuffle=True, random_state=0).split(calib):
+        cross[calib[b]] = VolumeRidge().fit(code[0][calib[a]], tg.y[calib[a]]).predict(code[0][calib[b]])
+    full = VolumeRidge().fit(code[0][calib], tg.y[calib])
+    preds = [full.predict(c) for c in code]
+    out = [np.zeros_like(p) for p in preds]
+    for m in range(tg.y.shape[1]):
+        curve = IsotonicRegression(out_of_bounds="clip").fit(cross[calib, m], tg.y[calib, m])
+        for o, p in zip(out, preds, strict=True):
+            o[:, m] = curve.predict(p[:, m])
+    return score(out[0], out[1:])
+
+
+def _autoencoder(cfg: M2mTrainConfig, train: Session, held: list[Session], out: Path) -> study.AutoencoderRun:
+    path = out / "ae_firing.pt"
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    ae = study._autoencoder("firing", train, held, cfg)
+    torch.save(ae, path)
+    return ae
+
+
+def _member_splits(calib: np.ndarray, fit: np.ndarray, val: np.ndarray, members: int, how: str,
+                   seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    if how == "same":
+        return [(fit, val)] * members
+    folds = np.array_split(np.random.default_rng([seed, 16]).permutation(calib), members)
+    return [(np.setdiff1d(calib, f), np.sort(f)) for f in folds]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every number of the module docstring for one config and variant."""
+    cfg = load_m2m_config(args.config)
+    cfg = cfg.model_copy(update={"mapper": cfg.mapper.model_copy(update={"hidden": args.hidden})})
+    torch.set_num_threads(cfg.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, held = load_sessions(cfg.data, cfg.protocol, VolumeModel(cfg.volume, cache_size=0), out)
+    fit, val, test = splits(len(train.table), cfg.protocol, cfg.seed)[0]
+    calib = np.sort(np.concatenate([fit, val]))
+    ae = _autoencoder(cfg, train, held, out)
+    tg = study._targets(train, held, calib, cfg.protocol.synergies, cfg.seed)
+    score = Scorer(tg, test, held)
+    res: dict[str, Any] = {"config": args.config, "variant": vars(args), "ridge": {}, "ensemble": []}
+    if cfg.data.simulate is not None:
+        subj = VirtualSubject(cfg.data.simulate.subject)
+        res["oracle"] = score(tg.scale.apply(oracle_mep(subj, train.table)),
+                              [tg.scale.apply(oracle_mep(subj, s.table)) for s in held])
+    flat = [c.reshape(len(c), -1) for c in [ae.codes, *ae.test_codes]]
+    r = VolumeRidge().fit(flat[0][calib], tg.y[calib])
+    res["ridge"]["code"] = score(r.predict(flat[0]), [r.predict(c) for c in flat[1:]])
+    res["ridge"]["code_isotonic"] = isotonic_on_ridge(flat, tg, calib, score)
+    for row in study._baselines("firing", False, train, held, ae, tg, calib, test, 0):
+        res["ridge"]["volume"] = {n: round(row[f"nrmse_{s}"], 4) for n, s in
+                                  zip(score.names, ["test"] + [s.name for s in held], strict=True)}
+    preds: list[list[dict[str, np.ndarray]]] = []
+    for i, (f, v) in enumerate(_member_splits(calib, fit, val, args.members, args.split, cfg.seed)):
+        # seeded here too: in the study, the first mapper's initial weights follow the run's RNG
+        torch.manual_seed(cfg.seed + 7919 * i)
+        mappers, _ = study._train_setting(ae, tg, f, v, 3, cfg, cfg.seed + 7919 * i)
+        preds.append([study.head_predictions([mappers], tg.synergies.basis, c)
+                      for c in [ae.codes, *ae.test_codes]])
+        mean = [{h: np.mean([p[j][h] for p in preds], axis=0) for h in study.HEADS} for j in range(len(flat))]
+        on_val = val if args.split == "same" else None
+        res["ensemble"].append({h: score(mean[0][h], [m[h] for m in mean[1:]], on_val) for h in study.HEADS})
+        logging.info("%d members: %s", i + 1, res["ensemble"][-1])
+        (out / f"variants-{args.split}-{args.hidden}.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
+def main() -> None:
+    """Command line (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config")
+    ap.add_argument("--out", required=True, help="folder for the sessions, caches and results")
+    ap.add_argument("--members", type=int, default=5)
+    ap.add_argument("--split", choices=("same", "folds"), default="same")
+    ap.add_argument("--hidden", choices=("relu", "linear"), default="relu")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    res = run(ap.parse_args())
+    print(json.dumps({k: res[k] for k in ("oracle", "ridge") if k in res}, indent=1))  # noqa: T201
+    print(json.dumps(res["ensemble"][-1], indent=1))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
