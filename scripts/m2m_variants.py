@@ -19,6 +19,10 @@ the split's test pulses and on each held-out session:
 
 The autoencoder is trained once and cached in ``OUT/ae_firing.pt`` (~5–13 min on a 2-core VM).
 
+``--single INPUT:DEPTH`` instead trains one set of mappers of one study setting (e.g.
+``efield:6``, seeded with the config's seed) and reports what the study reports for it:
+parameters, BIC, AICc and NRMSE per head.
+
     python scripts/m2m_variants.py configs/train/m2m_sim.toml --out out/m2m/variants \\
         --members 5 --split same --hidden linear
 """
@@ -93,11 +97,12 @@ def isotonic_on_ridge(code: list[np.ndarray], tg: study.Targets, calib: np.ndarr
     return score(out[0], out[1:])
 
 
-def _autoencoder(cfg: M2mTrainConfig, train: Session, held: list[Session], out: Path) -> study.AutoencoderRun:
-    path = out / "ae_firing.pt"
+def _autoencoder(cfg: M2mTrainConfig, train: Session, held: list[Session], out: Path,
+                 kind: str = "firing") -> study.AutoencoderRun:
+    path = out / f"ae_{kind}.pt"
     if path.exists():
         return torch.load(path, weights_only=False)
-    ae = study._autoencoder("firing", train, held, cfg)
+    ae = study._autoencoder(kind, train, held, cfg)
     torch.save(ae, path)
     return ae
 
@@ -108,6 +113,23 @@ def _member_splits(calib: np.ndarray, fit: np.ndarray, val: np.ndarray, members:
         return [(fit, val)] * members
     folds = np.array_split(np.random.default_rng([seed, 16]).permutation(calib), members)
     return [(np.setdiff1d(calib, f), np.sort(f)) for f in folds]
+
+
+def single(cfg: M2mTrainConfig, out: Path, setting: str) -> dict[str, Any]:
+    """One model of the study setting ``INPUT:DEPTH``, scored as the study scores it."""
+    kind, depth = setting.split(":")
+    train, held = load_sessions(cfg.data, cfg.protocol, VolumeModel(cfg.volume, cache_size=0), out)
+    fit, val, test = splits(len(train.table), cfg.protocol, cfg.seed)[0]
+    calib = np.sort(np.concatenate([fit, val]))
+    ae = _autoencoder(cfg, train, held, out, kind)
+    tg = study._targets(train, held, calib, cfg.protocol.synergies, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    mappers, hist = study._train_setting(ae, tg, fit, val, int(depth), cfg, cfg.seed)
+    scores = study._score(ae, tg, [mappers], calib, test, held)
+    res = {"config": cfg.name, "setting": setting, "heads": scores, "history": hist,
+           "autoencoder": ae.history}
+    (out / f"single-{kind}-{depth}.json").write_text(json.dumps(res, indent=1, default=float))
+    return res
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,8 +180,16 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=5)
     ap.add_argument("--split", choices=("same", "folds"), default="same")
     ap.add_argument("--hidden", choices=("relu", "linear"), default="relu")
+    ap.add_argument("--single", metavar="INPUT:DEPTH", help="one model of a study setting instead")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    res = run(ap.parse_args())
+    args = ap.parse_args()
+    if args.single:
+        cfg = load_m2m_config(args.config)
+        torch.set_num_threads(cfg.threads)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        print(json.dumps(single(cfg, Path(args.out), args.single)["heads"], indent=1, default=float))  # noqa: T201
+        return
+    res = run(args)
     print(json.dumps({k: res[k] for k in ("oracle", "ridge") if k in res}, indent=1))  # noqa: T201
     print(json.dumps(res["ensemble"][-1], indent=1))  # noqa: T201
 
