@@ -67,8 +67,7 @@ def _spec(sh: Shipped, cfg_mapper: Any, vol: VolumeConfig) -> dict[str, Any]:
             "mappers": {n: m.n_out for n, m in sh.members[0].items()}, "members": len(sh.members),
             "mapper_channels": list(cfg_mapper.channels), "dense": cfg_mapper.dense,
             "dropout": cfg_mapper.dropout, "n_out": sh.targets.y.shape[1],
-            "hidden": {"direct": cfg_mapper.hidden, "synergy": cfg_mapper.hidden,
-                       "residual": cfg_mapper.residual_hidden},
+            "hidden": {n: m.hidden for n, m in sh.members[0].items()},
             "synergies": sh.targets.synergies.basis.shape[0],
             "encoder_channels": list(sh.ae.encoder.channels),
             "firing": [vol.firing.e50_v_m, vol.firing.slope_v_m] if sh.ae.kind == "firing" else None}

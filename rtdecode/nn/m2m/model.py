@@ -122,6 +122,7 @@ class Mapper(nn.Module):
             cin = c
         n_flat = cin * (code_shape[0] // 8) * (code_shape[1] // 8) * (code_shape[2] // 8)
         self.n_out = n_out
+        self.hidden = hidden
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Sequential(nn.Linear(n_flat, dense), _act(hidden), nn.Dropout(dropout),
                                   nn.Linear(dense, n_out), nn.Sigmoid() if out == "sigmoid" else nn.Tanh())
