@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +49,10 @@ from rtdecode.tms.subject import VirtualSubject
 from rtdecode.tms.volume import VolumeModel
 
 
-def oracle_mep(subject: VirtualSubject, table: MappingTable, nodes: int = 40) -> np.ndarray:
-    """The subject's expected MEP (µV, (N, k)) per pulse: E over the excitability factor
-    ``1 + 0.08 z`` of the noise-free MEP (the log-normal factor has mean 1)."""
-    z, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
-    out = []
-    for i in range(len(table)):
-        d = subject.drive(table.coil_pose(i), float(table.intensity_mso[i]))
-        out.append(sum(wj * subject.expected_mep(d * (1.0 + 0.08 * zj)) for zj, wj in zip(z, w, strict=True)))
-    return np.asarray(out)
+def oracle_mep(subject: VirtualSubject, table: MappingTable) -> np.ndarray:
+    """The subject's mean MEP (µV, (N, k)) for every pulse of a table (:meth:`VirtualSubject.mean_mep`)."""
+    return np.stack([subject.mean_mep(table.coil_pose(i), float(table.intensity_mso[i]))
+                     for i in range(len(table))])
 
 
 class Scorer:
@@ -115,19 +110,41 @@ def _member_splits(calib: np.ndarray, fit: np.ndarray, val: np.ndarray, members:
     return [(np.setdiff1d(calib, f), np.sort(f)) for f in folds]
 
 
+@dataclass
+class Setup:
+    """The study's sessions, first split, an input kind's autoencoder and the split's targets."""
+
+    train: Session
+    held: list[Session]
+    fit: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    calib: np.ndarray
+    ae: study.AutoencoderRun
+    tg: study.Targets
+
+    @classmethod
+    def load(cls, cfg: M2mTrainConfig, out: Path, kind: str = "firing") -> Setup:
+        """Sessions (simulated into ``out`` when configured), split 0, the cached autoencoder."""
+        torch.set_num_threads(cfg.threads)
+        out.mkdir(parents=True, exist_ok=True)
+        train, held = load_sessions(cfg.data, cfg.protocol, VolumeModel(cfg.volume, cache_size=0), out)
+        fit, val, test = splits(len(train.table), cfg.protocol, cfg.seed)[0]
+        calib = np.sort(np.concatenate([fit, val]))
+        ae = _autoencoder(cfg, train, held, out, kind)
+        tg = study._targets(train, held, calib, cfg.protocol.synergies, cfg.seed)
+        return cls(train, held, fit, val, test, calib, ae, tg)
+
+
 def single(cfg: M2mTrainConfig, out: Path, setting: str) -> dict[str, Any]:
     """One model of the study setting ``INPUT:DEPTH``, scored as the study scores it."""
     kind, depth = setting.split(":")
-    train, held = load_sessions(cfg.data, cfg.protocol, VolumeModel(cfg.volume, cache_size=0), out)
-    fit, val, test = splits(len(train.table), cfg.protocol, cfg.seed)[0]
-    calib = np.sort(np.concatenate([fit, val]))
-    ae = _autoencoder(cfg, train, held, out, kind)
-    tg = study._targets(train, held, calib, cfg.protocol.synergies, cfg.seed)
+    st = Setup.load(cfg, out, kind)
     torch.manual_seed(cfg.seed)
-    mappers, hist = study._train_setting(ae, tg, fit, val, int(depth), cfg, cfg.seed)
-    scores = study._score(ae, tg, [mappers], calib, test, held)
+    mappers, hist = study._train_setting(st.ae, st.tg, st.fit, st.val, int(depth), cfg, cfg.seed)
+    scores = study._score(st.ae, st.tg, [mappers], st.calib, st.test, st.held)
     res = {"config": cfg.name, "setting": setting, "heads": scores, "history": hist,
-           "autoencoder": ae.history}
+           "autoencoder": st.ae.history}
     (out / f"single-{kind}-{depth}.json").write_text(json.dumps(res, indent=1, default=float))
     return res
 
@@ -136,36 +153,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every number of the module docstring for one config and variant."""
     cfg = load_m2m_config(args.config)
     cfg = cfg.model_copy(update={"mapper": cfg.mapper.model_copy(update={"hidden": args.hidden})})
-    torch.set_num_threads(cfg.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    train, held = load_sessions(cfg.data, cfg.protocol, VolumeModel(cfg.volume, cache_size=0), out)
-    fit, val, test = splits(len(train.table), cfg.protocol, cfg.seed)[0]
-    calib = np.sort(np.concatenate([fit, val]))
-    ae = _autoencoder(cfg, train, held, out)
-    tg = study._targets(train, held, calib, cfg.protocol.synergies, cfg.seed)
-    score = Scorer(tg, test, held)
+    st = Setup.load(cfg, out)
+    ae, tg, calib, held = st.ae, st.tg, st.calib, st.held
+    score = Scorer(tg, st.test, held)
     res: dict[str, Any] = {"config": args.config, "variant": vars(args), "ridge": {}, "ensemble": []}
     if cfg.data.simulate is not None:
         subj = VirtualSubject(cfg.data.simulate.subject)
-        res["oracle"] = score(tg.scale.apply(oracle_mep(subj, train.table)),
+        res["oracle"] = score(tg.scale.apply(oracle_mep(subj, st.train.table)),
                               [tg.scale.apply(oracle_mep(subj, s.table)) for s in held])
     flat = [c.reshape(len(c), -1) for c in [ae.codes, *ae.test_codes]]
     r = VolumeRidge().fit(flat[0][calib], tg.y[calib])
     res["ridge"]["code"] = score(r.predict(flat[0]), [r.predict(c) for c in flat[1:]])
     res["ridge"]["code_isotonic"] = isotonic_on_ridge(flat, tg, calib, score)
-    for row in study._baselines("firing", False, train, held, ae, tg, calib, test, 0):
-        res["ridge"]["volume"] = {n: round(row[f"nrmse_{s}"], 4) for n, s in
-                                  zip(score.names, ["test"] + [s.name for s in held], strict=True)}
+    (row,) = study._baselines("firing", False, st.train, held, ae, tg, calib, st.test, 0)  # ridge only
+    res["ridge"]["volume"] = {n: round(row[f"nrmse_{n}"], 4) for n in score.names}
     preds: list[list[dict[str, np.ndarray]]] = []
-    for i, (f, v) in enumerate(_member_splits(calib, fit, val, args.members, args.split, cfg.seed)):
+    for i, (f, v) in enumerate(_member_splits(calib, st.fit, st.val, args.members, args.split, cfg.seed)):
         # seeded here too: in the study, the first mapper's initial weights follow the run's RNG
         torch.manual_seed(cfg.seed + 7919 * i)
         mappers, _ = study._train_setting(ae, tg, f, v, 3, cfg, cfg.seed + 7919 * i)
         preds.append([study.head_predictions([mappers], tg.synergies.basis, c)
                       for c in [ae.codes, *ae.test_codes]])
         mean = [{h: np.mean([p[j][h] for p in preds], axis=0) for h in study.HEADS} for j in range(len(flat))]
-        on_val = val if args.split == "same" else None
+        on_val = st.val if args.split == "same" else None
         res["ensemble"].append({h: score(mean[0][h], [m[h] for m in mean[1:]], on_val) for h in study.HEADS})
         logging.info("%d members: %s", i + 1, res["ensemble"][-1])
         (out / f"variants-{args.split}-{args.hidden}.json").write_text(json.dumps(res, indent=1))
@@ -185,8 +196,6 @@ def main() -> None:
     args = ap.parse_args()
     if args.single:
         cfg = load_m2m_config(args.config)
-        torch.set_num_threads(cfg.threads)
-        Path(args.out).mkdir(parents=True, exist_ok=True)
         print(json.dumps(single(cfg, Path(args.out), args.single)["heads"], indent=1, default=float))  # noqa: T201
         return
     res = run(args)

@@ -15,7 +15,8 @@ Model (all randomness from ``seed``; see docs/tms.md)
   one synergy co-vary.
 * Recruitment: ``MEP = MEPmax · g(d')`` with ``g`` a sigmoid of the drive rescaled to
   ``g(0) = 0``; trial-to-trial variability: the drive is scaled by a shared excitability
-  factor ``1 + 0.08 z`` per pulse and each MEP by ``exp(0.3 z_m)`` (log-normal).
+  factor ``1 + 0.08 z`` per pulse and each MEP by ``exp(0.3 z_m)`` (log-normal;
+  ``EXCITABILITY_SD``, ``MEP_LOG_SD``).
 * Onset latency per muscle: 19–24 ms (distal muscles later), jitter 0.4 ms per pulse.
 """
 
@@ -53,6 +54,10 @@ COIL_GAP_M = 0.006
 SHEET_MM = 48.0
 SHEET_STEP_MM = 2.0
 DIDT_MAX = 1.2e8  # A/s at 100 %MSO
+#: Trial-to-trial variability: sd of the shared excitability factor on the drive, and of each
+#: MEP's log (the log-normal factor is scaled to mean 1).
+EXCITABILITY_SD = 0.08
+MEP_LOG_SD = 0.3
 E50_V_M = 100.0
 E_SLOPE_V_M = 12.0
 #: The coil orientation the subject was mapped with: induced current posterior → anterior,
@@ -155,12 +160,22 @@ class VirtualSubject:
                 facilitation: np.ndarray | None = None) -> Response:
         """One pulse: MEPs with trial-to-trial variability (and pre-activation facilitation)."""
         d = self.drive(pose, intensity_mso)
-        d_trial = d * (1.0 + 0.08 * rng.standard_normal())
-        mep = self.expected_mep(d_trial) * np.exp(0.3 * rng.standard_normal(len(MUSCLES)) - 0.045)
+        d_trial = d * (1.0 + EXCITABILITY_SD * rng.standard_normal())
+        mep = self.expected_mep(d_trial) * np.exp(MEP_LOG_SD * rng.standard_normal(len(MUSCLES))
+                                                  - MEP_LOG_SD ** 2 / 2)
         if facilitation is not None:
             mep = mep * facilitation
         lat = self.latency_ms + 0.4 * rng.standard_normal(len(MUSCLES))
         return Response(mep, lat, d)
+
+    def mean_mep(self, pose: CoilPose3D, intensity_mso: float, nodes: int = 40) -> np.ndarray:
+        """The mean MEP (µV, (M,)) of a pulse over the trial-to-trial variability of
+        :meth:`respond` (no facilitation): the excitability factor integrated out by
+        Gauss–Hermite quadrature (the log-normal factor has mean 1) — the best any predictor of
+        this subject's MEPs can do in mean squared error."""
+        z, w = np.polynomial.hermite_e.hermegauss(nodes)
+        d = self.drive(pose, intensity_mso)
+        return (w / w.sum()) @ self.expected_mep(d[None, :] * (1.0 + EXCITABILITY_SD * z[:, None]))
 
     # -- calibration -----------------------------------------------------
     def hotspot(self, muscle: str = "FDI") -> tuple[float, float]:

@@ -105,3 +105,19 @@ def test_recruitment_fit_recovers_known_parameters() -> None:
         fit_recruitment([40.0, 40.0, 50.0], [1.0, 2.0, 3.0])
     with pytest.raises(DataError, match="finite"):
         fit_recruitment([40.0, 45.0, 50.0], [1.0, np.nan, 3.0])
+
+
+def test_mean_mep_is_the_mean_of_respond(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mean_mep`` (quadrature over the excitability noise) is what ``respond`` averages to — and
+    near threshold, where the recruitment curve bends, clearly not the noise-free MEP."""
+    subj = VirtualSubject(0)
+    pose = subj.pose_at(*subj.hotspot())
+    d = subj.drive(pose, 50.0)
+    monkeypatch.setattr(subj, "drive", lambda *_: d)  # the same pulse 40,000 times: field computed once
+    rng = np.random.default_rng(1)
+    draws = np.array([subj.respond(pose, 50.0, rng).mep_uv for _ in range(40_000)])
+    se = draws.std(axis=0) / np.sqrt(len(draws))
+    z_mean = np.abs(draws.mean(axis=0) - subj.mean_mep(pose, 50.0)) / se
+    z_noise_free = np.abs(draws.mean(axis=0) - subj.expected_mep(d)) / se
+    assert z_mean.max() < 4.5, z_mean
+    assert z_noise_free.max() > 8.0, z_noise_free
