@@ -173,11 +173,11 @@ class DecoderConfig(_Strict):
         2048, ge=1, le=65536, description="longest chunk per ONNX run (the TensorRT profile's "
         "maximum); longer chunks are split, which streaming makes exact")
     keep_warm: bool = Field(
-        True, description="on ticks that complete no model frame (a decimating chain), run the model "
-        "once on scratch inputs and discard the result, so that its code and weights are in the CPU "
-        "caches when the next real frame comes (measured: the real step p50 3x faster on a shared "
-        "2-core VM, for one extra step per input tick; docs/performance.md). Plain runs only (not "
-        "with IOBinding / CUDA graphs)")
+        True, description="on the (at most two) ticks before a model frame is due that complete none "
+        "(a decimating chain), run the model once on scratch inputs and discard the result, so that "
+        "its code and weights are in the CPU caches when the frame comes (measured: the real step p50 "
+        "3x faster on a shared 2-core VM; docs/performance.md). Plain runs only (not with IOBinding "
+        "/ CUDA graphs)")
     smoothing: SmoothingConfig | None = Field(
         None, description="classifiers only: causal smoothing of the class probabilities")
     deadline_ms: float | None = Field(

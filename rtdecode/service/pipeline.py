@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 #: keep_warm: at most one scratch model step per this interval, s (caches stay warm for
 #: about a millisecond; a 30 kHz stream pulled sample by sample must not run 30 000 extra steps/s)
 WARM_INTERVAL_S = 0.5e-3
+#: ``Flags.BAD_INPUT`` as a plain int (tested on every tick; IntFlag arithmetic is slower)
+BAD_INPUT = int(Flags.BAD_INPUT)
 #: longest chain memory counted when flagging rows after repaired input, s
 MAX_MEMORY_S = 10.0
 
@@ -84,6 +86,7 @@ class Decoder:
     warm_failed: bool = False
     warm_steps: int = 0
     last_run: float = 0.0
+    since_frame: int = 0  #: input samples of the ticks since the last one that completed a frame
     pending_flags: int = 0
     tainted_until: int = 0
     _episode_calls: int = 0
@@ -122,10 +125,15 @@ class Decoder:
 
     def taint(self, start: int, n: int, in_flags: int, flags: np.ndarray) -> None:
         """Flag rows ``start .. start+n`` that still depend on repaired input (BAD_INPUT)."""
-        if in_flags & Flags.BAD_INPUT:
+        if in_flags & BAD_INPUT:
             self.tainted_until = start + max(n, 1) + self.memory_frames
         elif start < self.tainted_until:
             flags[:self.tainted_until - start] |= np.uint32(Flags.BAD_INPUT)
+
+    @functools.cached_property
+    def frame_samples(self) -> float:
+        """Input samples per model frame (the chain's decimation; 1.0 when it keeps the rate)."""
+        return self.chain.rate_in_hz / self.chain.rate_out_hz
 
     @property
     def name(self) -> str:
@@ -290,13 +298,13 @@ class Pipeline:
             dflags = chunk.flags | d.pending_flags  # input flags not yet on an output row
             if frames.shape[0] == 0:  # between decimated frames: nothing to run or publish
                 d.pending_flags = dflags
-                if dflags & Flags.BAD_INPUT:
+                if dflags & BAD_INPUT:
                     d.taint(d.model.frames_seen, 0, dflags, np.zeros(0, np.uint32))
                 outs.append(d.no_output)
-                self._keep_warm(d)
+                self._keep_warm(d, chunk.samples.shape[0])
                 t = tm.now()
                 continue
-            d.pending_flags = 0
+            d.pending_flags = d.since_frame = 0
             y, flags, start = self._step(d, frames, dflags)
             t = tm.lap(model_i, t)
             outs.append(self._finish(d, y, tf, flags, start, dflags))
@@ -322,8 +330,17 @@ class Pipeline:
         """
         return self.run(self.check(Chunk(samples=x, t_lsl=t, first_index=0, flags=src_flags)))
 
-    def _keep_warm(self, d: Decoder) -> None:
-        """keep_warm: a scratch model step on a tick that completed no frame (rate-limited)."""
+    def _keep_warm(self, d: Decoder, n: int) -> None:
+        """keep_warm: a scratch model step on a tick that completed no frame, when the frame is
+        due within two more ticks of ``n`` samples (rate-limited).
+
+        ``since_frame`` counts from the tick that completed the last frame, so it misses the
+        samples that tick left in the chain — fewer than one tick's: with ticks of a steady
+        size the step comes on one or both of the two ticks before the frame's, never later.
+        """
+        d.since_frame += n
+        if d.since_frame + 2 * n < d.frame_samples:
+            return
         now = time.perf_counter()
         if not d.cfg.keep_warm or d.failing or d.warm_failed or now - d.last_run < WARM_INTERVAL_S:
             return

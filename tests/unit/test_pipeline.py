@@ -63,9 +63,35 @@ def test_keep_warm_steps_do_not_change_the_output(model: Path, monkeypatch: pyte
         outs[warm] = np.concatenate(ys)
         assert (p.decoders[0].warm_steps > 0) == warm
         assert p.describe()[0]["warm_steps"] == p.decoders[0].warm_steps
-    # 3 of 4 ticks complete no frame: each of those ran a scratch step, the state is untouched
+    # 3 of 4 ticks complete no frame: scratch steps ran on the two before each frame, and the
+    # state is untouched
     np.testing.assert_array_equal(outs[True], outs[False])
     assert outs[True].shape[0] == len(x) // 4
+
+
+@pytest.mark.parametrize("tick", [1, 3])
+def test_keep_warm_steps_come_on_the_ticks_before_a_frame(model: Path, tick: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import rtdecode.service.pipeline as pipeline_mod
+
+    monkeypatch.setattr(pipeline_mod, "WARM_INTERVAL_S", 0.0)  # only the frame rule limits them
+    x = np.random.default_rng(4).standard_normal((1200, 4)).astype(np.float32)
+    t = np.arange(len(x)) / 200.0
+    p = Pipeline([DecoderConfig(name="d", model=model, keep_warm=True)], 200.0, 4).open()
+    d = p.decoders[0]
+    warmed, framed = [], []  # tick indices
+    for k, i in enumerate(range(0, len(x), tick)):
+        before = d.warm_steps
+        (o,) = p.process(x[i:i + tick], t[i:i + tick])
+        if d.warm_steps > before:
+            warmed.append(k)
+        if o.y.shape[0]:
+            framed.append(k)
+    # every frameless tick within two ticks of the next frame's warms, and no other one does:
+    # one step per tick when a frame takes 4 one-sample ticks would be 3 per frame
+    due = {k for k in range(framed[-1]) if k not in framed
+           and next(f for f in framed if f > k) - k <= 2}
+    assert set(warmed) == due and len(warmed) <= 2 * len(framed)
 
 
 @pytest.mark.parametrize("policy", ["hold", "zero"])
