@@ -471,23 +471,7 @@ class LslInlet(Resource):
 
     def _account(self, x: np.ndarray, t: np.ndarray) -> int:
         """Count gaps, time jumps and index losses of a new chunk; returns its ``Flags`` (GAP)."""
-        period = 1.0 / self.rate_hz
-        if self._last_t is not None:
-            first_dt = t[0] - self._last_t
-        else:
-            first_dt = period
-        dts = np.diff(t, prepend=t[0] - first_dt)
-        big = dts > self.cfg.gap_factor * period
-        flags = 0
-        if big.any():
-            self.gaps += int(big.sum())
-            self.missing_samples += int(np.round(dts[big] / period).sum() - big.sum())
-            flags = int(Flags.GAP)
-        back = dts < -0.5 * period
-        if back.any():
-            self.time_jumps += int(back.sum())
-            flags = int(Flags.GAP)
-        self._last_t = float(t[-1])
+        flags = self._account_times(t)
         k = self.cfg.index_channel
         if k is not None:
             idx = x[:, k].astype(np.float64)
@@ -499,6 +483,28 @@ class LslInlet(Resource):
                 flags = int(Flags.GAP)
             self._last_index = float(idx[-1])
         return flags
+
+    def _account_times(self, t: np.ndarray) -> int:
+        """Gaps (a step over ``gap_factor`` periods) and time jumps (a step back by over half a
+        period) in the stamps t float64 (n,) s, the previous chunk's last included; GAP or 0."""
+        period = 1.0 / self.rate_hz
+        first_dt = t[0] - self._last_t if self._last_t is not None else period
+        self._last_t = float(t[-1])
+        if t.shape[0] > 1:  # one pass over the steps for the common case: none is out of line
+            dts = t[1:] - t[:-1]
+            lo, hi = min(first_dt, float(dts.min())), max(first_dt, float(dts.max()))
+        else:
+            lo = hi = first_dt
+        if -0.5 * period <= lo and hi <= self.cfg.gap_factor * period:
+            return 0
+        dts = np.diff(t, prepend=t[0] - first_dt)
+        big = dts > self.cfg.gap_factor * period
+        if big.any():
+            self.gaps += int(big.sum())
+            self.missing_samples += int(np.round(dts[big] / period).sum() - big.sum())
+        back = dts < -0.5 * period
+        self.time_jumps += int(back.sum())
+        return int(Flags.GAP)
 
     def counters(self) -> dict[str, int]:
         """Input counters since open."""
