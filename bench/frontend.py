@@ -8,7 +8,9 @@ does not depend on the machine's load.
 
 Variants
 --------
-``frontend``         the chain: car → butter (4th-order 250 Hz high-pass) → crossings_sbp
+``frontend``         the chain as shipped (:func:`rtdecode.ibci.frontend.frontend_chain`): car →
+                     butter (4th-order 250 Hz high-pass), both in float32 → crossings_sbp
+``frontend64``       the same chain in float64 (``precision = "float64"``)
 ``frontend_split``   what separate stages cost when a decoder needs both features: two chains,
                      car → butter → crossings and car → butter → sbp
 ``fused``            the crossings_sbp stage alone, on spike-band input
@@ -45,7 +47,7 @@ from bench.sysinfo import machine
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 HP = {"kind": "butter", "btype": "highpass", "order": 4, "cutoff_hz": 250.0}
-VARIANTS = ("frontend", "frontend_split", "fused", "split", "car", "butter", "sosfilt64",
+VARIANTS = ("frontend", "frontend64", "frontend_split", "fused", "split", "car", "butter", "sosfilt64",
             "sosfilt32", "gemm32")
 
 
@@ -65,8 +67,11 @@ def _tick(variant: str, x: np.ndarray, t: np.ndarray, rate_hz: float) -> Callabl
 
     c = x.shape[1]
     tx = {"threshold": -4.5, "noise_rms": 8.0, "bin_s": 0.02}
-    if variant in ("frontend", "frontend_split", "car", "butter"):
-        specs = {"frontend": [[{"kind": "car"}, HP, {"kind": "crossings_sbp", **tx}]],
+    if variant in ("frontend", "frontend64", "frontend_split", "car", "butter"):
+        from rtdecode.ibci.frontend import frontend_chain
+
+        specs = {"frontend": [frontend_chain(8.0)],
+                 "frontend64": [frontend_chain(8.0, precision="float64")],
                  "frontend_split": [[{"kind": "car"}, HP, {"kind": "crossings", **tx}],
                                     [{"kind": "car"}, HP, {"kind": "sbp", "bin_s": 0.02}]],
                  "car": [[{"kind": "car"}]], "butter": [[HP]]}[variant]

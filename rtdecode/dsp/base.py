@@ -36,6 +36,9 @@ class Stage(abc.ABC):
     spec : pydantic model or None
         The spec the stage was built from (see :mod:`rtdecode.dsp.specs`), so a chain
         can be written back to JSON; None for a stage built by hand.
+    dtype : numpy dtype or None
+        What the stage computes in: its input arrives in this dtype (float64 unless its
+        spec's ``precision`` says float32); None: either float dtype, the input's.
     """
 
     rate_in_hz: float
@@ -45,6 +48,7 @@ class Stage(abc.ABC):
     delay_s: float = 0.0
     memory_s: float = 0.0
     spec: Any = None
+    dtype: Any = np.dtype(np.float64)
 
     def step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Process new samples (validated; a :class:`~rtdecode.dsp.chain.Chain` validates once
@@ -69,14 +73,16 @@ class Stage(abc.ABC):
         StageError
             If ``x`` is not (n, n_in) or ``t`` not one time per row.
         """
-        x, t = check_chunk(x, t, self.n_in, type(self).__name__)
+        dtype = np.float64 if self.dtype is None else self.dtype
+        x, t = check_chunk(x, t, self.n_in, type(self).__name__, dtype)
         if x.shape[0] == 0:
             return empty_output(self.n_out)
         return self._step(x, t)
 
     @abc.abstractmethod
     def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`step` on input already checked: float64 (n, n_in) with n >= 1, times (n,)."""
+        """:meth:`step` on input already checked: (n, n_in) with n >= 1 in :attr:`dtype`
+        (float64 unless the stage says otherwise), times (n,)."""
 
     @abc.abstractmethod
     def reset(self) -> None:
@@ -84,9 +90,9 @@ class Stage(abc.ABC):
 
 
 def check_chunk(
-    x: np.ndarray, t: np.ndarray, n_in: int, where: str
+    x: np.ndarray, t: np.ndarray, n_in: int, where: str, dtype: Any = np.float64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a chunk and return it as float64 arrays (no copy when already float64).
+    """Validate a chunk and return x in ``dtype`` and t as float64 (no copy when already so).
 
     Parameters
     ----------
@@ -98,10 +104,12 @@ def check_chunk(
         Expected channel count.
     where : str
         Name of the stage, used in the error message.
+    dtype : numpy dtype
+        The samples' dtype on return (float64 unless a stage computes in float32).
 
     Returns
     -------
-    x : float64 (n, n_in)
+    x : dtype (n, n_in)
     t : float64 (n,)
 
     Raises
@@ -109,7 +117,7 @@ def check_chunk(
     StageError
         If ``x`` is not 2-D with ``n_in`` columns or ``t`` does not have one time per row.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x, dtype=dtype)
     t = np.asarray(t, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != n_in:
         raise StageError(

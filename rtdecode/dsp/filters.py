@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy import signal
@@ -50,16 +51,20 @@ class SosState:
         Second-order sections as returned by ``scipy.signal.butter(..., output="sos")``.
     n_channels : int
         Number of channels filtered in parallel (axis 1).
+    dtype : numpy dtype
+        Arithmetic of the chunk maps and the state (float64, or float32); long chunks of
+        few channels run through ``sosfilt`` in float64 and are cast back.
     """
 
-    def __init__(self, sos: np.ndarray, n_channels: int) -> None:
+    def __init__(self, sos: np.ndarray, n_channels: int, dtype: Any = np.float64) -> None:
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self.n_channels = int(n_channels)
-        self._zi = np.zeros((self.sos.shape[0], 2, n_channels), dtype=np.float64)
+        self.dtype = np.dtype(dtype)
+        self._zi = np.zeros((self.sos.shape[0], 2, n_channels), dtype=self.dtype)
         self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _chunk_map(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """``M_n`` float64 (n + 2S, 2S + n) and its input buffer float64 (2S + n, C)."""
+        """``M_n`` (n + 2S, 2S + n) and its input buffer (2S + n, C), in :attr:`dtype`."""
         entry = self._maps.get(n)
         if entry is None:
             s = 2 * self.sos.shape[0]
@@ -69,18 +74,20 @@ class SosState:
             u = np.zeros((n, k))
             u[:, s:] = np.eye(n)
             y, zf = signal.sosfilt(self.sos, u, axis=0, zi=zi.reshape(self.sos.shape[0], 2, k))
-            entry = (np.vstack([y, zf.reshape(s, k)]), np.empty((k, self.n_channels)))
+            entry = (np.vstack([y, zf.reshape(s, k)]).astype(self.dtype),
+                     np.empty((k, self.n_channels), dtype=self.dtype))
             self._maps[n] = entry
         return entry
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        """Filter float64 (n, C) samples, n >= 1, and keep the state; returns float64 (n, C)."""
+        """Filter (n, C) samples in :attr:`dtype`, n >= 1, and keep the state; returns (n, C)."""
         n = x.shape[0]
         if n <= SMALL_CHUNK:
             return self._mapped(x)
         if self.n_channels < WIDE_CHANNELS:
-            y, self._zi = signal.sosfilt(self.sos, x, axis=0, zi=self._zi)
-            return y
+            y, zf = signal.sosfilt(self.sos, x, axis=0, zi=self._zi)
+            self._zi = zf.astype(self.dtype, copy=False)
+            return y.astype(self.dtype, copy=False)
         y = np.empty_like(x)
         for s in range(0, n, SMALL_CHUNK):
             y[s : s + SMALL_CHUNK] = self._mapped(x[s : s + SMALL_CHUNK])
@@ -180,7 +187,8 @@ class ButterStage(Stage):
         self.rate_in_hz = self.rate_out_hz = rate
         self.n_in = self.n_out = n
         sos = signal.butter(spec.order, cut, btype=spec.btype, fs=rate, output="sos")
-        self._filter = SosState(sos, n)
+        self.dtype = np.dtype(spec.precision)
+        self._filter = SosState(sos, n, self.dtype)
         if spec.btype == "bandpass":
             f_ref = float(np.sqrt(edges[0] * edges[1]))
         elif spec.btype == "highpass":
@@ -196,7 +204,7 @@ class ButterStage(Stage):
         return self._filter.sos
 
     def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Filter new samples; see :meth:`Stage.step`. Returns float64 (n, n_in), t."""
+        """Filter new samples; see :meth:`Stage.step`. Returns (n, n_in) in :attr:`dtype`, t."""
         return self._filter.step(x), t
 
     def reset(self) -> None:

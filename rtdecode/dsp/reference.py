@@ -61,8 +61,9 @@ class CarStage(MemorylessStage):
     """Common average reference (:class:`~rtdecode.dsp.specs.CarSpec`).
 
     ``y[:, c] = x[:, c] - mean(x[:, g])`` for every channel ``c`` of group ``g``; other
-    channels pass through. Computed as two thin matrix products, ``x @ R`` (the G group
-    means) then ``(x @ R) @ E`` (each mean spread over its group's channels).
+    channels pass through; in float64, or float32 with ``precision = "float32"``. Computed as
+    two thin matrix products, ``x @ R`` (the G group means) then ``(x @ R) @ E`` (each mean
+    spread over its group's channels).
 
     Parameters
     ----------
@@ -76,8 +77,9 @@ class CarStage(MemorylessStage):
     def __init__(self, spec: CarSpec, rate_hz: float, n_in: int) -> None:
         rate, n = check_io(rate_hz, n_in, "car")
         groups = reference_groups(spec, n)
-        self._R = np.zeros((n, len(groups)), dtype=np.float64)
-        self._E = np.zeros((len(groups), n), dtype=np.float64)
+        self.dtype = np.dtype(spec.precision)
+        self._R = np.zeros((n, len(groups)), dtype=self.dtype)
+        self._E = np.zeros((len(groups), n), dtype=self.dtype)
         for g, members in enumerate(groups):
             self._R[members, g] = 1.0 / members.size
             self._E[g, members] = 1.0
@@ -88,7 +90,7 @@ class CarStage(MemorylessStage):
         self.n_in = self.n_out = n
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """float64 (n, C) → float64 (n, C), re-referenced."""
+        """(n, C) → (n, C) in :attr:`dtype`, re-referenced."""
         ref = x @ self._R
         if self._all:
             return x - ref
