@@ -126,6 +126,22 @@ def release_freed_memory() -> None:
         _MALLOC_TRIM(0)
 
 
+def _resident(shape: tuple[int, int], dtype: Any) -> np.ndarray:
+    """A zeroed pull buffer whose pages are all resident.
+
+    ``np.zeros`` maps its pages lazily: the first pull that reaches a row takes a page fault
+    per 4 kB, and a catch-up pull after a stall reaches rows no steady pull has touched (at
+    1,024 channels one float32 sample is one page). On the 2-core VM such first-touch faults
+    made liblsl's copy of a backlog no faster than the stream arrived: 38.9 ms to drain 1,169
+    samples, against 1.1 ms for 1,199 samples into a buffer written once at open (the iBCI
+    benchmark's e2e p99 came from these drains; docs/performance.md). The cost is the buffer
+    kept resident: ``max_chunk_samples`` × channels × 4 bytes (32 MB at 1,024 channels).
+    """
+    buf = np.empty(shape, dtype=dtype)
+    buf.fill(0)
+    return buf
+
+
 class _Connect:
     """Connect to a new outlet in a background thread (``done`` is set when finished)."""
 
@@ -239,9 +255,9 @@ class LslInlet(Resource):
         self.n_channels = info.channel_count()
         self.rate_hz = info.nominal_srate()
         dtype = _NUMERIC[info.channel_format()]
-        self._raw = np.zeros((cfg.max_chunk_samples, self.n_channels), dtype=dtype)
+        self._raw = _resident((cfg.max_chunk_samples, self.n_channels), dtype)
         self._buf = (self._raw if dtype == np.float32
-                     else np.zeros((cfg.max_chunk_samples, self.n_channels), dtype=np.float32))
+                     else _resident((cfg.max_chunk_samples, self.n_channels), np.float32))
         logger.info("opened LSL stream %s", describe(info))
         return self
 
