@@ -27,10 +27,11 @@ __all__ = ["BLOCK_BYTES", "STAGE_TYPES", "Chain", "build_chain", "build_stage", 
 
 #: A long chunk runs through the stages in blocks of about this many bytes of float64 samples
 #: (at least 32 rows), so each block's intermediates stay in the CPU caches: a 1,800-sample
-#: catch-up chunk of the 1,024-channel iBCI front end took 17 ms in one piece and 11 ms in
-#: 32-row blocks (the cost of 60 live 30-sample ticks: 10.5 ms; bench/frontend.py machine).
-#: The stages are chunk-invariant, so the blocks give the same output up to float64 rounding.
+#: catch-up chunk of the 1,024-channel iBCI front end (float64) took 17–29 ms in one piece and
+#: 11–12 ms in 32-row blocks, the cost of sixty live 30-sample ticks (10–14 ms; quiet 2-core VM).
+#: The stages are chunk-invariant, so the blocks give the same output up to rounding.
 BLOCK_BYTES = 256 * 1024
+
 
 def build_stage(spec: StageSpec, rate_hz: float, n_in: int) -> Stage:
     """Build one stage from a validated spec for a given input rate (Hz) and channel count.
