@@ -73,11 +73,15 @@ class Stage(abc.ABC):
         StageError
             If ``x`` is not (n, n_in) or ``t`` not one time per row.
         """
-        dtype = np.float64 if self.dtype is None else self.dtype
-        x, t = check_chunk(x, t, self.n_in, type(self).__name__, dtype)
+        x, t = check_chunk(x, t, self.n_in, type(self).__name__, self.input_dtype)
         if x.shape[0] == 0:
             return empty_output(self.n_out)
         return self._step(x, t)
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        """The dtype a chunk is validated into for this stage: :attr:`dtype`, float64 for None."""
+        return np.dtype(np.float64 if self.dtype is None else self.dtype)
 
     @abc.abstractmethod
     def _step(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -124,9 +124,8 @@ class Chain:
             elif stage.n_out != stage.n_in or isinstance(stage, SelectStage):
                 grid = None
         self.grid_shape: tuple[int, int] | None = grid
-        head = self.stages[0].dtype if self.stages else None
         #: dtype the samples are validated into (the first stage's, float64 by default)
-        self.dtype = np.dtype(np.float64) if head is None else np.dtype(head)
+        self.dtype = self.stages[0].input_dtype if self.stages else np.dtype(np.float64)
         widest = max([self.n_in] + [s.n_out for s in self.stages])
         #: longest chunk run through the stages in one piece, rows (see BLOCK_BYTES)
         self.block_rows: int = max(32, BLOCK_BYTES // (8 * widest))

@@ -338,11 +338,13 @@ class Pipeline:
         samples that tick left in the chain — fewer than one tick's: with ticks of a steady
         size the step comes on one or both of the two ticks before the frame's, never later.
         """
+        if not d.cfg.keep_warm:
+            return
         d.since_frame += n
         if d.since_frame + 2 * n < d.frame_samples:
             return
         now = time.perf_counter()
-        if not d.cfg.keep_warm or d.failing or d.warm_failed or now - d.last_run < WARM_INTERVAL_S:
+        if d.failing or d.warm_failed or now - d.last_run < WARM_INTERVAL_S:
             return
         d.last_run = now
         try:
