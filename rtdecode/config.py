@@ -521,7 +521,10 @@ _REFERENCE_INTRO = [
     "**LSL network scope**: rtdecode sets `LSLAPICFG` to its own loopback-only file",
     "(`rtdecode/data/lsl_api.cfg`) unless you set it. On a lab network where the rig runs on",
     "another host, set `LSLAPICFG` to a liblsl config that can reach it (or to an empty value",
-    "for liblsl's defaults).",
+    "for liblsl's defaults). The project's file also bounds liblsl's per-stream sample pools",
+    "(`[tuning]` `InletBufferReserveMs` / `OutletBufferReserveMs` = 500; liblsl's default of",
+    "5,000 ms writes 621 MB per inlet at 1,024 ch @ 30 kHz when the stream opens): copy those",
+    "lines into a config of your own.",
     "",
 ]
 
