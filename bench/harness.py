@@ -184,8 +184,9 @@ class _Recorder:
                 "seq": self.seq[:n], "flags": self.flags[:n]}
 
 
-def run_case(case: Case, work: Path, log=lambda s: None) -> dict:  # noqa: ANN001
-    """Run one case; returns its result dict (see :func:`analyse`)."""
+def run_case(case: Case, work: Path, log=lambda s: None, series: bool = False) -> dict:  # noqa: ANN001
+    """Run one case; returns its result dict (see :func:`analyse`); ``series`` adds the per-message
+    arrays under ``"series"`` (``t_recv`` in s on the host clock, ``e2e_s``), not for JSON."""
     work.mkdir(parents=True, exist_ok=True)
     tag = f"{case.id}-{uuid.uuid4().hex[:6]}"
     name = f"rtdbench-{os.getpid()}-{tag}"
@@ -279,7 +280,7 @@ def run_case(case: Case, work: Path, log=lambda s: None) -> dict:  # noqa: ANN00
     if prod.returncode != 0 or not push_log.exists():
         raise RuntimeError(f"case {case.id}: producer failed (code {prod.returncode}); see {prod_log.name}")
     push = dict(np.load(push_log))
-    res = analyse(case, rec, push, statuses, rss, cpu, rss_start)
+    res = analyse(case, rec, push, statuses, rss, cpu, rss_start, series)
     res["model_desc"] = model_desc
     res["data"] = str(push["data"])
     res["logs"] = {"unit": dut_log.name, "producer": prod_log.name}
@@ -306,7 +307,8 @@ def rss_slope(rss: list[tuple[float, float]] | list[list[float]], rss_start: flo
 
 
 def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
-            rss: list[tuple[float, float]], cpu: list[tuple[float, float]], rss_start: float) -> dict:
+            rss: list[tuple[float, float]], cpu: list[tuple[float, float]], rss_start: float,
+            series: bool = False) -> dict:
     """Latency, jitter, losses, CPU and memory of one case from its raw records."""
     v = rec.view()
     stale = (v["flags"] & _STALE) != 0
@@ -392,6 +394,8 @@ def analyse(case: Case, rec: _Recorder, push: dict, statuses: list[dict],
                                 "send_dropped": final.get("send_dropped"),
                                 "decoders": final.get("decoders"), "behind": final.get("behind"),
                                 "record": final.get("record")}
+    if series:
+        res["series"] = {"t_recv": t_recv[ok][keep], "e2e_s": e2e}
     return res
 
 
