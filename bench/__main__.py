@@ -6,6 +6,7 @@
     python -m bench recording             # recording on vs off, interleaved A/B pairs, ~4 min
     python -m bench ibci                  # 1,024 ch @ 30 kHz broadband → iBCI front end; capacity sweep
     python -m bench frontend              # µs (or --callgrind instructions) per tick of the front end
+    python -m bench fused_step            # µs per tick: numpy chain vs one ONNX Runtime call
     python -m bench host_noise            # the machine's own timing noise (+ --beside ibci|headline)
     python -m bench case --target daemon --model gamma --channels 64 --rate 2048 --seconds 10
     python -m bench report                # plots + README / docs tables from the latest results
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.ibci import main as run
     elif cmd == "frontend":
         from bench.frontend import main as run
+    elif cmd == "fused_step":
+        from bench.fused_step import main as run
     elif cmd == "host_noise":
         from bench.host_noise import main as run
     elif cmd == "recording":
