@@ -1,6 +1,6 @@
 """The machine's own timing noise, and how much of the iBCI daemon's tail comes with it.
 
-``probe``: one fixed piece of work (twenty 64 × 64 float32 matrix products, in cache; ~0.25 ms on
+``probe``: one fixed piece of work (twenty 64 × 64 float32 matrix products, in cache; ~0.2 ms on
 the development VM) timed every 2 ms in a process of its own. With steady CPU every iteration
 costs about the same; on a shared or nested-virtualised host some take many times longer, in
 windows that recur. Reported: the iterations' percentiles and the *slow windows* (iterations
@@ -137,7 +137,7 @@ def attribution(rows: np.ndarray, t_recv: np.ndarray, e2e_s: np.ndarray, stall_m
             "stall_ms_p50": round(float(np.median([b - a for a, b in st])) * 1e3, 1) if st else None}
 
 
-def _probe_in_process(seconds: float) -> np.ndarray:
+def _probe_subprocess(seconds: float) -> np.ndarray:
     """Run :func:`probe` in a fresh one-thread process; its rows."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "probe.npy"
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     res: dict = {"benchmark": "host_noise", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                  "machine": machine(), "slow_factor": SLOW_FACTOR, "gap_s": GAP_S,
-                 "idle": summary(_probe_in_process(args.seconds))}
+                 "idle": summary(_probe_subprocess(args.seconds))}
     for which in args.beside:
         res[f"beside_{which}"] = _beside(which, args.seconds, args.seconds + 12.0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
