@@ -524,7 +524,8 @@ _REFERENCE_INTRO = [
     "for liblsl's defaults). The project's file also bounds liblsl's per-stream sample pools",
     "(`[tuning]` `InletBufferReserveMs` / `OutletBufferReserveMs` = 500; liblsl's default of",
     "5,000 ms writes 621 MB per inlet at 1,024 ch @ 30 kHz when the stream opens): copy those",
-    "lines into a config of your own.",
+    "lines into a config of your own. The daemon reads `InletBufferReserveMs` from the file in",
+    "use and warns, naming the setting, when a stream's pool would pass 100 MB.",
     "",
 ]
 

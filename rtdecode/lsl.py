@@ -9,6 +9,7 @@ file (or an empty string to use liblsl's defaults) before starting rtdecode.
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import time
@@ -24,7 +25,17 @@ if "LSLAPICFG" not in os.environ:
 
 import pylsl  # noqa: E402  (must come after LSLAPICFG is set)
 
-__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "channel_labels", "lsl_config_in_use", "streams_seen"]
+__all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "channel_labels", "lsl_config_in_use", "streams_seen",
+           "inlet_reserve_ms", "inlet_pool_mb", "warn_large_pool"]
+
+#: liblsl's own default for ``[tuning] InletBufferReserveMs`` (liblsl 1.16 - 1.18), ms.
+LIBLSL_RESERVE_MS = 5000.0
+#: An inlet whose liblsl sample pool would exceed this gets a warning naming the setting, MB.
+POOL_WARN_MB = 100.0
+#: Bytes per value of each numeric LSL channel format; a sample adds a ~48-byte header.
+_VALUE_BYTES = {pylsl.cf_float32: 4, pylsl.cf_double64: 8, pylsl.cf_int8: 1, pylsl.cf_int16: 2,
+                pylsl.cf_int32: 4, pylsl.cf_int64: 8}
+_warned_pool: set[str] = set()
 
 
 def lsl_config_in_use() -> str:
@@ -54,3 +65,44 @@ def streams_seen(wait_s: float) -> list[pylsl.StreamInfo]:
     resolver = pylsl.ContinuousResolver()
     time.sleep(max(0.0, wait_s))
     return list(resolver.results())
+
+
+def inlet_reserve_ms(config: str | None = None) -> float:
+    """``[tuning] InletBufferReserveMs`` of a liblsl config file, ms (default: the one in use).
+
+    liblsl's own default (5,000 ms) when the file is unset, unreadable or does not set it.
+    """
+    path = lsl_config_in_use() if config is None else config
+    if not path:
+        return LIBLSL_RESERVE_MS
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+        return float(parser.get("tuning", "InletBufferReserveMs", fallback=LIBLSL_RESERVE_MS))
+    except (configparser.Error, OSError, UnicodeDecodeError, ValueError):
+        return LIBLSL_RESERVE_MS
+
+
+def inlet_pool_mb(rate_hz: float, channels: int, channel_format: int, reserve_ms: float) -> float | None:
+    """Memory liblsl writes for one inlet's sample pool when it opens, MB (10^6 B).
+
+    None for irregular-rate and string streams (their pool is a fixed 128 samples).
+    """
+    value = _VALUE_BYTES.get(channel_format)
+    if value is None or rate_hz <= 0:
+        return None
+    return rate_hz * reserve_ms / 1e3 * (48 + value * channels) / 1e6
+
+
+def warn_large_pool(info: pylsl.StreamInfo) -> None:
+    """Warn once per stream name when liblsl's sample pool for its inlet exceeds POOL_WARN_MB."""
+    reserve = inlet_reserve_ms()
+    mb = inlet_pool_mb(info.nominal_srate(), info.channel_count(), info.channel_format(), reserve)
+    if mb is None or mb <= POOL_WARN_MB or info.name() in _warned_pool:
+        return
+    _warned_pool.add(info.name())
+    logger.warning("liblsl keeps %g ms of samples for each inlet: about %.0f MB for stream %r "
+                   "(%d ch @ %g Hz), written when it opens; set [tuning] InletBufferReserveMs = 500 "
+                   "in the liblsl config (LSLAPICFG=%s; docs/configuration.md)", reserve, mb,
+                   info.name(), info.channel_count(), info.nominal_srate(),
+                   lsl_config_in_use() or "unset: liblsl defaults")

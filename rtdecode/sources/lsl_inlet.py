@@ -30,7 +30,7 @@ import numpy as np
 
 from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
-from rtdecode.lsl import pylsl, streams_seen
+from rtdecode.lsl import pylsl, streams_seen, warn_large_pool
 from rtdecode.resource import Resource
 from rtdecode.sources.stream_choice import FORMAT_NAMES, Layout, choose, describe, misfit, report
 from rtdecode.types import Chunk, Flags
@@ -86,6 +86,7 @@ def _connect(info: pylsl.StreamInfo, cfg: SourceConfig,
     inlet = pylsl.StreamInlet(info, max_buflen=cfg.buffer_s, max_chunklen=0, recover=True,
                               processing_flags=pylsl.proc_clocksync)
     full = inlet.info(timeout=timeout_s)
+    warn_large_pool(full)
     # Prime the clock-offset estimate before data flows: with proc_clocksync the first
     # pull otherwise waits for it (measured ~0.6 s), and the first chunk arrives stale.
     try:
