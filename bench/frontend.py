@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from bench.micro import us_summary
+from bench.micro import time_calls
 from bench.sysinfo import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,15 +101,7 @@ def _tick(variant: str, x: np.ndarray, t: np.ndarray, rate_hz: float) -> Callabl
 def time_variant(variant: str, channels: int, rate_hz: float, chunk: int, ticks: int) -> dict:
     """µs per tick of one variant, back to back (wall clock, one BLAS thread)."""
     x, t = _chunk(channels, rate_hz, chunk)
-    tick = _tick(variant, x, t, rate_hz)
-    for _ in range(min(200, ticks)):
-        tick()
-    ns = np.empty(ticks, dtype=np.int64)
-    for i in range(ticks):
-        t0 = time.perf_counter_ns()
-        tick()
-        ns[i] = time.perf_counter_ns() - t0
-    return us_summary(ns)
+    return time_calls(_tick(variant, x, t, rate_hz), ticks, warmup=min(200, ticks))
 
 
 def _callgrind_ir(variant: str, channels: int, rate_hz: float, chunk: int, ticks: int,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.micro import us_summary
+from bench.micro import time_calls
 from bench.sysinfo import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,18 +119,6 @@ def _chain_tick():  # noqa: ANN202
     return tick
 
 
-def time_ticks(fn, ticks: int) -> dict:  # noqa: ANN001
-    """µs per call of ``fn`` (after 500 warm-up calls)."""
-    for _ in range(500):
-        fn()
-    ns = np.empty(ticks, dtype=np.int64)
-    for i in range(ticks):
-        t0 = time.perf_counter_ns()
-        fn()
-        ns[i] = time.perf_counter_ns() - t0
-    return us_summary(ns)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench fused_step``."""
     ap = argparse.ArgumentParser(prog="python -m bench fused_step", description=__doc__,
@@ -144,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{TICK} samples a tick", "us_per_tick": {}}
     for _round in range(2):  # interleaved rounds: the machine's slow windows fall on all variants
         for name, fn in variants.items():
-            res["us_per_tick"].setdefault(name, []).append(time_ticks(fn, args.ticks))
+            res["us_per_tick"].setdefault(name, []).append(time_calls(fn, args.ticks, warmup=500))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1), encoding="utf-8")
     for name, runs in res["us_per_tick"].items():

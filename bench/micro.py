@@ -36,6 +36,18 @@ def us_summary(ns: np.ndarray | list[int]) -> dict[str, float]:
             "mean": round(float(us.mean()), 2), "n": int(us.size)}
 
 
+def time_calls(fn, calls: int, warmup: int) -> dict[str, float]:  # noqa: ANN001
+    """µs per call of ``fn()`` back to back (wall clock), after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    ns = np.empty(calls, dtype=np.int64)
+    for i in range(calls):
+        t0 = time.perf_counter_ns()
+        fn()
+        ns[i] = time.perf_counter_ns() - t0
+    return us_summary(ns)
+
+
 def have_torch() -> bool:
     """Whether torch can be imported (the ``train`` extra)."""
     return importlib.util.find_spec("torch") is not None
