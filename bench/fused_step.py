@@ -12,7 +12,7 @@ per tick, back to back on one thread:
 ``ort_floor``  one ONNX Runtime call of a graph that only hands its inputs to its outputs:
                x (1, 64, 2) and three states the size of that chain's (IIR 4 × 64, RMS ring
                123 × 64, anti-alias 8 × 64) in, the same out, bound once with ping-pong state
-               buffers as :class:`rtdecode.runtime.binding.StepBinding` does — the least any
+               buffers by the daemon's own :class:`rtdecode.runtime.binding.BoundStepper` — the least any
                fused per-tick graph can cost
 ``ort_iir``    the same call doing the high-pass as work: x times a (2 × 2) matrix plus the
                state times a (4 × 2) matrix (the matrix form the numpy path uses), new state out
@@ -71,35 +71,20 @@ def _graph(work: bool):  # noqa: ANN202  (an onnx.ModelProto; onnx is the train 
 
 
 def _ort_tick(work: bool):  # noqa: ANN202
-    """A function running one bound call of the graph (ping-pong state, x bound per call)."""
+    """A function running one step of the graph through the daemon's own :class:`BoundStepper`."""
     import onnxruntime as ort
+
+    from rtdecode.runtime.binding import BoundStepper
+    from rtdecode.runtime.metadata import StateSpec
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(_graph(work).SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    bufs = [[ort.OrtValue.ortvalue_from_numpy(np.zeros((1, CHANNELS, n), np.float32))
-             for n in STATES.values()] for _ in range(2)]
-    binds = []
-    for p in range(2):
-        io = sess.io_binding()
-        for k, s in enumerate(STATES):
-            io.bind_ortvalue_input(s, bufs[p][k])
-            io.bind_ortvalue_output(s + "_out", bufs[1 - p][k])
-        binds.append(io)
+    states = [StateSpec(name=s, shape=[1, CHANNELS, n]) for s, n in STATES.items()]
+    stepper = BoundStepper(sess, states, x_channels=CHANNELS, y_channels=CHANNELS)
     x = np.random.default_rng(1).standard_normal((1, CHANNELS, TICK)).astype(np.float32)
-    state = {"p": 0}
-
-    def tick() -> np.ndarray:
-        io = binds[state["p"]]
-        y = np.empty((1, CHANNELS, TICK), np.float32)
-        io.bind_cpu_input("x", x)
-        io.bind_output("y", "cpu", 0, np.float32, list(y.shape), y.ctypes.data)
-        sess.run_with_iobinding(io)
-        state["p"] = 1 - state["p"]
-        return y
-
-    return tick
+    return lambda: stepper.run(x)
 
 
 def _chain_tick():  # noqa: ANN202

@@ -137,15 +137,26 @@ def attribution(rows: np.ndarray, t_recv: np.ndarray, e2e_s: np.ndarray, stall_m
             "stall_ms_p50": round(float(np.median([b - a for a, b in st])) * 1e3, 1) if st else None}
 
 
+def _start_probe(seconds: float, out: Path) -> subprocess.Popen:
+    """Start :func:`probe` in a fresh one-thread process that saves its rows to ``out``."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, "-m", "bench", "host_noise", "--probe-only", str(seconds),
+                             "--probe-out", str(out)], cwd=ROOT, env=env)
+
+
+def _probe_rows(p: subprocess.Popen, out: Path, timeout_s: float) -> np.ndarray:
+    """Wait for a probe process; the rows it saved."""
+    if p.wait(timeout_s) != 0:
+        raise RuntimeError(f"the probe process exited with code {p.returncode}")
+    return np.load(out)
+
+
 def _probe_subprocess(seconds: float) -> np.ndarray:
     """Run :func:`probe` in a fresh one-thread process; its rows."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "probe.npy"
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        subprocess.run([sys.executable, "-m", "bench", "host_noise", "--probe-only", str(seconds),
-                        "--probe-out", str(out)], cwd=ROOT, env=env, check=True)
-        return np.load(out)
+        return _probe_rows(_start_probe(seconds, out), out, seconds + 60)
 
 
 def _daemon_case(which: str, seconds: float):  # noqa: ANN202  (a bench.harness.Case)
@@ -166,13 +177,9 @@ def _beside(which: str, seconds: float, probe_s: float) -> dict:
     case = _daemon_case(which, seconds)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "probe.npy"
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        p = subprocess.Popen([sys.executable, "-m", "bench", "host_noise", "--probe-only", str(probe_s),
-                              "--probe-out", str(out)], cwd=ROOT, env=env)
+        p = _start_probe(probe_s, out)
         res = run_case(case, Path(tmp) / "work", log=print, series=True)
-        p.wait(probe_s + 60)
-        rows = np.load(out)
+        rows = _probe_rows(p, out, probe_s + 60)
     s = res.pop("series")
     return {"case": case.id, "e2e_ms": res["e2e_ms"], "cpu_share": res["unit"]["cpu_share"],
             "probe": summary(rows),

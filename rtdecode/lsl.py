@@ -15,6 +15,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 #: Path of the machine-scope config shipped in the package.
@@ -26,15 +28,18 @@ if "LSLAPICFG" not in os.environ:
 import pylsl  # noqa: E402  (must come after LSLAPICFG is set)
 
 __all__ = ["pylsl", "DEFAULT_LSL_CONFIG", "channel_labels", "lsl_config_in_use", "streams_seen",
-           "inlet_reserve_ms", "inlet_pool_mb", "warn_large_pool"]
+           "NUMERIC_DTYPES", "inlet_reserve_ms", "inlet_pool_mb", "warn_large_pool"]
+
+#: numpy dtype of each numeric LSL channel format (strings have none).
+NUMERIC_DTYPES = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64, pylsl.cf_int32: np.int32,
+                  pylsl.cf_int16: np.int16, pylsl.cf_int8: np.int8, pylsl.cf_int64: np.int64}
 
 #: liblsl's own default for ``[tuning] InletBufferReserveMs`` (liblsl 1.16 - 1.18), ms.
 LIBLSL_RESERVE_MS = 5000.0
 #: An inlet whose liblsl sample pool would exceed this gets a warning naming the setting, MB.
 POOL_WARN_MB = 100.0
-#: Bytes per value of each numeric LSL channel format; a sample adds a ~48-byte header.
-_VALUE_BYTES = {pylsl.cf_float32: 4, pylsl.cf_double64: 8, pylsl.cf_int8: 1, pylsl.cf_int16: 2,
-                pylsl.cf_int32: 4, pylsl.cf_int64: 8}
+#: Bytes liblsl adds to each sample of its pool (its header), about.
+_SAMPLE_HEADER_BYTES = 48
 _warned_pool: set[str] = set()
 
 
@@ -88,10 +93,10 @@ def inlet_pool_mb(rate_hz: float, channels: int, channel_format: int, reserve_ms
 
     None for irregular-rate and string streams (their pool is a fixed 128 samples).
     """
-    value = _VALUE_BYTES.get(channel_format)
-    if value is None or rate_hz <= 0:
+    dtype = NUMERIC_DTYPES.get(channel_format)
+    if dtype is None or rate_hz <= 0:
         return None
-    return rate_hz * reserve_ms / 1e3 * (48 + value * channels) / 1e6
+    return rate_hz * reserve_ms / 1e3 * (_SAMPLE_HEADER_BYTES + np.dtype(dtype).itemsize * channels) / 1e6
 
 
 def warn_large_pool(info: pylsl.StreamInfo) -> None:

@@ -30,22 +30,12 @@ import numpy as np
 
 from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
-from rtdecode.lsl import pylsl, streams_seen, warn_large_pool
+from rtdecode.lsl import NUMERIC_DTYPES, pylsl, streams_seen, warn_large_pool
 from rtdecode.resource import Resource
 from rtdecode.sources.stream_choice import FORMAT_NAMES, Layout, choose, describe, misfit, report
 from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
-
-_NUMERIC = {
-    pylsl.cf_float32: np.float32,
-    pylsl.cf_double64: np.float64,
-    pylsl.cf_int32: np.int32,
-    pylsl.cf_int16: np.int16,
-    pylsl.cf_int8: np.int8,
-    pylsl.cf_int64: np.int64,
-}
-
 
 def stream_predicate(sel: Any, section: str) -> str:
     """The liblsl XPath predicate of a stream selector (``name`` / ``type`` / ``source_id``).
@@ -255,7 +245,7 @@ class LslInlet(Resource):
         self._resolver = resolver if cfg.reconnect else None
         self.n_channels = info.channel_count()
         self.rate_hz = info.nominal_srate()
-        dtype = _NUMERIC[info.channel_format()]
+        dtype = NUMERIC_DTYPES[info.channel_format()]
         self._raw = _resident((cfg.max_chunk_samples, self.n_channels), dtype)
         self._buf = (self._raw if dtype == np.float32
                      else _resident((cfg.max_chunk_samples, self.n_channels), np.float32))
