@@ -56,12 +56,23 @@ def test_each_estimate_is_also_pushed_to_lsl_with_its_source_time(
         if inlet is not None:
             inlet.close_stream()
         stop(daemon)
-    # the inlet joined late: match its samples to the ZeroMQ messages by timestamp
+    # the inlet joined late: find where its samples start among the ZeroMQ messages, then compare
+    # one for one (not by timestamp alone: the STALE messages of an input stall hold the last
+    # estimate's value and t_source, so several messages can share both)
     x, t = np.concatenate(got_x), np.concatenate(got_t)
-    by_t = {m.t_source: m for m in msgs}
-    both = [(i, by_t[ti]) for i, ti in enumerate(t) if ti in by_t]
-    assert len(both) >= 100 and len(both) == min(t.size, sum(m.t_source >= t[0] for m in msgs))
-    idx = [i for i, _ in both]
-    np.testing.assert_array_equal(x[idx, :2], np.vstack([m.values for _, m in both]))
-    np.testing.assert_array_equal(x[idx, 2], [int(m.flags) for _, m in both])
-    np.testing.assert_array_equal(np.diff([m.seq for _, m in both]), 1)  # every one, in order
+    rows = np.array([[*m.values, int(m.flags)] for m in msgs], np.float32)
+    t_src = np.array([m.t_source for m in msgs])
+    starts = [k for k in range(len(msgs)) if t_src[k] == t[0] and (rows[k] == x[0]).all()]
+    assert starts, "the first LSL sample is no ZeroMQ message"
+    aligned = [k for k in starts if _same_from(k, t_src, rows, t, x)]
+    assert aligned, f"no start {starts} where the LSL samples equal the messages one for one"
+    k = aligned[0]
+    n = min(t.size, len(msgs) - k)
+    assert n >= 100
+    np.testing.assert_array_equal(np.diff([m.seq for m in msgs[k : k + n]]), 1)  # every one, in order
+
+
+def _same_from(k: int, t_src: np.ndarray, rows: np.ndarray, t: np.ndarray, x: np.ndarray) -> bool:
+    """Do the LSL samples (t, x) equal the messages (t_src, rows) from message k on, one for one?"""
+    n = min(t.size, t_src.size - k)
+    return bool((t_src[k : k + n] == t[:n]).all() and (rows[k : k + n] == x[:n]).all())
