@@ -31,7 +31,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from rtdecode.decoders.base import StreamingDecoder, check_frames
 from rtdecode.decoders.statespace import (
@@ -145,7 +144,10 @@ class KalmanDecoder(StreamingDecoder):
     def _offline(self, x: np.ndarray) -> np.ndarray:
         if not self.steady_state:
             return super()._offline(x)
-        # an independent implementation: the LTI system (M, K∞) simulated by scipy
+        # an independent implementation: the LTI system (M, K∞) simulated by scipy (imported here:
+        # ~1 s that the daemon, which never runs this offline path, need not pay at start-up)
+        from scipy import signal
+
         s0, U = self.lti_input(x)
         d = self.n_outputs
         sys = (self.M, np.eye(d), self.M, np.eye(d), 1.0)

@@ -3,6 +3,10 @@
 The live path and the offline path run the same code: ``scipy.signal.sosfilt`` with
 the filter state carried between chunks, starting from zero (the front
 zero-padding of the offline filter). Never ``filtfilt``.
+
+``scipy.signal`` is imported when a filter is designed or built, not with this module: its
+import takes ~1 s, which processes that build no filter (the CLI's other commands, daemons
+whose chains have no filter) need not pay; a built filter keeps what it calls per chunk.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from rtdecode.dsp.base import Stage, check_io
 from rtdecode.dsp.specs import ButterSpec
@@ -57,6 +60,9 @@ class SosState:
     """
 
     def __init__(self, sos: np.ndarray, n_channels: int, dtype: Any = np.float64) -> None:
+        from scipy.signal import sosfilt
+
+        self._sosfilt = sosfilt  # bound now: the first long chunk must not import scipy.signal
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self.n_channels = int(n_channels)
         self.dtype = np.dtype(dtype)
@@ -73,7 +79,7 @@ class SosState:
             zi[:, :s] = np.eye(s)
             u = np.zeros((n, k))
             u[:, s:] = np.eye(n)
-            y, zf = signal.sosfilt(self.sos, u, axis=0, zi=zi.reshape(self.sos.shape[0], 2, k))
+            y, zf = self._sosfilt(self.sos, u, axis=0, zi=zi.reshape(self.sos.shape[0], 2, k))
             entry = (np.vstack([y, zf.reshape(s, k)]).astype(self.dtype),
                      np.empty((k, self.n_channels), dtype=self.dtype))
             self._maps[n] = entry
@@ -85,7 +91,7 @@ class SosState:
         if n <= SMALL_CHUNK:
             return self._mapped(x)
         if self.n_channels < WIDE_CHANNELS:
-            y, zf = signal.sosfilt(self.sos, x, axis=0, zi=self._zi)
+            y, zf = self._sosfilt(self.sos, x, axis=0, zi=self._zi)
             self._zi = zf.astype(self.dtype, copy=False)
             return y.astype(self.dtype, copy=False)
         y = np.empty_like(x)
@@ -126,6 +132,8 @@ def sos_group_delay_s(sos: np.ndarray, f_hz: float, rate_hz: float) -> float:
     float
         Sum of the sections' group delays, s.
     """
+    from scipy import signal
+
     total = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # singular points (a zero on the unit circle at f)
@@ -143,6 +151,8 @@ def sos_settle_s(sos: np.ndarray, rate_hz: float, level: float = 1e-3) -> float:
     ``2 ln(level) / ln(r)`` samples (at most one minute of samples), and searched for its
     last sample above the level.
     """
+    from scipy import signal
+
     r = max(float(np.max(np.abs(np.roots(sec[3:])), initial=0.0)) for sec in sos)
     if r >= 1.0:
         return math.inf
@@ -186,6 +196,8 @@ class ButterStage(Stage):
         self.spec = spec.model_copy(deep=True)
         self.rate_in_hz = self.rate_out_hz = rate
         self.n_in = self.n_out = n
+        from scipy import signal
+
         sos = signal.butter(spec.order, cut, btype=spec.btype, fs=rate, output="sos")
         self.dtype = np.dtype(spec.precision)
         self._filter = SosState(sos, n, self.dtype)

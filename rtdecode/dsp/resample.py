@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import signal
 
 from rtdecode.dsp.base import Stage, check_io, empty_output
 from rtdecode.dsp.filters import SosState, sos_group_delay_s, sos_settle_s
@@ -35,6 +34,8 @@ def antialias_sos(factor: int, rate_hz: float) -> np.ndarray:
     float64 (n_sections, 6)
         Order-8 Butterworth low-pass at ``0.8 * rate_hz / factor / 2`` Hz, as sections.
     """
+    from scipy import signal  # when a stage is built (see rtdecode.dsp.filters)
+
     cutoff = ANTIALIAS_FRACTION * rate_hz / factor / 2.0
     return signal.butter(ANTIALIAS_ORDER, cutoff, btype="lowpass", fs=rate_hz, output="sos")
 

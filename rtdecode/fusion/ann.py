@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from rtdecode.errors import DataError, ModelError
 from rtdecode.runtime.metadata import ModelMetadata, OutputSpec
@@ -128,6 +127,8 @@ class ANNFusion:
             ``val_fraction`` of the training frames (a contiguous block, so neighbouring,
             correlated frames do not leak across the split).
         """
+        from scipy import optimize  # here: the daemon, which never fits, need not import it
+
         Z = np.asarray(Z, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
         if Z.ndim != 2 or Y.ndim != 2 or Z.shape[0] != Y.shape[0]:

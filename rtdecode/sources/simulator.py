@@ -29,7 +29,6 @@ import threading
 from typing import Any, Protocol
 
 import numpy as np
-from scipy import signal
 
 from rtdecode.errors import ConfigError, SourceError
 from rtdecode.io.recording import Recording
@@ -135,6 +134,9 @@ class CortexSimulator:
         self.baseline_hz = rng.uniform(*baseline_range_hz, self.n_neurons)
         self.modulation_hz = rng.uniform(*modulation_range_hz, self.n_neurons)
 
+        from scipy import signal  # here, not with the module: see rtdecode.dsp.filters
+
+        self._sosfilt, self._lfilter = signal.sosfilt, signal.lfilter  # what generate() calls
         self._sos = signal.butter(2, self.cutoff_hz, btype="low", fs=self.rate_hz,
                                   output="sos")
         impulse = np.zeros(int(20 * self.rate_hz / self.cutoff_hz))
@@ -196,8 +198,8 @@ class CortexSimulator:
             return (np.zeros((0, self.n_neurons), dtype=np.float32),
                     np.zeros((0, 4), dtype=np.float32))
         noise = self._kin_rng.standard_normal((n, 2)) * self._noise_scale
-        v, self._zi_v = signal.sosfilt(self._sos, noise, axis=0, zi=self._zi_v)
-        p, self._zi_p = signal.lfilter([self.dt_s], [1.0, -self._leak], v, axis=0,
+        v, self._zi_v = self._sosfilt(self._sos, noise, axis=0, zi=self._zi_v)
+        p, self._zi_p = self._lfilter([self.dt_s], [1.0, -self._leak], v, axis=0,
                                        zi=self._zi_p)
         spikes = self._spk_rng.poisson(self.rates_hz(v) * self.dt_s).astype(np.float32)
         kinematics = np.column_stack([p, v]).astype(np.float32)
