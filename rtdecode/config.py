@@ -525,7 +525,9 @@ _REFERENCE_INTRO = [
     "(`[tuning]` `InletBufferReserveMs` / `OutletBufferReserveMs` = 500; liblsl's default of",
     "5,000 ms writes 621 MB per inlet at 1,024 ch @ 30 kHz when the stream opens): copy those",
     "lines into a config of your own. The daemon reads `InletBufferReserveMs` from the file in",
-    "use and warns, naming the setting, when a stream's pool would pass 100 MB.",
+    "use and warns, naming the setting, when a stream's pool would pass 100 MB. Its",
+    "`TimeProbeInterval = 0.01` / `TimeProbeMaxRTT = 0.05` cut the clock-offset estimate an inlet",
+    "makes when it opens or reopens after an outage from 0.64 s (liblsl's defaults) to 0.13 s.",
     "",
 ]
 
