@@ -169,7 +169,7 @@ class Daemon:
             return
         self.phase = "resolving the input stream"
         self._send_status()
-        self.inlet.open(self.stop, on_wait=self._heartbeat_if_due,
+        self.inlet.open(self.stop, on_wait=self._heartbeat_if_due, start=False,
                         layouts=[Layout(m.meta.channels, m.meta.rate_hz, f"model {m.path.name}")
                                  for m in models if m.meta is not None])
         self.phase = "checking models against the stream"
@@ -182,6 +182,7 @@ class Daemon:
             else default_budget_s([d.chain.rate_out_hz for d in self.pipeline.decoders]))
         self._open_topics()
         self._open_plugins(models)
+        self.inlet.start()  # samples flow from now on: nothing queued while the pipeline was built
         self.state, self.phase = "running", "streaming"
         self._send_status()
 

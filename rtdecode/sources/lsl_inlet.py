@@ -32,6 +32,7 @@ from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
 from rtdecode.lsl import NUMERIC_DTYPES, pylsl, streams_seen, warn_large_pool
 from rtdecode.resource import Resource
+from rtdecode.sources.lsl_pull import ChunkPuller
 from rtdecode.sources.stream_choice import FORMAT_NAMES, Layout, choose, describe, misfit, report
 from rtdecode.types import Chunk, Flags
 
@@ -70,9 +71,10 @@ _LOOK_EVERY_S = 0.1
 _RECONNECT_TIMEOUT_S = 5.0
 
 
-def _connect(info: pylsl.StreamInfo, cfg: SourceConfig,
-             timeout_s: float) -> tuple[pylsl.StreamInlet, pylsl.StreamInfo]:
-    """Open a clock-synced, recovering inlet on ``info``; returns (inlet, full info)."""
+def _connect(info: pylsl.StreamInfo, cfg: SourceConfig, timeout_s: float,
+             start: bool = True) -> tuple[pylsl.StreamInlet, pylsl.StreamInfo]:
+    """Open a clock-synced, recovering inlet on ``info``; returns (inlet, full info). With
+    ``start`` the data starts to flow into it now (else at ``open_stream`` or the first pull)."""
     inlet = pylsl.StreamInlet(info, max_buflen=cfg.buffer_s, max_chunklen=0, recover=True,
                               processing_flags=pylsl.proc_clocksync)
     full = inlet.info(timeout=timeout_s)
@@ -85,7 +87,8 @@ def _connect(info: pylsl.StreamInfo, cfg: SourceConfig,
     except pylsl.util.TimeoutError:
         logger.warning("no clock-offset estimate from %s yet; timestamps uncorrected at first",
                        info.name())
-    inlet.open_stream(timeout=timeout_s)
+    if start:
+        inlet.open_stream(timeout=timeout_s)
     return inlet, full
 
 
@@ -196,6 +199,7 @@ class LslInlet(Resource):
         self.rate_hz = 0.0
         self._raw: np.ndarray | None = None
         self._buf: np.ndarray | None = None
+        self._puller: ChunkPuller | None = None
         self._last_t: float | None = None
         self._last_index: float | None = None
         self.samples_in = 0
@@ -217,7 +221,7 @@ class LslInlet(Resource):
     # -- lifecycle -------------------------------------------------------
     def open(self, stop: threading.Event | None = None,
              on_wait: Callable[[], None] | None = None,
-             layouts: Sequence[Layout] = ()) -> LslInlet:
+             layouts: Sequence[Layout] = (), start: bool = True) -> LslInlet:
         """Resolve the stream, choose among matching outlets by layout, open the inlet.
 
         Parameters
@@ -230,6 +234,10 @@ class LslInlet(Resource):
         layouts : sequence of Layout
             What the consumers (the models) need besides ``source.channels`` / ``rate_hz``:
             outlets that do not fit are not chosen (:mod:`rtdecode.sources.stream_choice`).
+        start : bool
+            Let the data flow now; False leaves that to :meth:`start` (or the first pull), so
+            that what a consumer builds after learning the stream's layout does not leave a
+            backlog of samples queued while it built.
         """
         cfg = self.cfg
         pred = stream_predicate(cfg, "source")
@@ -238,7 +246,7 @@ class LslInlet(Resource):
         need = [Layout(cfg.channels, cfg.rate_hz, "the config", "source.channels", "source.rate_hz"),
                 *layouts]
         info, found = self._resolve(resolver, pred, need, stop, on_wait)
-        self.inlet, self.info = _connect(info, cfg, cfg.resolve_timeout_s)
+        self.inlet, self.info = _connect(info, cfg, cfg.resolve_timeout_s, start)
         self._known_uids = {r.uid() for r in found}
         # A continuous resolver keeps its query waves going in the background; it is kept
         # open afterwards to find a restarted rig (poll_reconnect).
@@ -249,8 +257,15 @@ class LslInlet(Resource):
         self._raw = _resident((cfg.max_chunk_samples, self.n_channels), dtype)
         self._buf = (self._raw if dtype == np.float32
                      else _resident((cfg.max_chunk_samples, self.n_channels), np.float32))
+        self._puller = ChunkPuller(info.channel_format(), self._raw)
         logger.info("opened LSL stream %s", describe(info))
         return self
+
+    def start(self) -> None:
+        """Let the data flow into the inlet opened with ``open(start=False)`` (idempotent)."""
+        if self.inlet is None:
+            raise SourceError("inlet is not open", "call open() first")
+        self.inlet.open_stream(timeout=self.cfg.resolve_timeout_s)
 
     def _resolve(self, resolver: pylsl.ContinuousResolver, pred: str, need: Sequence[Layout],
                  stop: threading.Event | None, on_wait: Callable[[], None] | None
@@ -421,7 +436,7 @@ class LslInlet(Resource):
         Chunk or None
             ``samples`` is a view of the preallocated buffer, valid until the next pull.
         """
-        if self.inlet is None or self._raw is None or self._buf is None:
+        if self.inlet is None or self._raw is None or self._buf is None or self._puller is None:
             raise SourceError("inlet is not open", "call open() first")
         cap = self._raw.shape[0] if max_samples is None else min(max_samples, self._raw.shape[0])
         if self.lost:  # nothing will come from this inlet again: wait as a pull would
@@ -447,7 +462,7 @@ class LslInlet(Resource):
         n = len(ts)
         if n == 0:
             return None
-        t = np.asarray(ts, dtype=np.float64)
+        t = ts.copy()  # the puller reuses its array; the chunk's times stay the chunk's
         if self._buf is not self._raw:
             np.copyto(self._buf[:n], self._raw[:n], casting="unsafe")
         x = self._buf[:n]
@@ -457,14 +472,14 @@ class LslInlet(Resource):
         return chunk
 
     def _wait_and_pull(self, timeout_s: float, cap: int) -> np.ndarray:
-        """Pull up to ``cap`` samples into ``self._raw``; spin first when ``busy_poll_s`` asks."""
-        assert self.inlet is not None
+        """Pull up to ``cap`` samples into ``self._raw``; spin first when ``busy_poll_s`` asks.
+        Returns their times, float64 (n,) s."""
+        assert self.inlet is not None and self._puller is not None
         spin = min(self.cfg.busy_poll_s, timeout_s)
         if spin > 0:
             end = time.perf_counter() + spin
             while True:
-                _, ts = self.inlet.pull_chunk(timeout=0.0, max_samples=cap, dest_obj=self._raw,
-                                              min_samples=1, as_numpy=True)
+                ts = self._puller.pull(self.inlet, 0.0, cap)
                 if len(ts):
                     return ts
                 if time.perf_counter() >= end:
@@ -472,9 +487,7 @@ class LslInlet(Resource):
             timeout_s -= spin
             if timeout_s <= 0:
                 return ts
-        _, ts = self.inlet.pull_chunk(timeout=timeout_s, max_samples=cap, dest_obj=self._raw,
-                                      min_samples=1, as_numpy=True)
-        return ts
+        return self._puller.pull(self.inlet, timeout_s, cap)
 
     def _account(self, x: np.ndarray, t: np.ndarray) -> int:
         """Count gaps, time jumps and index losses of a new chunk; returns its ``Flags`` (GAP)."""

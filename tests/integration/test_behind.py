@@ -151,3 +151,39 @@ def test_samples_that_arrive_late_are_flagged_but_not_skipped(
     # every pushed sample was decoded: the estimates carry consecutive sample indices
     idx = np.array([m.values[0] for m in fresh if m.values is not None])
     assert np.all(np.diff(idx) == 1), np.unique(np.diff(idx))
+
+
+def test_no_backlog_from_building_the_pipeline_after_the_stream_is_found(
+        tmp_path: Path, unique_name: str, ipc_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline is built once the stream's layout is known; the data must start flowing only
+    after that, or whatever the build takes (0.5 s here, a stand-in for importing scipy.signal for
+    a filter on a cold start) reaches the decoder as a backlog that ``skip`` throws away."""
+    from rtdecode.service.pipeline import Pipeline
+
+    build = Pipeline.open
+
+    def slow_open(self: Pipeline, models: list) -> Pipeline:
+        time.sleep(0.5)
+        return build(self, models)
+
+    monkeypatch.setattr(Pipeline, "open", slow_open)
+    daemon = _daemon(tmp_path, unique_name, ipc_endpoint, "skip", budget_ms=50.0)
+    producer = Producer(unique_name, channels=4, rate_hz=RATE, chunk=5).start()  # streaming first
+    msgs: list[Message] = []
+    statuses: list[dict] = []
+    rc: list[int] = []
+    runner = threading.Thread(target=lambda: rc.append(daemon.run()), daemon=True)
+    with subscriber(ipc_endpoint, "dec") as sub:
+        try:
+            runner.start()
+            drain(sub, 4.0, msgs, statuses)
+        finally:
+            daemon.stop.set()
+            runner.join(10)
+            producer.close()
+    assert rc == [0]
+    fresh = [m for m in msgs if not m.flags & Flags.STALE]
+    assert len(fresh) > 1000, len(fresh)
+    behind = statuses[-1]["behind"]
+    assert behind["episodes"] == 0 and behind["samples_skipped"] == 0, behind
+    assert _age(fresh[0]) < 0.05, _age(fresh[0])  # the first estimate is as fresh as the rest
