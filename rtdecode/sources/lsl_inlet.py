@@ -32,7 +32,6 @@ from rtdecode.config import SourceConfig
 from rtdecode.errors import SourceError
 from rtdecode.lsl import NUMERIC_DTYPES, pylsl, streams_seen, warn_large_pool
 from rtdecode.resource import Resource
-from rtdecode.sources.lsl_pull import ChunkPuller
 from rtdecode.sources.stream_choice import FORMAT_NAMES, Layout, choose, describe, misfit, report
 from rtdecode.types import Chunk, Flags
 
@@ -199,7 +198,6 @@ class LslInlet(Resource):
         self.rate_hz = 0.0
         self._raw: np.ndarray | None = None
         self._buf: np.ndarray | None = None
-        self._puller: ChunkPuller | None = None
         self._last_t: float | None = None
         self._last_index: float | None = None
         self.samples_in = 0
@@ -257,7 +255,6 @@ class LslInlet(Resource):
         self._raw = _resident((cfg.max_chunk_samples, self.n_channels), dtype)
         self._buf = (self._raw if dtype == np.float32
                      else _resident((cfg.max_chunk_samples, self.n_channels), np.float32))
-        self._puller = ChunkPuller(info.channel_format(), self._raw)
         logger.info("opened LSL stream %s", describe(info))
         return self
 
@@ -436,7 +433,7 @@ class LslInlet(Resource):
         Chunk or None
             ``samples`` is a view of the preallocated buffer, valid until the next pull.
         """
-        if self.inlet is None or self._raw is None or self._buf is None or self._puller is None:
+        if self.inlet is None or self._raw is None or self._buf is None:
             raise SourceError("inlet is not open", "call open() first")
         cap = self._raw.shape[0] if max_samples is None else min(max_samples, self._raw.shape[0])
         if self.lost:  # nothing will come from this inlet again: wait as a pull would
@@ -462,7 +459,7 @@ class LslInlet(Resource):
         n = len(ts)
         if n == 0:
             return None
-        t = ts.copy()  # the puller reuses its array; the chunk's times stay the chunk's
+        t = np.asarray(ts, dtype=np.float64)
         if self._buf is not self._raw:
             np.copyto(self._buf[:n], self._raw[:n], casting="unsafe")
         x = self._buf[:n]
@@ -472,14 +469,14 @@ class LslInlet(Resource):
         return chunk
 
     def _wait_and_pull(self, timeout_s: float, cap: int) -> np.ndarray:
-        """Pull up to ``cap`` samples into ``self._raw``; spin first when ``busy_poll_s`` asks.
-        Returns their times, float64 (n,) s."""
-        assert self.inlet is not None and self._puller is not None
+        """Pull up to ``cap`` samples into ``self._raw``; spin first when ``busy_poll_s`` asks."""
+        assert self.inlet is not None
         spin = min(self.cfg.busy_poll_s, timeout_s)
         if spin > 0:
             end = time.perf_counter() + spin
             while True:
-                ts = self._puller.pull(self.inlet, 0.0, cap)
+                _, ts = self.inlet.pull_chunk(timeout=0.0, max_samples=cap, dest_obj=self._raw,
+                                              min_samples=1, as_numpy=True)
                 if len(ts):
                     return ts
                 if time.perf_counter() >= end:
@@ -487,7 +484,9 @@ class LslInlet(Resource):
             timeout_s -= spin
             if timeout_s <= 0:
                 return ts
-        return self._puller.pull(self.inlet, timeout_s, cap)
+        _, ts = self.inlet.pull_chunk(timeout=timeout_s, max_samples=cap, dest_obj=self._raw,
+                                      min_samples=1, as_numpy=True)
+        return ts
 
     def _account(self, x: np.ndarray, t: np.ndarray) -> int:
         """Count gaps, time jumps and index losses of a new chunk; returns its ``Flags`` (GAP)."""
