@@ -37,6 +37,7 @@ from rtdecode.types import Chunk, Flags
 
 logger = logging.getLogger(__name__)
 
+
 def stream_predicate(sel: Any, section: str) -> str:
     """The liblsl XPath predicate of a stream selector (``name`` / ``type`` / ``source_id``).
 

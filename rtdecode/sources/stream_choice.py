@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rtdecode.lsl import pylsl
+from rtdecode.lsl import NUMERIC_DTYPES, pylsl
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,6 @@ FORMAT_NAMES = {
     pylsl.cf_float32: "float32", pylsl.cf_double64: "double64", pylsl.cf_string: "string",
     pylsl.cf_int32: "int32", pylsl.cf_int16: "int16", pylsl.cf_int8: "int8", pylsl.cf_int64: "int64",
 }
-NUMERIC_FORMATS = frozenset(FORMAT_NAMES) - {pylsl.cf_string}
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def describe(info: pylsl.StreamInfo) -> str:
 
 def misfit(info: pylsl.StreamInfo, layouts: Sequence[Layout], rate_tolerance: float) -> str | None:
     """Why ``info`` cannot feed these consumers, or None when it fits."""
-    if info.channel_format() not in NUMERIC_FORMATS:
+    if info.channel_format() not in NUMERIC_DTYPES:
         return (f"channel format {FORMAT_NAMES.get(info.channel_format(), '?')}: rtdecode decodes "
                 "numeric streams only")
     rate = info.nominal_srate()

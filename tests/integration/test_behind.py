@@ -41,19 +41,24 @@ def _daemon(tmp_path: Path, name: str, endpoint: str, policy: str, budget_ms: fl
 
 
 @contextmanager
-def _serving(daemon: Daemon, producer: Producer, endpoint: str) -> Iterator[Any]:
-    """The daemon running in a thread with the producer pushing; yields the subscriber. On exit
-    the daemon is stopped and must have exited with code 0."""
+def _serving(daemon: Daemon, producer: Producer, endpoint: str,
+             producer_first: bool = False) -> Iterator[Any]:
+    """The daemon running in a thread with the producer pushing; yields the subscriber. The
+    producer starts once the daemon runs, or (``producer_first``) before the daemon starts. On
+    exit the daemon is stopped and must have exited with code 0."""
     rc: list[int] = []
     runner = threading.Thread(target=lambda: rc.append(daemon.run()), daemon=True)
     with subscriber(endpoint, "dec") as sub:
         try:
+            if producer_first:
+                producer.start()
             runner.start()
-            end = time.monotonic() + 30
-            while daemon.state != "running" and time.monotonic() < end:
-                time.sleep(0.02)
-            assert daemon.pipeline is not None, "the daemon did not start"
-            producer.start(wait_consumer_s=20)
+            if not producer_first:
+                end = time.monotonic() + 30
+                while daemon.state != "running" and time.monotonic() < end:
+                    time.sleep(0.02)
+                assert daemon.pipeline is not None, "the daemon did not start"
+                producer.start(wait_consumer_s=20)
             yield sub
         finally:
             daemon.stop.set()
@@ -168,20 +173,11 @@ def test_no_backlog_from_building_the_pipeline_after_the_stream_is_found(
 
     monkeypatch.setattr(Pipeline, "open", slow_open)
     daemon = _daemon(tmp_path, unique_name, ipc_endpoint, "skip", budget_ms=50.0)
-    producer = Producer(unique_name, channels=4, rate_hz=RATE, chunk=5).start()  # streaming first
+    producer = Producer(unique_name, channels=4, rate_hz=RATE, chunk=5)
     msgs: list[Message] = []
     statuses: list[dict] = []
-    rc: list[int] = []
-    runner = threading.Thread(target=lambda: rc.append(daemon.run()), daemon=True)
-    with subscriber(ipc_endpoint, "dec") as sub:
-        try:
-            runner.start()
-            drain(sub, 4.0, msgs, statuses)
-        finally:
-            daemon.stop.set()
-            runner.join(10)
-            producer.close()
-    assert rc == [0]
+    with _serving(daemon, producer, ipc_endpoint, producer_first=True) as sub:  # streaming first
+        drain(sub, 4.0, msgs, statuses)
     fresh = [m for m in msgs if not m.flags & Flags.STALE]
     assert len(fresh) > 1000, len(fresh)
     behind = statuses[-1]["behind"]
