@@ -17,7 +17,10 @@ def linear_model(path: Path, *, rate_hz: float, channels: int, chain: list[dict]
     """Write a streaming causal linear model with random weights.
 
     With ``identity_channel=k``, output 0 is exactly input channel k at lag 0
-    (so an index channel passes through untouched: a proof of no loss / duplication).
+    (so an index channel passes through untouched: a proof of no loss / duplication), and the
+    other outputs do not read channel k: a sample counter grows with the run, and mixed into a
+    small output it makes float32 rounding (which depends on how many frames one ONNX Runtime
+    call takes) grow with the run too.
     """
     chain = chain or []
     c = build_chain(chain, rate_hz, channels)
@@ -27,6 +30,7 @@ def linear_model(path: Path, *, rate_hz: float, channels: int, chain: list[dict]
     W *= np.float32(weight_scale)  # a huge scale makes a model that overflows to inf (fault tests)
     if identity_channel is not None:
         W[0] = 0.0
+        W[:, identity_channel] = 0.0  # the other outputs do not read the counter (see the docstring)
         W[0, identity_channel, lags - 1] = 1.0
         b[0] = 0.0
     meta = ModelMetadata(
