@@ -19,6 +19,11 @@ the split's test pulses and on each held-out session:
 
 The autoencoder is trained once and cached in ``OUT/ae_firing.pt`` (~5–13 min on a 2-core VM).
 
+``--bootstrap MODEL`` instead compares an exported model (e.g. the committee that
+``rtdecode m2m train`` wrote) with ridge on the firing volume pulse by pulse: the scaled NRMSE
+of both and a paired bootstrap (pulses resampled, 2,000 draws) of their difference, on each set
+and on the held-out sessions pooled, so a margin can be told from sampling noise.
+
 ``--single INPUT:DEPTH`` instead trains one set of mappers of one study setting (e.g.
 ``efield:6``, seeded with the config's seed) and reports what the study reports for it:
 parameters, BIC, AICc and NRMSE per head.
@@ -102,14 +107,6 @@ def _autoencoder(cfg: M2mTrainConfig, train: Session, held: list[Session], out: 
     return ae
 
 
-def _member_splits(calib: np.ndarray, fit: np.ndarray, val: np.ndarray, members: int, how: str,
-                   seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    if how == "same":
-        return [(fit, val)] * members
-    folds = np.array_split(np.random.default_rng([seed, 16]).permutation(calib), members)
-    return [(np.setdiff1d(calib, f), np.sort(f)) for f in folds]
-
-
 @dataclass
 class Setup:
     """The study's sessions, first split, an input kind's autoencoder and the split's targets."""
@@ -134,6 +131,45 @@ class Setup:
         ae = _autoencoder(cfg, train, held, out, kind)
         tg = study._targets(train, held, calib, cfg.protocol.synergies, cfg.seed)
         return cls(train, held, fit, val, test, calib, ae, tg)
+
+
+def _paired_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, draws: int = 2000
+                      ) -> dict[str, float]:
+    """NRMSE(a) − NRMSE(b) on rows of ``y`` (N, k), and its 2.5 / 97.5 % bootstrap percentiles."""
+    rng = np.random.default_rng(0)
+    diffs = [nrmse(y[i], a[i]) - nrmse(y[i], b[i])
+             for i in (rng.integers(0, len(y), len(y)) for _ in range(draws))]
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"model": round(nrmse(y, a), 4), "ridge": round(nrmse(y, b), 4),
+            "diff": round(nrmse(y, a) - nrmse(y, b), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
+
+
+def bootstrap(cfg: M2mTrainConfig, out: Path, model: Path) -> dict[str, Any]:
+    """Each head of an exported model against ridge on the firing volume, per set (see above)."""
+    from rtdecode.tms.m2m_model import M2mModel
+
+    st = Setup.load(cfg, out)
+    m = M2mModel(model)
+    keep = np.flatnonzero((st.train.mags[st.calib] > 0).any(axis=0).ravel())
+    ridge = VolumeRidge().fit(study._flat(st.ae.prep, st.train.mags[st.calib], keep), st.tg.y[st.calib])
+    sets = [("test", st.train.mags[st.test], st.tg.y[st.test])]
+    sets += [(s.name, s.mags, y) for s, y in zip(st.held, st.tg.test_y, strict=True)]
+    res: dict[str, Any] = {"model": str(model), "config": cfg.name, "sets": {}}
+    pooled: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
+    for name, mags, y in sets:
+        p_ridge = ridge.predict(study._flat(st.ae.prep, mags, keep))
+        heads = {h: st.tg.scale.apply(np.concatenate([m.run(mags[i:i + 32].astype(np.float32))[h]
+                                                      for i in range(0, len(mags), 32)]))
+                 for h in study.HEADS}
+        res["sets"][name] = {h: _paired_bootstrap(y, p, p_ridge) for h, p in heads.items()}
+        logging.info("%s: %s", name, res["sets"][name])
+        if name != "test":
+            pooled.append((y, heads, p_ridge))
+    y_all, r_all = np.concatenate([p[0] for p in pooled]), np.concatenate([p[2] for p in pooled])
+    res["sets"]["held-out pooled"] = {h: _paired_bootstrap(y_all, np.concatenate([p[1][h] for p in pooled]), r_all)
+                                      for h in study.HEADS}
+    (out / f"bootstrap-{model.stem}.json").write_text(json.dumps(res, indent=1))
+    return res
 
 
 def single(cfg: M2mTrainConfig, out: Path, setting: str) -> dict[str, Any]:
@@ -169,7 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (row,) = study._baselines("firing", False, st.train, held, ae, tg, calib, st.test, 0)  # ridge only
     res["ridge"]["volume"] = {n: round(row[f"nrmse_{n}"], 4) for n in score.names}
     preds: list[list[dict[str, np.ndarray]]] = []
-    for i, (f, v) in enumerate(_member_splits(calib, st.fit, st.val, args.members, args.split, cfg.seed)):
+    for i, (f, v) in enumerate(study.member_splits(st.fit, st.val, args.members, args.split, cfg.seed)):
         # seeded here too: in the study, the first mapper's initial weights follow the run's RNG
         torch.manual_seed(cfg.seed + 7919 * i)
         mappers, _ = study._train_setting(ae, tg, f, v, 3, cfg, cfg.seed + 7919 * i)
@@ -192,8 +228,14 @@ def main() -> None:
     ap.add_argument("--split", choices=("same", "folds"), default="same")
     ap.add_argument("--hidden", choices=("relu", "linear"), default="relu")
     ap.add_argument("--single", metavar="INPUT:DEPTH", help="one model of a study setting instead")
+    ap.add_argument("--bootstrap", metavar="MODEL", type=Path,
+                    help="an exported model against ridge, with paired bootstrap intervals, instead")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = ap.parse_args()
+    if args.bootstrap:
+        res = bootstrap(load_m2m_config(args.config), Path(args.out), args.bootstrap)
+        print(json.dumps(res["sets"], indent=1))  # noqa: T201
+        return
     if args.single:
         cfg = load_m2m_config(args.config)
         print(json.dumps(single(cfg, Path(args.out), args.single)["heads"], indent=1, default=float))  # noqa: T201

@@ -144,8 +144,12 @@ class M2mExportConfig(_Strict):
     depth: Literal[3, 6] = 3
     primary: Literal["direct", "synergy", "both"] = Field("both", description="head the service "
                                                           "publishes")
-    members: int = Field(1, ge=1, description="mappers averaged in the shipped model (the study's "
-                         "first model of the setting on the first split, and members − 1 more seeds)")
+    members: int = Field(1, ge=1, description="sets of mappers averaged in the shipped model")
+    split: Literal["same", "folds"] = Field(
+        "same", description="how the members are early-stopped: 'same' — all on the first split's "
+        "validation pulses (the study's first model of the setting, then members − 1 more seeds); "
+        "'folds' — a cross-validation committee: the calibration pulses in `members` folds, member i "
+        "early-stopped on fold i and fitted on the others (needs members ≥ 2)")
     path: Path | None = Field(None, description="output .onnx (default <out_dir>/<name>.onnx)")
 
 
@@ -172,6 +176,8 @@ class M2mTrainConfig(SettingsModel):
         if any(s % 32 for s in self.volume.shape):
             raise ValueError(f"volume.shape {list(self.volume.shape)}: each axis must be a multiple "
                              f"of 32 (two 2x poolings to the code, three more in the mapper)")
+        if self.export.split == "folds" and self.export.members < 2:
+            raise ValueError("export.split = 'folds' needs export.members >= 2 (one fold per member)")
         if self.export.enabled and (self.export.input not in self.protocol.inputs
                                     or self.export.depth not in self.protocol.depths):
             raise ValueError(f"export.input {self.export.input!r} / depth {self.export.depth} must be "

@@ -40,7 +40,7 @@ from rtdecode.tms.volume import VolumeModel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AutoencoderRun", "Shipped", "Targets", "run_study"]
+__all__ = ["AutoencoderRun", "Shipped", "Targets", "member_splits", "run_study"]
 
 HEADS = ("direct", "synergy", "both")
 
@@ -210,14 +210,35 @@ def _score(ae: AutoencoderRun, tg: Targets, members: list[dict[str, Mapper]], ca
     return out
 
 
+def member_splits(fit: np.ndarray, val: np.ndarray, members: int, how: str, seed: int
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, val) pulse indices for each member of the shipped ensemble (``export.split``).
+
+    ``"same"``: every member on the study's split. ``"folds"``: the calibration pulses
+    (``fit`` ∪ ``val``) shuffled into ``members`` folds; member i is early-stopped on fold i
+    and fitted on the others, so every calibration pulse is fitted by ``members − 1`` members.
+    """
+    if how == "same":
+        return [(fit, val)] * members
+    calib = np.sort(np.concatenate([fit, val]))
+    folds = np.array_split(np.random.default_rng([seed, 16]).permutation(calib), members)
+    return [(np.setdiff1d(calib, f), np.sort(f)) for f in folds]
+
+
 def _ensemble(ae: AutoencoderRun, tg: Targets, first: dict[str, Mapper], depth: int,
               split: tuple[np.ndarray, np.ndarray, np.ndarray], train: Session, tests: list[Session],
               cfg: M2mTrainConfig) -> Shipped:
-    """The shipped model: ``export.members`` sets of mappers (the study's first, then new seeds)."""
+    """The shipped model: ``export.members`` sets of mappers. With ``export.split = "same"`` the
+    study's first, then new seeds; with ``"folds"`` a committee, member i seeded ``seed + 7919 i``."""
     fit, val, test = split
-    members = [first]
-    for i in range(1, cfg.export.members):
-        members.append(_train_setting(ae, tg, fit, val, depth, cfg, cfg.seed + 7919 * i)[0])
+    ex = cfg.export
+    pairs = member_splits(fit, val, ex.members, ex.split, cfg.seed)
+    members = [first] if ex.split == "same" else []
+    for i in range(len(members), ex.members):
+        f, v = pairs[i]
+        if ex.split == "folds":
+            torch.manual_seed(cfg.seed + 7919 * i)  # the mappers' initial weights too
+        members.append(_train_setting(ae, tg, f, v, depth, cfg, cfg.seed + 7919 * i)[0])
     calib = np.sort(np.concatenate([fit, val]))
     return Shipped(ae, tg, members, depth, _score(ae, tg, members, calib, test, tests), train.table)
 
