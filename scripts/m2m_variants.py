@@ -150,14 +150,13 @@ def bootstrap(cfg: M2mTrainConfig, out: Path, model: Path) -> dict[str, Any]:
 
     st = Setup.load(cfg, out)
     m = M2mModel(model)
-    keep = np.flatnonzero((st.train.mags[st.calib] > 0).any(axis=0).ravel())
-    ridge = VolumeRidge().fit(study._flat(st.ae.prep, st.train.mags[st.calib], keep), st.tg.y[st.calib])
+    ridge = study.volume_ridge(st.ae.prep, st.train.mags[st.calib], st.tg.y[st.calib])
     sets = [("test", st.train.mags[st.test], st.tg.y[st.test])]
     sets += [(s.name, s.mags, y) for s, y in zip(st.held, st.tg.test_y, strict=True)]
     res: dict[str, Any] = {"model": str(model), "config": cfg.name, "sets": {}}
     pooled: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
     for name, mags, y in sets:
-        p_ridge = ridge.predict(study._flat(st.ae.prep, mags, keep))
+        p_ridge = ridge(mags)
         heads = {h: st.tg.scale.apply(np.concatenate([m.run(mags[i:i + 32].astype(np.float32))[h]
                                                       for i in range(0, len(mags), 32)]))
                  for h in study.HEADS}
@@ -206,9 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     res["ridge"]["volume"] = {n: round(row[f"nrmse_{n}"], 4) for n in score.names}
     preds: list[list[dict[str, np.ndarray]]] = []
     for i, (f, v) in enumerate(study.member_splits(st.fit, st.val, args.members, args.split, cfg.seed)):
-        # seeded here too: in the study, the first mapper's initial weights follow the run's RNG
-        torch.manual_seed(cfg.seed + 7919 * i)
-        mappers, _ = study._train_setting(ae, tg, f, v, 3, cfg, cfg.seed + 7919 * i)
+        mappers = study.train_member(ae, tg, f, v, 3, cfg, i)  # as the export's committee
         preds.append([study.head_predictions([mappers], tg.synergies.basis, c)
                       for c in [ae.codes, *ae.test_codes]])
         mean = [{h: np.mean([p[j][h] for p in preds], axis=0) for h in study.HEADS} for j in range(len(flat))]

@@ -40,7 +40,8 @@ from rtdecode.tms.volume import VolumeModel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AutoencoderRun", "Shipped", "Targets", "member_splits", "run_study"]
+__all__ = ["AutoencoderRun", "Shipped", "Targets", "member_splits", "run_study", "train_member",
+           "volume_ridge"]
 
 HEADS = ("direct", "synergy", "both")
 
@@ -116,6 +117,14 @@ def _flat(prep: VolumePrep, mags: np.ndarray, keep: np.ndarray, chunk: int = 64)
                            for i in range(0, len(mags), chunk)])
 
 
+def volume_ridge(prep: VolumePrep, mags: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Ridge regression on the scaled volumes (voxels nonzero in any of ``mags``, (N, X, Y, Z)) to
+    the scaled responses ``y`` (N, k); returns volumes → predictions (M, k)."""
+    keep = np.flatnonzero((mags > 0).any(axis=0).ravel())
+    ridge = VolumeRidge().fit(_flat(prep, mags, keep), y)
+    return lambda m: ridge.predict(_flat(prep, m, keep))
+
+
 def _baselines(kind: str, first: bool, train: Session, tests: list[Session], ae: AutoencoderRun,
                tg: Targets, calib: np.ndarray, test: np.ndarray, repeat: int) -> list[dict[str, Any]]:
     """Scores of the baselines fitted on the calibration pulses (ridge per input kind)."""
@@ -129,10 +138,8 @@ def _baselines(kind: str, first: bool, train: Session, tests: list[Session], ae:
         preds[f"{nm.name} (k={nm.k})"] = (nm.predict(t.pose[test, :3], t.intensity_mso[test]),
                                            [nm.predict(s.table.pose[:, :3], s.table.intensity_mso)
                                             for s in tests])
-    keep = np.flatnonzero((train.mags[calib] > 0).any(axis=0).ravel())
-    ridge = VolumeRidge().fit(_flat(ae.prep, train.mags[calib], keep), tg.y[calib])
-    preds[f"{ridge.name} ({kind})"] = (ridge.predict(_flat(ae.prep, train.mags[test], keep)),
-                                       [ridge.predict(_flat(ae.prep, s.mags, keep)) for s in tests])
+    ridge = volume_ridge(ae.prep, train.mags[calib], tg.y[calib])
+    preds[f"{VolumeRidge.name} ({kind})"] = (ridge(train.mags[test]), [ridge(s.mags) for s in tests])
     rows = []
     for name, (p_test, p_held) in preds.items():
         rows.append({"baseline": name, "input": kind if "ridge" in name else None, "repeat": repeat,
@@ -225,6 +232,16 @@ def member_splits(fit: np.ndarray, val: np.ndarray, members: int, how: str, seed
     return [(np.setdiff1d(calib, f), np.sort(f)) for f in folds]
 
 
+def train_member(ae: AutoencoderRun, tg: Targets, fit: np.ndarray, val: np.ndarray, depth: int,
+                 cfg: M2mTrainConfig, i: int, reseed: bool = True) -> dict[str, Mapper]:
+    """Member ``i`` of an ensemble, seeded ``cfg.seed + 7919 i``; with ``reseed`` torch's global
+    RNG too, so the mappers' initial weights do not depend on what ran before."""
+    seed = cfg.seed + 7919 * i
+    if reseed:
+        torch.manual_seed(seed)
+    return _train_setting(ae, tg, fit, val, depth, cfg, seed)[0]
+
+
 def _ensemble(ae: AutoencoderRun, tg: Targets, first: dict[str, Mapper], depth: int,
               split: tuple[np.ndarray, np.ndarray, np.ndarray], train: Session, tests: list[Session],
               cfg: M2mTrainConfig) -> Shipped:
@@ -235,10 +252,7 @@ def _ensemble(ae: AutoencoderRun, tg: Targets, first: dict[str, Mapper], depth: 
     pairs = member_splits(fit, val, ex.members, ex.split, cfg.seed)
     members = [first] if ex.split == "same" else []
     for i in range(len(members), ex.members):
-        f, v = pairs[i]
-        if ex.split == "folds":
-            torch.manual_seed(cfg.seed + 7919 * i)  # the mappers' initial weights too
-        members.append(_train_setting(ae, tg, f, v, depth, cfg, cfg.seed + 7919 * i)[0])
+        members.append(train_member(ae, tg, *pairs[i], depth, cfg, i, reseed=ex.split == "folds"))
     calib = np.sort(np.concatenate([fit, val]))
     return Shipped(ae, tg, members, depth, _score(ae, tg, members, calib, test, tests), train.table)
 
