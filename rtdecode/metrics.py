@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["aicc", "bic", "confusion", "nrmse", "r2_per_column", "rms", "sigma2_ml"]
+__all__ = ["NrmseComparison", "aicc", "bic", "compare_nrmse", "confusion", "nrmse", "r2_per_column", "rms",
+           "sigma2_ml"]
 
 
 def r2_per_column(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
@@ -51,6 +54,52 @@ def nrmse(y: np.ndarray, yhat: np.ndarray) -> float:
     if den <= 0:
         return float("nan")
     return float(np.sqrt(np.square(y - np.asarray(yhat, np.float64)).sum() / den))
+
+
+@dataclass(frozen=True)
+class NrmseComparison:
+    """NRMSE of a model and of a baseline on the same rows, and a bootstrap interval of the gap."""
+
+    model: float
+    baseline: float
+    diff: float  #: ``model − baseline`` (negative: the model is better)
+    lo: float  #: lower end of the ``level`` bootstrap interval of ``diff``
+    hi: float  #: upper end
+    rows: int
+    level: float
+
+    @property
+    def model_better(self) -> bool:
+        """The whole interval is below zero: the model's lower error is not sampling noise."""
+        return self.hi < 0.0
+
+    def to_json(self) -> dict[str, float | int | list[float]]:
+        """Plain numbers (4 decimals) for results files and model metadata."""
+        return {"model": round(self.model, 4), "baseline": round(self.baseline, 4),
+                "diff": round(self.diff, 4), "ci": [round(self.lo, 4), round(self.hi, 4)],
+                "rows": self.rows, "level": self.level}
+
+
+def compare_nrmse(y: np.ndarray, model: np.ndarray, baseline: np.ndarray, *, draws: int = 2000,
+                  level: float = 0.95, seed: int = 0) -> NrmseComparison:
+    """:func:`nrmse` of ``model`` minus that of ``baseline`` with a paired bootstrap interval.
+
+    The rows (trials) of ``y``, ``model`` and ``baseline`` (float (T, k)) are resampled with
+    replacement ``draws`` times, the same rows for both predictions (a paired comparison), and
+    the ``level`` percentile interval of the difference is reported.
+    """
+    y = np.asarray(y, np.float64)
+    e_model = np.square(y - np.asarray(model, np.float64)).sum(axis=1)
+    e_base = np.square(y - np.asarray(baseline, np.float64)).sum(axis=1)
+    den = np.square(y).sum(axis=1)
+    idx = np.random.default_rng(seed).integers(0, len(y), size=(draws, len(y)))
+    d = den[idx].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diffs = np.sqrt(e_model[idx].sum(axis=1) / d) - np.sqrt(e_base[idx].sum(axis=1) / d)
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.nanpercentile(diffs, [tail, 100.0 - tail])
+    a, b = nrmse(y, model), nrmse(y, baseline)
+    return NrmseComparison(a, b, a - b, float(lo), float(hi), len(y), level)
 
 
 def sigma2_ml(y: np.ndarray, yhat: np.ndarray) -> float:

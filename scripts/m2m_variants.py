@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rtdecode.metrics import nrmse
+from rtdecode.metrics import compare_nrmse, nrmse
 from rtdecode.nn.m2m import protocol as study
 from rtdecode.nn.m2m.config import M2mTrainConfig, load_m2m_config
 from rtdecode.nn.m2m.sessions import Session, load_sessions, splits
@@ -133,17 +133,6 @@ class Setup:
         return cls(train, held, fit, val, test, calib, ae, tg)
 
 
-def _paired_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, draws: int = 2000
-                      ) -> dict[str, float]:
-    """NRMSE(a) − NRMSE(b) on rows of ``y`` (N, k), and its 2.5 / 97.5 % bootstrap percentiles."""
-    rng = np.random.default_rng(0)
-    diffs = [nrmse(y[i], a[i]) - nrmse(y[i], b[i])
-             for i in (rng.integers(0, len(y), len(y)) for _ in range(draws))]
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return {"model": round(nrmse(y, a), 4), "ridge": round(nrmse(y, b), 4),
-            "diff": round(nrmse(y, a) - nrmse(y, b), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
-
-
 def bootstrap(cfg: M2mTrainConfig, out: Path, model: Path) -> dict[str, Any]:
     """Each head of an exported model against ridge on the firing volume, per set (see above)."""
     from rtdecode.tms.m2m_model import M2mModel
@@ -160,12 +149,12 @@ def bootstrap(cfg: M2mTrainConfig, out: Path, model: Path) -> dict[str, Any]:
         heads = {h: st.tg.scale.apply(np.concatenate([m.run(mags[i:i + 32].astype(np.float32))[h]
                                                       for i in range(0, len(mags), 32)]))
                  for h in study.HEADS}
-        res["sets"][name] = {h: _paired_bootstrap(y, p, p_ridge) for h, p in heads.items()}
+        res["sets"][name] = {h: compare_nrmse(y, p, p_ridge).to_json() for h, p in heads.items()}
         logging.info("%s: %s", name, res["sets"][name])
         if name != "test":
             pooled.append((y, heads, p_ridge))
     y_all, r_all = np.concatenate([p[0] for p in pooled]), np.concatenate([p[2] for p in pooled])
-    res["sets"]["held-out pooled"] = {h: _paired_bootstrap(y_all, np.concatenate([p[1][h] for p in pooled]), r_all)
+    res["sets"]["held-out pooled"] = {h: compare_nrmse(y_all, np.concatenate([p[1][h] for p in pooled]), r_all).to_json()
                                       for h in study.HEADS}
     (out / f"bootstrap-{model.stem}.json").write_text(json.dumps(res, indent=1))
     return res
@@ -201,7 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     r = VolumeRidge().fit(flat[0][calib], tg.y[calib])
     res["ridge"]["code"] = score(r.predict(flat[0]), [r.predict(c) for c in flat[1:]])
     res["ridge"]["code_isotonic"] = isotonic_on_ridge(flat, tg, calib, score)
-    (row,) = study._baselines("firing", False, st.train, held, ae, tg, calib, st.test, 0)  # ridge only
+    (row,), _ = study._baselines("firing", False, st.train, held, ae, tg, calib, st.test, 0)  # ridge only
     res["ridge"]["volume"] = {n: round(row[f"nrmse_{n}"], 4) for n in score.names}
     preds: list[list[dict[str, np.ndarray]]] = []
     for i, (f, v) in enumerate(study.member_splits(st.fit, st.val, args.members, args.split, cfg.seed)):

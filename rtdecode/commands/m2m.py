@@ -67,9 +67,9 @@ def run_train(args: argparse.Namespace) -> int:
     if sh is None:
         return 0
     for h, v in sh["heads"].items():
-        print(f"model {h}: held-out NRMSE {v['nrmse_held_out']:.3f} vs best baseline "
-              f"({sh['best_baseline']}) {v['best_baseline_nrmse']:.3f}, test pulses "
-              f"{v['nrmse_test']:.3f} vs {v['best_baseline_nrmse_test']:.3f}: "
+        print(f"model {h}: NRMSE on {sh['pulses']} held-out pulses {v['nrmse_held_out']:.4f} vs best "
+              f"baseline ({sh['best_baseline']}) {v['best_baseline_nrmse']:.4f}, difference "
+              f"{v['diff']:+.4f} [95 % {v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}]: "
               f"{'beats it' if v['beats_baseline'] else 'does NOT beat it (do not ship it)'}")
     print(f"model: {sh['path']}; verify: {'PASS' if sh['verify']['ok'] else 'FAIL'}")
     return 0 if sh["verify"]["ok"] else 1

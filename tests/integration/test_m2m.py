@@ -62,10 +62,15 @@ def test_tiny_study_reports_every_setting_and_baseline(trained: dict[str, Any]) 
     assert "Held-out NRMSE" in card and "ridge on the volume" in card
     meta = M2mModel(trained["model"]).meta
     assert meta.muscles[0] == "FDI" and len(meta.synergy_basis) == 9 and meta.volume.kind == "firing"
-    both = meta.metrics["held_out"]["heads"]["both"]
-    assert both["nrmse_held_out"] > 0 and both["nrmse_test"] > 0
-    assert both["beats_baseline"] == (both["nrmse_held_out"] < both["best_baseline_nrmse"]
-                                      and both["nrmse_test"] < both["best_baseline_nrmse_test"])
+    verdict = meta.metrics["held_out"]
+    held = sum(s["pulses"] for s in res["sessions"]["held_out"])
+    assert verdict["pulses"] == res["splits"][0]["test"] + held
+    assert verdict["best_baseline"] == min(verdict["baselines"], key=verdict["baselines"].get)
+    for v in verdict["heads"].values():  # the rule: the whole interval of model − baseline below zero
+        assert v["nrmse_held_out"] > 0 and v["ci95"][0] <= v["ci95"][1]
+        assert v["diff"] == pytest.approx(v["nrmse_held_out"] - v["best_baseline_nrmse"])
+        assert v["beats_baseline"] == (v["ci95"][1] < 0)
+    assert "95 % interval" in card and "subject0_seed" in card
 
 
 def test_verify_and_train_commands(trained: dict[str, Any], tmp_path: Path,

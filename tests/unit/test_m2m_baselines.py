@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rtdecode.errors import DataError
-from rtdecode.metrics import aicc, bic, nrmse, sigma2_ml
+from rtdecode.metrics import aicc, bic, compare_nrmse, nrmse, sigma2_ml
 from rtdecode.tms.m2m_baselines import MeanPerIntensity, NearestMapped, VolumeRidge
 from rtdecode.tms.m2m_data import MinMax
 from rtdecode.tms.session_table import read_table
@@ -27,6 +27,25 @@ def test_scores_follow_the_paper() -> None:
     assert aicc(s2, 4, 1) == pytest.approx(4 * np.log(s2) + 4 * 5 / 1)
     assert aicc(s2, 100, 200) < 100 * np.log(s2)  # p > Nk − 2: the correction turns negative, as in the paper
     assert np.isnan(aicc(s2, 4, 2))
+
+
+def test_paired_bootstrap_tells_a_real_gap_from_noise() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.uniform(0.2, 1.0, (800, 4))
+    good = y + rng.normal(0, 0.10, y.shape)
+    worse = y + rng.normal(0, 0.12, y.shape)
+    c = compare_nrmse(y, good, worse)
+    assert c.model == pytest.approx(nrmse(y, good)) and c.diff == pytest.approx(c.model - c.baseline)
+    assert c.lo <= c.diff <= c.hi < 0 and c.model_better and c.rows == 800
+    flipped = compare_nrmse(y, worse, good)  # the same draws: the interval mirrors
+    assert flipped.lo == pytest.approx(-c.hi) and flipped.hi == pytest.approx(-c.lo)
+    assert not flipped.model_better
+    twin = y + rng.normal(0, 0.10, y.shape)  # as good as `good`: the interval straddles zero
+    t = compare_nrmse(y, twin, good)
+    assert t.lo < 0 < t.hi and not t.model_better
+    few = compare_nrmse(y[:20], good[:20], worse[:20])  # too few rows to resolve the same gap
+    assert few.hi - few.lo > 3 * (c.hi - c.lo)
+    assert compare_nrmse(y, good, worse, seed=1).to_json()["ci"] != c.to_json()["ci"]
 
 
 def test_minmax_round_trip() -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ class Shipped:
     depth: int
     scores: dict[str, Any]
     table: MappingTable  #: the training session's usable pulses
+    test: np.ndarray  #: the training session's test pulses (split 0)
+    #: every baseline's scaled predictions on split 0: (test pulses (T, k), [held-out session (N, k)])
+    baselines: dict[str, tuple[np.ndarray, list[np.ndarray]]] = field(default_factory=dict)
 
 
 def _autoencoder(kind: str, train: Session, tests: list[Session], cfg: M2mTrainConfig) -> AutoencoderRun:
@@ -125,11 +128,16 @@ def volume_ridge(prep: VolumePrep, mags: np.ndarray, y: np.ndarray) -> Callable[
     return lambda m: ridge.predict(_flat(prep, m, keep))
 
 
+Predictions = dict[str, tuple[np.ndarray, list[np.ndarray]]]
+
+
 def _baselines(kind: str, first: bool, train: Session, tests: list[Session], ae: AutoencoderRun,
-               tg: Targets, calib: np.ndarray, test: np.ndarray, repeat: int) -> list[dict[str, Any]]:
-    """Scores of the baselines fitted on the calibration pulses (ridge per input kind)."""
+               tg: Targets, calib: np.ndarray, test: np.ndarray, repeat: int
+               ) -> tuple[list[dict[str, Any]], Predictions]:
+    """Scores of the baselines fitted on the calibration pulses (ridge per input kind), and their
+    scaled predictions on the test pulses and on each held-out session."""
     t = train.table
-    preds: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
+    preds: Predictions = {}
     if first:
         mpi = MeanPerIntensity().fit(t.intensity_mso[calib], tg.y[calib])
         preds[mpi.name] = (mpi.predict(t.intensity_mso[test]),
@@ -144,7 +152,7 @@ def _baselines(kind: str, first: bool, train: Session, tests: list[Session], ae:
     for name, (p_test, p_held) in preds.items():
         rows.append({"baseline": name, "input": kind if "ridge" in name else None, "repeat": repeat,
                      **_nrmse_block(tg, test, p_test, p_held, tests)})
-    return rows
+    return rows, preds
 
 
 def _nrmse_block(tg: Targets, test: np.ndarray, p_test: np.ndarray, p_held: list[np.ndarray],
@@ -254,7 +262,7 @@ def _ensemble(ae: AutoencoderRun, tg: Targets, first: dict[str, Mapper], depth: 
     for i in range(len(members), ex.members):
         members.append(train_member(ae, tg, *pairs[i], depth, cfg, i, reseed=ex.split == "folds"))
     calib = np.sort(np.concatenate([fit, val]))
-    return Shipped(ae, tg, members, depth, _score(ae, tg, members, calib, test, tests), train.table)
+    return Shipped(ae, tg, members, depth, _score(ae, tg, members, calib, test, tests), train.table, test)
 
 
 def run_study(cfg: M2mTrainConfig, out_dir: Path, progress: Callable[[dict[str, Any]], object] | None = None
@@ -272,14 +280,17 @@ def run_study(cfg: M2mTrainConfig, out_dir: Path, progress: Callable[[dict[str, 
                                                      for s in tests]},
                            "splits": [{"fit": len(a), "val": len(b), "test": len(c)} for a, b, c in sp],
                            "autoencoders": {}, "settings": [], "baselines": []}
-    shipped = None
+    shipped, split0 = None, {}
     for ki, kind in enumerate(proto.inputs):
         ae = _autoencoder(kind, train, tests, cfg)
         res["autoencoders"][kind] = ae.history
         for r, (fit, val, test) in enumerate(sp):
             calib = np.sort(np.concatenate([fit, val]))
             tg = _targets(train, tests, calib, proto.synergies, cfg.seed + r)
-            res["baselines"] += _baselines(kind, ki == 0, train, tests, ae, tg, calib, test, r)
+            rows, preds = _baselines(kind, ki == 0, train, tests, ae, tg, calib, test, r)
+            res["baselines"] += rows
+            if r == 0:
+                split0.update(preds)
             for depth in proto.depths:
                 for m in range(proto.models):
                     seed = cfg.seed + 1000 * r + 10 * m
@@ -292,4 +303,6 @@ def run_study(cfg: M2mTrainConfig, out_dir: Path, progress: Callable[[dict[str, 
                         res["shipped_scores"] = shipped.scores
                     if progress is not None:
                         progress(res)
+    if shipped is not None:
+        shipped.baselines = split0
     return res, shipped
