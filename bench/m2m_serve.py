@@ -13,8 +13,7 @@ Two parts, one JSON (p50 / p90 / p99 / p99.9 / max / mean in ms):
   prediction arrived before the measurement and before the post-pulse window opened (the
   muscles respond ~20 ms after the pulse).
 
-    rtdecode m2m train configs/train/m2m_sim.toml     # builds out/m2m/sim/m2m_sim.onnx (not shipped)
-    python -m bench.m2m_serve                         → bench/results/m2m_serve.json
+    python -m bench.m2m_serve                         → bench/results/m2m_serve.json (the shipped model)
     python -m bench.m2m_serve --model M --pulses 6 --poses 4 --out /tmp/m.json   # a smoke run
 
 The lead runs it on a quiet machine; numbers from a loaded machine are not results.
@@ -155,9 +154,8 @@ def run(model: Path, pulses: int, poses: int, isi_s: float, leads_s: list[float]
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=ROOT / "out" / "m2m" / "sim" / "m2m_sim.onnx",
-                    help="an M2M-Net model (default: what `rtdecode m2m train "
-                    "configs/train/m2m_sim.toml` builds)")
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "tms" / "m2m_sim_small.onnx",
+                    help="an M2M-Net model (default: the shipped one)")
     ap.add_argument("--pulses", type=int, default=100, help="live pulses per marker lead")
     ap.add_argument("--poses", type=int, default=50, help="poses of the compute part")
     ap.add_argument("--isi-s", type=float, default=1.0)

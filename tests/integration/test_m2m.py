@@ -21,16 +21,8 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from rtdecode.cli import main  # noqa: E402
-from rtdecode.metrics import nrmse  # noqa: E402
-from rtdecode.sinks.client import Subscriber  # noqa: E402
-from rtdecode.sinks.event_payload import PREDICTION_MEASURES, EventFlags  # noqa: E402
-from rtdecode.sinks.protocol import STATUS_TOPIC, Message  # noqa: E402
 from rtdecode.tms.m2m_model import M2mModel  # noqa: E402
-from rtdecode.tms.mapping import mapping_protocol  # noqa: E402
-from rtdecode.tms.simulate import TmsOutlets, TmsSimulator  # noqa: E402
-from rtdecode.tms.subject import VirtualSubject  # noqa: E402
-from tests.faultkit import wait_status  # noqa: E402
-from tests.integration.test_tms_live import _config, _daemon, _streaming  # noqa: E402
+from tests.integration.m2m_live import serve_and_check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "train" / "m2m_tiny.toml"
@@ -109,8 +101,8 @@ def test_map_and_predict_commands(trained: dict[str, Any], tmp_path: Path,
 def test_example_config_passes_doctor_with_a_built_model(trained: dict[str, Any],
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """docs/examples/tms-m2m-sim.toml (its model is built by the user, not shipped) is a valid service
-    config once the model exists; here the tiny model stands in via the environment override."""
+    """docs/examples/tms-m2m-sim.toml is a valid service config for a model of one's own, named by
+    the environment override (the shipped model: test_m2m_shipped.py)."""
     monkeypatch.setenv("RTDECODE_TMS__M2M__MODEL", str(trained["model"]))
     rc = main(["doctor", "--json", "--budget-ms", "10000", "--steps", "40", "--messages", "40",
                "--lsl-timeout", "0.5", str(EXAMPLE)])
@@ -121,68 +113,6 @@ def test_example_config_passes_doctor_with_a_built_model(trained: dict[str, Any]
     assert rc == (1 if failed else 0)
 
 
-def _m2m_messages(sub: Subscriber, n_pairs: int, timeout_s: float = 90.0) -> list[Message]:
-    import time
-
-    out: list[Message] = []
-    end = time.monotonic() + timeout_s
-    while sum(1 for m in out if m.topic == "m2m" and m.event is not None
-              and m.event.values.shape[1] == 4) < n_pairs and time.monotonic() < end:
-        m = sub.recv(0.1)
-        if m is not None and m.is_event:
-            out.append(m)
-    return out
-
-
 def test_live_prediction_before_measurement_on_every_pulse(trained: dict[str, Any], unique_name: str,
                                                            ipc_endpoint: str) -> None:
-    """Markers arrive 0.3 s ahead of their pulses (as a stimulator's controller announces them)."""
-    subject = VirtualSubject(0)
-    protocol = mapping_protocol(subject.hotspot(), np.random.default_rng(5), grid=2, adaptive=1,
-                                intensities_rmt=(120.0, 130.0))
-    sim = TmsSimulator(subject, protocol, isi_s=0.8, first_s=0.6, seed=3, preactivation_prob=0.0)
-    n = 10
-    tms = {"markers": {"name": f"{unique_name}-markers"}, "max_wait_s": 10.0, "buffer_s": 30.0,
-           "m2m": {"model": str(trained["model"])}}
-    cfg = _config(unique_name, ipc_endpoint, tms)
-    cfg["service"]["on_behind"] = "none"  # pulses need every sample of their windows
-    with Subscriber(ipc_endpoint, topics=["tms", "m2m", STATUS_TOPIC]) as sub, _daemon(cfg):
-        with _streaming(TmsOutlets(sim, unique_name, marker_lead_s=0.3)):
-            msgs = _m2m_messages(sub, n)
-            status = wait_status(sub, lambda s: s.get("m2m", {}).get("paired", 0) >= n)["m2m"]
-    model = M2mModel(trained["model"])
-    seen: dict[int, list[str]] = {}
-    pairs = {}
-    for m in msgs:
-        assert m.event is not None
-        kind = "tms" if m.topic == "tms" else ("pred" if m.event.values.shape[1] == 1 else "pair")
-        seen.setdefault(m.event.pulse_id, []).append(kind)
-        if kind == "pair":
-            pairs[m.event.pulse_id] = m
-    for pid in range(n):
-        order = seen[pid]
-        assert order.count("pred") == 1 and order.count("pair") == 1 and order.count("tms") == 1, order
-        assert order.index("pred") < order.index("pair") and order.index("tms") < order.index("pair"), order
-        pair = pairs[pid]
-        ev = pair.event
-        assert ev is not None and ev.measures == PREDICTION_MEASURES and pair.flags & EventFlags.PREDICTION
-        trial = sim.trials[pid]
-        expected = model.predict(trial.pose, trial.intensity_mso).primary_uv
-        np.testing.assert_allclose(ev.measure("pred_p2p_uv"), expected, rtol=1e-4, atol=1e-2)
-        np.testing.assert_allclose(ev.measure("error_uv"), ev.measure("p2p_uv") - ev.measure("pred_p2p_uv"),
-                                   atol=1e-2)
-    sc = model.meta.scaling
-    lo, span = np.asarray(sc.output_lo), np.asarray(sc.output_hi) - np.asarray(sc.output_lo)
-    scored = [p for p in range(n) if not pairs[p].flags & (EventFlags.NO_SAMPLES | EventFlags.OUTAGE)]
-    meas = np.stack([pairs[p].event.measure("p2p_uv") for p in scored])  # type: ignore[union-attr]
-    pred = np.stack([pairs[p].event.measure("pred_p2p_uv") for p in scored])  # type: ignore[union-attr]
-    newest = max(pairs.values(), key=lambda m: m.seq).event  # every pulse is in its running score
-    assert newest is not None
-    last = float(newest.measure("running_nrmse")[0])
-    assert last == pytest.approx(nrmse((meas - lo) / span, (pred - lo) / span), rel=1e-4)
-    # the prediction is out before the measurement when the marker leads by more than the model
-    # needs (timing: counted, not asserted; bench/m2m_serve.py measures it)
-    late = sum(1 for pid in range(n) if seen[pid].index("tms") < seen[pid].index("pred"))
-    assert status["predicted"] >= n and status["no_prediction"] == 0
-    assert status["after_measurement"] == late
-    json.dumps(status)
+    serve_and_check(trained["model"], unique_name, ipc_endpoint)

@@ -13,6 +13,7 @@ import pytest
 
 from rtdecode.commands import verify as verify_cmd
 from rtdecode.runtime.streaming import read_metadata
+from rtdecode.tms.m2m_model import M2mModel, is_m2m_file
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = sorted([*(ROOT / "models").glob("*.onnx"), *(ROOT / "models").glob("tms/*.onnx")])
@@ -41,5 +42,5 @@ def test_shipped_model_verifies_and_has_a_card(path: Path, capsys) -> None:
              if c.stem == path.stem or path.name in c.read_text(encoding="utf-8")]
     assert cards, f"no model card for {path.name} (models/{path.stem}.md or a card naming it)"
     if sidecar.exists():  # trained by rtdecode: provenance and held-out metrics travel in the file
-        meta = read_metadata(path)
+        meta = M2mModel(path).meta if is_m2m_file(path) else read_metadata(path)
         assert meta.provenance and meta.metrics
