@@ -49,7 +49,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-#: how the shipped model is judged (docs/m2m.md, "The shipping rule")
+#: how the shipped model is judged (docs/m2m.md, "A committee that fits")
 RULE = ("every held-out pulse pooled (the test pulses and the held-out sessions): NRMSE of the head "
         "minus that of the best baseline, with a 95 % paired bootstrap interval over pulses; the head "
         "beats the baseline only where the whole interval is below zero")
