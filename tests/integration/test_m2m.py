@@ -2,9 +2,8 @@
 
 The module trains ``configs/train/m2m_tiny.toml`` once (seconds: 32³ volumes, tiny networks, a
 few epochs), then checks the study's outputs, ``rtdecode verify`` / ``rtdecode train`` on it,
-the map and predict commands, and the live path over real LSL and ZeroMQ: simulator → daemon
-(``[tms.m2m]``) → subscriber, a prediction for every pulse before its measured pair, both on
-the pulse's id. No timing is asserted.
+the map and predict commands. The live path (simulator → daemon → subscriber) is tested with
+the shipped model in test_m2m_shipped.py.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ pytest.importorskip("sklearn")
 
 from rtdecode.cli import main  # noqa: E402
 from rtdecode.tms.m2m_model import M2mModel  # noqa: E402
-from tests.integration.m2m_live import serve_and_check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "train" / "m2m_tiny.toml"
@@ -111,8 +109,3 @@ def test_example_config_passes_doctor_with_a_built_model(trained: dict[str, Any]
     # the config's port may be held by a demo running beside the tests: that check alone may fail
     assert all(c["name"] == "sink endpoint bindable" for c in failed), failed
     assert rc == (1 if failed else 0)
-
-
-def test_live_prediction_before_measurement_on_every_pulse(trained: dict[str, Any], unique_name: str,
-                                                           ipc_endpoint: str) -> None:
-    serve_and_check(trained["model"], unique_name, ipc_endpoint)
