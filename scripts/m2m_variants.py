@@ -146,9 +146,8 @@ def bootstrap(cfg: M2mTrainConfig, out: Path, model: Path) -> dict[str, Any]:
     pooled: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
     for name, mags, y in sets:
         p_ridge = ridge(mags)
-        heads = {h: st.tg.scale.apply(np.concatenate([m.run(mags[i:i + 32].astype(np.float32))[h]
-                                                      for i in range(0, len(mags), 32)]))
-                 for h in study.HEADS}
+        runs = [m.run(mags[i:i + 32].astype(np.float32)) for i in range(0, len(mags), 32)]  # every head at once
+        heads = {h: st.tg.scale.apply(np.concatenate([r[h] for r in runs])) for h in study.HEADS}
         res["sets"][name] = {h: compare_nrmse(y, p, p_ridge).to_json() for h, p in heads.items()}
         logging.info("%s: %s", name, res["sets"][name])
         if name != "test":

@@ -105,7 +105,7 @@ def markdown(summary: dict[str, Any], inputs: Sequence[str], depths: Sequence[in
     return "\n".join(out)
 
 
-def _per_set(res: dict[str, Any]) -> list[str]:
+def _fit_and_sets(res: dict[str, Any]) -> list[str]:
     """The shipped heads' fit on the calibration pulses, and the heads and the best baseline on each
     held-out set (markdown lines)."""
     names = ["test"] + [s["name"] for s in res["sessions"]["held_out"]]
@@ -157,5 +157,5 @@ def model_card(res: dict[str, Any], name: str, config_path: str) -> str:
         "| head | model | best baseline | model − baseline [95 % interval] | beats it |",
         "|---|---|---|---|---|", *rows, "",
         "| baseline (fitted on the same calibration pulses) | held-out NRMSE |", "|---|---|", *base, "",
-        *_per_set(res), "", "The whole study (Table 1 / Table 2): docs/m2m.md.", ""]
+        *_fit_and_sets(res), "", "The whole study (Table 1 / Table 2): docs/m2m.md.", ""]
     return "\n".join(lines)

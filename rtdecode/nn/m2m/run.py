@@ -67,9 +67,10 @@ def shipped_verdict(sh: Shipped) -> dict[str, Any]:
     y = np.concatenate([tg.y[sh.test], *tg.test_y])
     model = [head_predictions(sh.members, basis, c) for c in [sh.ae.codes[sh.test], *sh.ae.test_codes]]
     base = {n: np.concatenate([p_test, *p_held]) for n, (p_test, p_held) in sh.baselines.items()}
-    best = min(base, key=lambda n: nrmse(y, base[n]))
-    out: dict[str, Any] = {"rule": RULE, "best_baseline": best, "pulses": len(y),
-                           "baselines": {n: nrmse(y, p) for n, p in base.items()}, "heads": {}}
+    scores = {n: nrmse(y, p) for n, p in base.items()}
+    best = min(scores, key=scores.__getitem__)
+    out: dict[str, Any] = {"rule": RULE, "best_baseline": best, "pulses": len(y), "baselines": scores,
+                           "heads": {}}
     for h in HEADS:
         c = compare_nrmse(y, np.concatenate([m[h] for m in model]), base[best])
         out["heads"][h] = {"nrmse_held_out": c.model, "best_baseline_nrmse": c.baseline, "diff": c.diff,
