@@ -55,6 +55,7 @@ def run(name: str, channels: int, rate_hz: float, endpoint: str, topic: str = "d
                 sent += 1
             else:
                 now = pylsl.local_clock()
+            pub.poll_subscriptions()  # after the message, as the daemon's housekeeping does
             if now >= next_hb:
                 pub.send(encode_status(STATUS_TOPIC, status_seq, now, status("running")))
                 status_seq += 1

@@ -310,6 +310,11 @@ class ServiceConfig(_Strict):
         "sample); coalesce publishes only the newest row per topic per tick; none publishes every row "
         "(flagged LATE). skip is what a controller that moves a limb wants: a fresh estimate with a "
         "gap, never a backlog of old ones (docs/reliability.md)")
+    prewake_ms: float = Field(
+        0.3, ge=0, le=10, description="with keep_warm: when the next chunk should complete a model "
+        "frame, wake this long before it is due (predicted from the stream's rate and the recent "
+        "transport delay) and run the warm step then, so the real step finds its caches warm; 0: "
+        "warm on the tick before only (docs/performance.md)")
     stats_interval_s: float = Field(10.0, gt=0, description="period of the one-line stats log")
     warmup_runs: int = Field(20, ge=0, description="model runs on zeros before reporting ready")
     duration_s: float | None = Field(None, gt=0, description="stop after this long (bounded runs)")

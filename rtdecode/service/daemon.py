@@ -4,19 +4,23 @@ Startup opens things in the order that fails fastest and tells the most: bind th
 ``rtdecode check`` sees "starting"), load and warm up the models, resolve the input stream,
 check the models against it, open the topics, the fusion and the plug-ins.
 
-The loop pulls whatever arrived and takes one of two named steps, then housekeeping::
+The loop pulls whatever arrived and takes one of three named steps, then housekeeping::
 
     pull ──▶ on_chunk: admit (drop samples older than an outage; behind the input: skip the
        │              backlog older than the latency budget) ▶ input checks ▶ decoders
        │              ▶ each decoder's topic.publish ▶ fusion.feed ▶ plug-ins see the chunk
+       ├──▶ on_prewake: just before a frame's chunk is due, the decoders' keep_warm steps
        └──▶ on_silence: after stale_after_s, every topic's safe value at its output rate
                         (flagged STALE), and a look for a restarted outlet
     housekeeping: the fused estimate when due, plug-ins' polls, heartbeat, stats line, limits
 
 The pull waits no longer than the next message that is due (STALE, fused, a plug-in's), so
-there is no busy loop. Signal handlers only set a flag (during model load and warm-up, which
-cannot poll it, they also abort that work); a second SIGINT forces exit. Safety contract:
-docs/reliability.md.
+there is no busy loop. When the next chunk should complete a model frame, it also waits no
+longer than ``service.prewake_ms`` before that chunk is due: ``on_prewake`` then runs the
+decoders' keep_warm steps, so the frame's real step finds its caches warm.
+
+Signal handlers only set a flag (during model load and warm-up, which cannot poll it, they also
+abort that work); a second SIGINT forces exit. Safety contract: docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from rtdecode.service.telemetry import (
     daemon_stage_names,
 )
 from rtdecode.service.topic import Outbox, Topic
-from rtdecode.service.watch import InputWatch
+from rtdecode.service.watch import InputWatch, TransitClock
 from rtdecode.sinks.protocol import STATUS_TOPIC, encode_status
 from rtdecode.sinks.zmq_pub import Publisher
 from rtdecode.sources.lsl_inlet import LslInlet
@@ -108,6 +112,8 @@ class Daemon:
         self._next_hb = 0.0
         self._next_safe = math.inf
         self._next_plugin = math.inf
+        self._warm_at = math.inf  #: when to wake and warm before a frame's chunk (LSL clock), s
+        self._transit = TransitClock()
         self._rss_start = 0.0
         self._remaining: int | None = None
         self._stats: tuple[float, float, float, int] = (math.inf, 0.0, 0.0, 0)
@@ -263,6 +269,8 @@ class Daemon:
                 if self.on_chunk(chunk, now, busy):
                     logger.info("reached max_samples=%d", svc.max_samples)
                     return
+            elif now >= self._warm_at:
+                self.on_prewake()
             else:
                 self.on_silence(now)
             self.housekeeping(now)
@@ -272,7 +280,7 @@ class Daemon:
 
     def _wait_s(self) -> float:
         """How long the pull may block: until the next message that is due, at most poll_timeout_s."""
-        due = min(self._next_safe if self.watch.stale else math.inf, self._next_plugin)
+        due = min(self._next_safe if self.watch.stale else math.inf, self._next_plugin, self._warm_at)
         if self.fusion is not None:
             due = min(due, self.fusion.next_due)
         wait = self.cfg.service.poll_timeout_s
@@ -313,8 +321,26 @@ class Daemon:
             tm.lap(STAGE_FUSION, t)
         for p in self.plugins:
             p.on_chunk(checked)
+        self._schedule_prewake(checked, now)
         tm.lap(STAGE_TICK, t0)
         return self._count(pulled)
+
+    def _schedule_prewake(self, chunk: Chunk, pulled: float) -> None:
+        """When the next chunk should complete a frame: wake ``prewake_ms`` before it is due."""
+        t_new = float(chunk.t_lsl[-1])
+        self._transit.update(pulled - t_new)
+        lead = self.cfg.service.prewake_ms * 1e-3
+        if not (lead and self.pipeline is not None and self.pipeline.warm_due):
+            self._warm_at = math.inf
+            return
+        due = t_new + chunk.n / self.inlet.rate_hz + self._transit.delay_s
+        self._warm_at = due - lead
+
+    def on_prewake(self) -> None:
+        """Shortly before a frame's chunk is due: the decoders' keep_warm steps."""
+        assert self.pipeline is not None
+        self._warm_at = math.inf
+        self.pipeline.prewarm()
 
     def _count(self, n: int) -> bool:
         """Count pulled samples against max_samples; True when it is reached."""
@@ -345,13 +371,14 @@ class Daemon:
             self.inlet.poll_reconnect()
 
     def housekeeping(self, now: float) -> None:
-        """The fused estimate when due, plug-ins' polls, heartbeat and stats line."""
+        """The fused estimate when due, plug-ins' polls, subscriptions, heartbeat and stats line."""
         if self.fusion is not None and self.fusion.due(now):
             t = self.timer.now()
             self._publish_fused()
             self.timer.lap(STAGE_FUSION_PUBLISH, t)
         if self.plugins:
             self._next_plugin = min(p.poll(now) for p in self.plugins)
+        self.publisher.poll_subscriptions()  # off the send path: it is a ZeroMQ call of its own
         if now >= self._next_hb:
             self._send_status()
         if now >= self._stats[0]:

@@ -84,9 +84,11 @@ class Decoder:
     failure_episodes: int = 0
     failing: bool = False
     warm_failed: bool = False
-    warm_steps: int = 0
+    warm_steps: int = 0  #: keep_warm steps, those of pre-wakes included
+    prewarm_steps: int = 0  #: keep_warm steps run by a pre-wake (:meth:`Pipeline.prewarm`)
     last_run: float = 0.0
     since_frame: int = 0  #: input samples of the ticks since the last one that completed a frame
+    warm_pending: bool = False  #: its frame is due within two ticks: warm it before the next one
     pending_flags: int = 0
     tainted_until: int = 0
     _episode_calls: int = 0
@@ -174,6 +176,8 @@ class Pipeline:
         self.decoders: list[Decoder] = []
         self.input = InputCheck(self.n_channels, self.prep.nonfinite, None)
         self.timer: StageTimer | NullTimer = NO_TIMER
+        #: the last :meth:`run` left a decoder whose frame is due within two ticks (keep_warm)
+        self.warm_due = False
 
     @property
     def bad_samples(self) -> int:
@@ -290,6 +294,7 @@ class Pipeline:
         Never returns non-finite values, nor values outside a model's training range flagged OK.
         """
         outs = []
+        self.warm_due = False
         tm, t = self.timer, self.timer.now()
         for k, d in enumerate(self.decoders):
             chain_i, model_i, post_i = decoder_stages(k)
@@ -305,6 +310,7 @@ class Pipeline:
                 t = tm.now()
                 continue
             d.pending_flags = d.since_frame = 0
+            d.warm_pending = False
             y, flags, start = self._step(d, frames, dflags)
             t = tm.lap(model_i, t)
             outs.append(self._finish(d, y, tf, flags, start, dflags))
@@ -332,7 +338,8 @@ class Pipeline:
 
     def _keep_warm(self, d: Decoder, n: int) -> None:
         """keep_warm: a scratch model step on a tick that completed no frame, when the frame is
-        due within two more ticks of ``n`` samples (rate-limited).
+        due within two more ticks of ``n`` samples (rate-limited); such a tick also sets
+        :attr:`warm_due` (the daemon then warms again just before the next chunk: :meth:`prewarm`).
 
         ``since_frame`` counts from the tick that completed the last frame, so it misses the
         samples that tick left in the chain — fewer than one tick's: with ticks of a steady
@@ -343,16 +350,39 @@ class Pipeline:
         d.since_frame += n
         if d.since_frame + 2 * n < d.frame_samples:
             return
+        d.warm_pending = self.warm_due = True
+        self._warm(d)
+
+    def prewarm(self) -> None:
+        """The keep_warm step of every decoder whose frame is due within two ticks (rate-limited).
+
+        The daemon calls it when it wakes shortly before the next chunk is due (``service.
+        prewake_ms``): a warm step right before the real one makes the real one ~3× faster
+        than one a tick earlier (:meth:`StreamingModel.warm_step`).
+        """
+        self.warm_due = False
+        for d in self.decoders:
+            if d.warm_pending:
+                d.warm_pending = False
+                d.prewarm_steps += self._warm(d, interval_s=0.0)
+
+    def _warm(self, d: Decoder, interval_s: float | None = None) -> int:
+        """One keep_warm step of ``d``'s model unless it is failing or ran less than ``interval_s``
+        (default :data:`WARM_INTERVAL_S`) ago; returns the steps run (0 or 1)."""
         now = time.perf_counter()
-        if d.failing or d.warm_failed or now - d.last_run < WARM_INTERVAL_S:
-            return
+        limit = WARM_INTERVAL_S if interval_s is None else interval_s
+        if d.failing or d.warm_failed or now - d.last_run < limit:
+            return 0
         d.last_run = now
         try:
-            d.warm_steps += int(d.model.warm_step())  # False: state on the device, no step
+            ran = int(d.model.warm_step())  # False: state on the device, no step
         except Exception as exc:  # noqa: BLE001 - never stop the loop for a warm-up
             d.warm_failed = True  # real steps go on and report their own faults
             logger.warning("decoder %s: keep_warm step failed (%s: %s); keep_warm is "
                            "off for it from now on", d.name, type(exc).__name__, exc)
+            return 0
+        d.warm_steps += ran
+        return ran
 
     def _step(self, d: Decoder, frames: np.ndarray, dflags: int) -> tuple[np.ndarray, np.ndarray, int]:
         """One model call on ``frames`` float32 (m, C'); never raises.
@@ -404,6 +434,7 @@ class Pipeline:
                                                if d.smoother is not None else 0.0),
                  "receptive_field": d.model.meta.receptive_field if d.model.meta else None,
                  "failures": d.failures, "deadline_misses": d.deadline_misses, "warm_steps": d.warm_steps,
+                 "prewarm_steps": d.prewarm_steps,
                  "failure_episodes": d.failure_episodes, "failing": d.failing, **d.check.status()}
                 for d in self.decoders]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from rtdecode.types import Chunk, Flags
 
-__all__ = ["InputWatch"]
+__all__ = ["InputWatch", "TransitClock"]
 
 
 class InputWatch:
@@ -93,3 +93,22 @@ class InputWatch:
         self._recovering = False
         return Chunk(samples=chunk.samples[k:], t_lsl=t[k:], first_index=chunk.first_index + k,
                      flags=chunk.flags)
+
+
+class TransitClock:
+    """How long a sample takes from its LSL time stamp to the daemon's pull, for timing a wake-up.
+
+    The smallest delay seen, rising by :attr:`DRIFT_S` per pull so that it follows a transport
+    that became slower (a pull made while the daemon was busy sees a longer delay than the
+    transport's; the minimum ignores it).
+    """
+
+    #: upward drift of the estimate per pull, s
+    DRIFT_S = 1e-6
+
+    def __init__(self) -> None:
+        self.delay_s = math.inf  #: the estimate, s (inf before the first pull)
+
+    def update(self, delay_s: float) -> None:
+        """One pull: pull time − LSL time of its newest sample, s."""
+        self.delay_s = min(self.delay_s + self.DRIFT_S, delay_s)

@@ -14,8 +14,12 @@ Drops, by reason (:attr:`Publisher.drops`):
   then reaches *no* subscriber, so one stuck subscriber stops delivery to all of them;
   use it with a single, trusted subscriber.
 - ``no_subscriber``: the frame was sent while nobody subscribed to its topic (ZeroMQ
-  discards it). Tracked from the subscriptions the XPUB socket reports, refreshed every
-  :data:`SUBSCRIPTION_POLL_S`.
+  discards it). Tracked from the subscriptions the XPUB socket reports, read by
+  :meth:`Publisher.poll_subscriptions` (at most every :data:`SUBSCRIPTION_POLL_S`; the
+  daemon calls it after a tick's messages are out) and, for a caller that never calls it,
+  by :meth:`Publisher.send` when they were last read :data:`SEND_POLL_S` ago or more. Reading
+  them is a ZeroMQ call of its own: after an idle gap it costs as much as the send
+  (50–80 µs on the development VM), so it stays off the path of a frame that is due.
 
 In the default mode (``nodrop=False``) a subscriber whose queue is full loses messages
 *silently for that subscriber only*, so one stuck subscriber never delays the others;
@@ -28,6 +32,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import math
 import os
 import socket as _socket
 import time
@@ -49,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DROP_REASONS",
+    "SEND_POLL_S",
     "SUBSCRIPTION_POLL_S",
     "Publisher",
     "check_endpoint",
@@ -58,8 +64,10 @@ __all__ = [
 
 #: Reasons a frame is counted as dropped by the publisher (keys of ``Publisher.drops``).
 DROP_REASONS = ("queue_full", "no_subscriber")
-#: How often ``send`` reads the subscription changes of the XPUB socket, s.
+#: How often ``poll_subscriptions`` reads the subscription changes of the XPUB socket, s.
 SUBSCRIPTION_POLL_S = 0.01
+#: ``send`` reads them itself when nothing has for this long, s.
+SEND_POLL_S = 0.25
 
 _LOCAL_SCHEMES = ("ipc://", "inproc://")
 _FIX_REMOTE = (
@@ -287,6 +295,7 @@ class Publisher(Resource):
         self._bound_endpoint: str | None = None
         self._prefixes: set[bytes] = set()
         self._next_sub_poll = 0.0
+        self._last_sub_poll = -math.inf
         self._ctx: zmq.Context | None = None
         self._auth: ThreadAuthenticator | None = None
         self._registry: curve.ClientKeyRegistry | None = None
@@ -454,7 +463,7 @@ class Publisher(Resource):
         self._socket = sock
         self._bound_endpoint = bound
         self._prefixes.clear()
-        self._next_sub_poll = 0.0
+        self._next_sub_poll, self._last_sub_poll = 0.0, -math.inf
         logger.info(
             "publishing on %s (sndhwm=%d, nodrop=%s, curve=%s)",
             bound,
@@ -477,6 +486,22 @@ class Publisher(Resource):
             sock.setsockopt(zmq.IPV6, 1)
         sock.bind(endpoint)
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def poll_subscriptions(self, now: float | None = None) -> None:
+        """Read the subscription changes, at most every :data:`SUBSCRIPTION_POLL_S` (never blocks).
+
+        Parameters
+        ----------
+        now : float, optional
+            ``time.monotonic()`` if the caller has it, s.
+        """
+        sock = self._socket
+        now = time.monotonic() if now is None else now
+        if sock is None or now < self._next_sub_poll:
+            return
+        self._next_sub_poll = now + SUBSCRIPTION_POLL_S
+        self._last_sub_poll = now
+        self._poll_subscriptions(sock)
 
     def _poll_subscriptions(self, sock: zmq.Socket) -> None:
         """Apply the subscription changes the XPUB socket reports (never blocks)."""
@@ -528,9 +553,9 @@ class Publisher(Resource):
                 "call open() (or use 'with Publisher(...)') before send()",
             )
         now = time.monotonic()
-        if now >= self._next_sub_poll:
-            self._next_sub_poll = now + SUBSCRIPTION_POLL_S
-            self._poll_subscriptions(sock)
+        if now - self._last_sub_poll >= SEND_POLL_S:  # nobody polls them: read them here
+            self._next_sub_poll = 0.0
+            self.poll_subscriptions(now)
         try:
             sock.send(frame, zmq.NOBLOCK, copy=True)
         except zmq.Again:

@@ -155,6 +155,23 @@ def test_live_chain_equals_predict_on_real_recording(tmp_path: Path, shared_data
     assert status["input"]["missing_samples"] == 0
 
 
+@pytest.mark.data
+def test_prewake_warms_before_frames_and_live_still_equals_predict(tmp_path: Path, shared_data: Path,
+                                                                   unique_name: str,
+                                                                   ipc_endpoint: str) -> None:
+    """service.prewake_ms (on by default): the daemon wakes before the 1 ms chunks that complete a
+    frame and runs warm steps, and what it publishes is still offline predict's, row for row."""
+    chain = [{"kind": "rms", "window_s": 0.02}, {"kind": "decimate", "factor": 16}]
+    model = linear_model(tmp_path / "dec16.onnx", rate_hz=2048.0, channels=64, chain=chain, lags=4)
+    msgs, status, n, _ = _run(tmp_path, shared_data, unique_name, ipc_endpoint, model,
+                              index=False, start_s=20.0, stop_s=22.0)
+    off = predict_recording(model, read_recording(shared_data / OTB).segment(20.0, 22.0))
+    assert len(msgs) == off["y"].shape[0] == n // 16
+    np.testing.assert_allclose(np.vstack([m.values for m in msgs]), off["y"], rtol=1e-4, atol=1e-4)
+    dec = status["decoders"][0]
+    assert dec["prewarm_steps"] > 0 and dec["warm_steps"] >= dec["prewarm_steps"]
+
+
 def _start_sim_daemon(tmp_path: Path, name: str, endpoint: str) -> tuple[subprocess.Popen, subprocess.Popen]:
     model = ROOT / "models" / "cortex_wiener.onnx"
     cfg = _config(tmp_path, name=name, model=model, endpoint=endpoint, channels=50, rate=1000.0)
