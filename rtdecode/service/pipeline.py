@@ -354,7 +354,8 @@ class Pipeline:
         self._warm(d)
 
     def prewarm(self) -> None:
-        """The keep_warm step of every decoder whose frame is due within two ticks (rate-limited).
+        """The keep_warm step of every decoder whose frame is due within two ticks (each at most
+        once per tick that set it, whatever :data:`WARM_INTERVAL_S` says).
 
         The daemon calls it when it wakes shortly before the next chunk is due (``service.
         prewake_ms``): a warm step right before the real one makes the real one ~3× faster
