@@ -15,19 +15,22 @@ import argparse
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from bench.harness import Case, run_case
+from bench.ibci import HEADLINE
+from bench.ibci import _pair as ibci_pair
+from bench.profiles import headline_cases
 
 
-def _case(name: str, r: int, daemon: bool, stream: str, seconds: float) -> Case:
+def _cases(stream: str, seconds: float) -> tuple[Case, Case]:
+    """The bare transport and the daemon on the stream, as ``make bench`` / ``bench ibci`` build them."""
     if stream == "headline":
-        return Case(f"{name}-{r}", "daemon" if daemon else "bare", 64, 2048.0, chunk=2, seconds=seconds,
-                    model="gamma", group="pairs")
-    common = {"chunk": 30, "seconds": seconds, "group": "pairs", "data": "broadband", "index_channel": False}
-    if daemon:
-        return Case(f"{name}-{r}", "daemon", 1024, 30000.0, model="ibci", **common)  # type: ignore[arg-type]
-    return Case(f"{name}-{r}", "bare", 1024, 30000.0, **common)  # type: ignore[arg-type]
+        bare, daemon = headline_cases(seconds, ["cpu"])[:2]
+    else:
+        bare, daemon = ibci_pair("ibci", HEADLINE["channels"], HEADLINE["rate_hz"], seconds, "pairs", ["cpu"])
+    return bare, daemon
 
 
 def _row(name: str, r: int, res: dict) -> dict:
@@ -51,14 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     pairs = [v.split("=", 1) for v in args.variant]
     variants = [(name, json.loads(env)) for name, env in pairs] or [("daemon", {})]
+    bare, daemon = _cases(args.stream, args.seconds)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for r in range(args.rounds):
             for name, env in [("bare", None), *variants]:
+                case = replace(bare if env is None else daemon, id=f"{name}-{r}")
                 saved = dict(os.environ)
                 os.environ.update(env or {})
                 try:
-                    res = run_case(_case(name, r, env is not None, args.stream, args.seconds), Path(work))
+                    res = run_case(case, Path(work))
                 finally:
                     os.environ.clear()
                     os.environ.update(saved)

@@ -176,8 +176,11 @@ class Pipeline:
         self.decoders: list[Decoder] = []
         self.input = InputCheck(self.n_channels, self.prep.nonfinite, None)
         self.timer: StageTimer | NullTimer = NO_TIMER
-        #: the last :meth:`run` left a decoder whose frame is due within two ticks (keep_warm)
-        self.warm_due = False
+
+    @property
+    def warm_due(self) -> bool:
+        """A decoder's frame is due within two ticks and it has not been pre-warmed (keep_warm)."""
+        return any(d.warm_pending for d in self.decoders)
 
     @property
     def bad_samples(self) -> int:
@@ -294,7 +297,6 @@ class Pipeline:
         Never returns non-finite values, nor values outside a model's training range flagged OK.
         """
         outs = []
-        self.warm_due = False
         tm, t = self.timer, self.timer.now()
         for k, d in enumerate(self.decoders):
             chain_i, model_i, post_i = decoder_stages(k)
@@ -338,8 +340,9 @@ class Pipeline:
 
     def _keep_warm(self, d: Decoder, n: int) -> None:
         """keep_warm: a scratch model step on a tick that completed no frame, when the frame is
-        due within two more ticks of ``n`` samples (rate-limited); such a tick also sets
-        :attr:`warm_due` (the daemon then warms again just before the next chunk: :meth:`prewarm`).
+        due within two more ticks of ``n`` samples (rate-limited); such a tick also marks the
+        decoder ``warm_pending`` (:attr:`warm_due`: the daemon warms it again just before the next
+        chunk, :meth:`prewarm`).
 
         ``since_frame`` counts from the tick that completed the last frame, so it misses the
         samples that tick left in the chain — fewer than one tick's: with ticks of a steady
@@ -350,7 +353,7 @@ class Pipeline:
         d.since_frame += n
         if d.since_frame + 2 * n < d.frame_samples:
             return
-        d.warm_pending = self.warm_due = True
+        d.warm_pending = True
         self._warm(d)
 
     def prewarm(self) -> None:
@@ -361,7 +364,6 @@ class Pipeline:
         prewake_ms``): a warm step right before the real one makes the real one ~3× faster
         than one a tick earlier (:meth:`StreamingModel.warm_step`).
         """
-        self.warm_due = False
         for d in self.decoders:
             if d.warm_pending:
                 d.warm_pending = False
